@@ -1,0 +1,1 @@
+"""The composition root: FastAPI app factory, routes, schemas, dashboard and the CLI."""

@@ -1,0 +1,1 @@
+"""MAVLink 2 bridge to PX4 vehicles over UDP."""

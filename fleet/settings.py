@@ -1,0 +1,225 @@
+"""Typed settings, built once by the app factory and never read at import.
+
+Sources, highest priority first:
+
+1. values passed to :meth:`Settings.load` (CLI flags, tests);
+2. environment variables with prefix ``STREETFLEET_`` and ``__`` between nested names,
+   e.g. ``STREETFLEET_DATABASE__URL=postgresql://...``, ``STREETFLEET_CLOCK__SPEED=10``;
+   lists and tables as JSON, e.g. ``STREETFLEET_MAVLINK__LINKS='["mavlink+udpin://..."]'``;
+3. a TOML config file named by ``config_file`` or ``STREETFLEET_CONFIG`` (sections as tables,
+   see ``docs/configuration.md``);
+4. the defaults below, which run the service with no external dependency.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from fleet.errors import ConfigError
+
+ENV_PREFIX = "STREETFLEET_"
+"""Prefix of every environment variable the service reads."""
+CONFIG_ENV = "STREETFLEET_CONFIG"
+"""Environment variable naming the TOML config file."""
+
+
+class _Section(BaseModel):
+    model_config = {"extra": "forbid", "validate_assignment": True}
+
+
+class ServiceSettings(_Section):
+    """The HTTP service."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    public_url: str | None = None
+    """URL vehicles and users reach the service at (clips for speakers); default from host/port."""
+
+
+class DatabaseSettings(_Section):
+    """The record: SQLite file by default, PostgreSQL by URL."""
+
+    url: str = "sqlite:///var/streetfleet.db"
+    """SQLAlchemy-style URL: ``sqlite:///path`` or ``postgresql://user@host:5432/db``."""
+    db_schema: str | None = Field(None, alias="schema")
+    """PostgreSQL schema to use (created if missing); None for the default search path."""
+    migrate_on_start: bool = True
+    """Apply Alembic migrations when the service starts."""
+    echo: bool = False
+
+    model_config = {"extra": "forbid", "validate_assignment": True, "populate_by_name": True}
+
+
+class WorldSettings(_Section):
+    """The operating area."""
+
+    path: Path = Path("examples/worlds/shatou.geojson")
+    """World file (GeoJSON, see ``docs/world-format.md``)."""
+
+
+class ClockSettings(_Section):
+    """World time (see :mod:`fleet.clock`)."""
+
+    mode: Literal["wall", "accelerated", "manual"] = "wall"
+    speed: float = Field(1.0, gt=0, le=1000)
+    """World seconds per real second in ``accelerated`` mode."""
+
+
+class MavlinkSettings(_Section):
+    """The MAVLink bridge."""
+
+    links: list[str] = Field(default_factory=list)
+    """Link URLs, e.g. ``mavlink+udpin://127.0.0.1:14540``; one UDP endpoint each."""
+    system_id: int = Field(255, ge=1, le=255)
+    """Our ground-station system id."""
+    component_id: int = Field(190, ge=1, le=255)
+    """Our component id (MAV_COMP_ID_MISSIONPLANNER)."""
+    heartbeat_interval_s: float = Field(1.0, gt=0)
+    link_timeout_s: float = Field(3.0, gt=0)
+    """A vehicle silent this long is marked lost."""
+    command_timeout_s: float = Field(1.5, gt=0)
+    """Wait for COMMAND_ACK this long before a retry."""
+    command_retries: int = Field(3, ge=0)
+    mission_timeout_s: float = Field(1.5, gt=0)
+    """Wait for each mission protocol answer this long before a retry."""
+    mission_retries: int = Field(5, ge=0)
+    rcvbuf_bytes: int = Field(8 * 1024 * 1024, ge=65536)
+    """Requested SO_RCVBUF of each UDP endpoint."""
+    signing_key: str | None = None
+    """Hex-encoded 32-byte MAVLink 2 signing key; unset means unsigned."""
+
+
+class MqttSettings(_Section):
+    """The MQTT broker for vans and speaker payloads."""
+
+    url: str | None = None
+    """``mqtt://host:1883`` (``mqtts://`` for TLS); None starts an embedded broker."""
+    embedded_port: int = Field(1883, ge=0, le=65535)
+    """Port of the embedded broker when ``url`` is unset (0 picks a free one)."""
+
+
+class DroneMissionSettings(_Section):
+    """How drone delivery missions are flown."""
+
+    cruise_alt_m: float = Field(40.0, gt=5, le=120)
+    """Cruise altitude above the take-off pad (China's light-UAV ceiling is 120 m)."""
+    drop_alt_m: float = Field(8.0, gt=1, le=50)
+    """Altitude above the drop point at which the gripper opens."""
+    drop_hold_s: float = Field(4.0, ge=0, le=60)
+    """Time held at the drop waypoint after the gripper command (PX4 does not block on it)."""
+    payload_kg: float = Field(2.5, gt=0)
+    """Payload limit of a delivery drone."""
+    reserve_fraction: float = Field(0.25, ge=0, lt=1)
+    """Battery that must remain on landing."""
+    no_fly_margin_m: float = Field(20.0, ge=0)
+    """Lateral clearance kept from no-fly zones when routing around them."""
+    max_flight_s: float = Field(1800.0, gt=0)
+    """A mission not done after this long is failed and the drone told to return."""
+
+
+class SimSettings(_Section):
+    """The simulated fleet started by ``streetfleet demo``."""
+
+    drones: int = Field(3, ge=0, le=1000)
+    first_port: int = Field(14540, ge=1024, le=65535)
+    """Sim drone i sends to UDP first_port + i (PX4 SITL convention)."""
+
+
+class LoggingSettings(_Section):
+    """Structured logging."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    json_output: bool = Field(False, alias="json")
+    """One JSON object per line instead of console formatting."""
+
+    model_config = {"extra": "forbid", "validate_assignment": True, "populate_by_name": True}
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, in sections."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    world: WorldSettings = Field(default_factory=WorldSettings)
+    clock: ClockSettings = Field(default_factory=ClockSettings)
+    mavlink: MavlinkSettings = Field(default_factory=MavlinkSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    drone_missions: DroneMissionSettings = Field(default_factory=DroneMissionSettings)
+    sim: SimSettings = Field(default_factory=SimSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @field_validator("mavlink")
+    @classmethod
+    def _links_are_urls(cls, v: MavlinkSettings) -> MavlinkSettings:
+        for url in v.links:
+            if "://" not in url:
+                raise ValueError(f"link {url!r} is not a URL (e.g. mavlink+udpin://127.0.0.1:14540)")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
+        """Build settings from overrides, environment, TOML file and defaults.
+
+        Raises :class:`ConfigError` naming the setting and the reason.
+        """
+        path = config_file or os.environ.get(CONFIG_ENV)
+        target: type[Settings] = cls
+        if path:
+            if not Path(path).is_file():
+                raise ConfigError(f"config file {path} does not exist", path=str(path))
+            config = SettingsConfigDict(**{**cls.model_config, "toml_file": Path(path)})  # type: ignore[typeddict-item]
+            target = type(cls.__name__, (cls,), {"model_config": config, "__module__": __name__})
+        try:
+            return target(**overrides)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}", path=str(path)) from exc
+        except PydanticValidationError as exc:
+            raise ConfigError(_describe(exc), errors=exc.errors(include_url=False)) from exc
+
+    def dump(self) -> dict[str, Any]:
+        """Settings as plain data (secrets masked) for logs and ``streetfleet config``."""
+        data = self.model_dump(mode="json", by_alias=True)
+        if data["mavlink"].get("signing_key"):
+            data["mavlink"]["signing_key"] = "***"
+        return data
+
+
+def _describe(exc: PydanticValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "settings"
+        parts.append(f"{loc}: {err['msg']}")
+    return "invalid settings: " + "; ".join(parts)

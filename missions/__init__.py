@@ -1,0 +1,1 @@
+"""Everything about work: requests, allocation, dispatch, mission kinds and planners, the mission state machine, the executor and the re-planning monitors. Imports only ``fleet``."""
