@@ -1,0 +1,66 @@
+"""Shared fixtures: the real Mosquitto and PostgreSQL the tests run against.
+
+``STREETFLEET_TEST_MQTT_URL`` (default ``mqtt://127.0.0.1:1883``) and
+``STREETFLEET_TEST_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``)
+point them elsewhere. Without the service a test skips with the reason; with ``CI=true`` it
+fails.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support import require_service, tcp_reachable
+
+MQTT_URL = os.environ.get("STREETFLEET_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+PG_URL = os.environ.get("STREETFLEET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> str:
+    """URL of the real MQTT broker (Mosquitto)."""
+    parts = urlsplit(MQTT_URL)
+    require_service(
+        "Mosquitto",
+        tcp_reachable(parts.hostname or "127.0.0.1", parts.port or 1883),
+        f"{MQTT_URL}; start it with: mosquitto -d -c /etc/mosquitto/mosquitto.conf",
+    )
+    return MQTT_URL
+
+
+@pytest.fixture
+def mqtt_prefix() -> str:
+    """A topic prefix unique to this test, so tests sharing the broker never see each other."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """URL of the real PostgreSQL server (database ``test``)."""
+    parts = urlsplit(PG_URL)
+    require_service(
+        "PostgreSQL",
+        tcp_reachable(parts.hostname or "127.0.0.1", parts.port or 5432),
+        f"{PG_URL}; start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    )
+    return PG_URL
+
+
+@pytest.fixture
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for this test, dropped afterwards."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
