@@ -1,7 +1,8 @@
 """Structured logging with structlog: key-value events, console or JSON lines.
 
 Call :func:`configure` once from the composition root; modules get loggers with
-``structlog.get_logger(__name__)`` and log events as ``log.info("mission.started", mission_id=...)``.
+``structlog.get_logger(__name__)`` and log events as
+``log.info("mission.started", mission_id=...)``.
 Standard-library logging (uvicorn, alembic, amqtt) is routed through the same renderer.
 """
 

@@ -40,9 +40,7 @@ class BrokerAddress:
         except ValueError as exc:
             raise ConfigError(f"bad MQTT URL {url!r}: {exc}", url=url) from exc
         if parts.scheme not in DEFAULT_PORTS:
-            raise ConfigError(
-                f"bad MQTT URL {url!r}: scheme must be mqtt or mqtts", url=url
-            )
+            raise ConfigError(f"bad MQTT URL {url!r}: scheme must be mqtt or mqtts", url=url)
         if not parts.hostname:
             raise ConfigError(f"bad MQTT URL {url!r}: no host", url=url)
         query = parse_qs(parts.query)

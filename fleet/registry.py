@@ -38,7 +38,9 @@ class VehicleRegistry:
         self._entries: dict[str, VehicleEntry] = {}
         self._added: list[asyncio.Future[None]] = []
 
-    def add(self, info: VehicleInfo, control: Any, status: VehicleStatus | None = None) -> VehicleEntry:
+    def add(
+        self, info: VehicleInfo, control: Any, status: VehicleStatus | None = None
+    ) -> VehicleEntry:
         """Register a vehicle; re-adding the same id from the same link refreshes its handle."""
         existing = self._entries.get(info.id)
         if existing is not None:
@@ -99,10 +101,10 @@ class VehicleRegistry:
         self,
         vehicle_id: str,
         predicate: Callable[[VehicleEntry], bool],
-        timeout: float | None,
+        within: float | None,
         clock: Clock,
     ) -> VehicleEntry:
-        """Wait until ``predicate(entry)`` holds, for at most ``timeout`` world seconds.
+        """Wait until ``predicate(entry)`` holds, for at most ``within`` world seconds.
 
         Raises ``TimeoutError`` on timeout and ``NotFound`` if the vehicle is removed.
         """
@@ -116,9 +118,9 @@ class VehicleRegistry:
                 entry.waiters.append(fut)
                 await fut
 
-        return await clock.wait_for(_wait(), timeout)
+        return await clock.wait_for(_wait(), within)
 
-    async def wait_added(self, count: int, timeout: float | None, clock: Clock) -> None:
+    async def wait_added(self, count: int, within: float | None, clock: Clock) -> None:
         """Wait until at least ``count`` vehicles are registered."""
 
         async def _wait() -> None:
@@ -127,4 +129,4 @@ class VehicleRegistry:
                 self._added.append(fut)
                 await fut
 
-        await clock.wait_for(_wait(), timeout)
+        await clock.wait_for(_wait(), within)

@@ -172,7 +172,9 @@ class Settings(BaseSettings):
     def _links_are_urls(cls, v: MavlinkSettings) -> MavlinkSettings:
         for url in v.links:
             if "://" not in url:
-                raise ValueError(f"link {url!r} is not a URL (e.g. mavlink+udpin://127.0.0.1:14540)")
+                raise ValueError(
+                    f"link {url!r} is not a URL (e.g. mavlink+udpin://127.0.0.1:14540)"
+                )
         return v
 
     @classmethod
@@ -205,7 +207,9 @@ class Settings(BaseSettings):
         try:
             return target(**overrides)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}", path=str(path)) from exc
+            raise ConfigError(
+                f"config file {path} is not valid TOML: {exc}", path=str(path)
+            ) from exc
         except PydanticValidationError as exc:
             raise ConfigError(_describe(exc), errors=exc.errors(include_url=False)) from exc
 

@@ -18,7 +18,9 @@ import pytest
 from tests.support import require_service, tcp_reachable
 
 MQTT_URL = os.environ.get("STREETFLEET_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
-PG_URL = os.environ.get("STREETFLEET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "STREETFLEET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,9 @@ async def eventually(
             return value  # type: ignore[return-value]
         last = value
         if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s: {message or predicate} (last: {last!r})")
+            pytest.fail(
+                f"condition not met within {timeout} s: {message or predicate} (last: {last!r})"
+            )
         await asyncio.sleep(interval)
 
 
