@@ -1,1 +1,5 @@
-"""Vehicle protocol bridges behind the ``fleet.link.VehicleLink`` port: ``mavlink`` (PX4), ``vda5050`` (vans over MQTT), ``speaker`` (payload over MQTT). Imports only ``fleet``."""
+"""Vehicle protocol bridges behind the ``fleet.link.VehicleLink`` port.
+
+``mavlink`` (PX4), ``vda5050`` (vans over MQTT), ``speaker`` (payload over MQTT).
+Imports only ``fleet``.
+"""

@@ -202,7 +202,7 @@ class Settings(BaseSettings):
         if path:
             if not Path(path).is_file():
                 raise ConfigError(f"config file {path} does not exist", path=str(path))
-            config = SettingsConfigDict(**{**cls.model_config, "toml_file": Path(path)})  # type: ignore[typeddict-item]
+            config = SettingsConfigDict(**{**cls.model_config, "toml_file": Path(path)})
             target = type(cls.__name__, (cls,), {"model_config": config, "__module__": __name__})
         try:
             return target(**overrides)

@@ -48,7 +48,8 @@ def pg_url() -> str:
     require_service(
         "PostgreSQL",
         tcp_reachable(parts.hostname or "127.0.0.1", parts.port or 5432),
-        f"{PG_URL}; start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+        f"{PG_URL}; start it with: "
+        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
     )
     return PG_URL
 
