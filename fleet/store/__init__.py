@@ -1,0 +1,1 @@
+"""The store: SQLModel tables, database engines, migrations and the repository."""

@@ -1,0 +1,598 @@
+"""The repository: every read and write of the record goes through :class:`Store`.
+
+Writes that belong together happen in one transaction (a request and its items and its first
+event; a mission state change and its event; a stock movement and the balance it changes), so a
+crash never leaves half a change. Stock balances are changed by conditional ``UPDATE``s that
+cannot take them below zero, whatever else runs concurrently (several API processes on one
+PostgreSQL included). State changes of requests and missions are compare-and-set on the
+expected state, so two actors cannot both move the same mission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from fleet.errors import Conflict, InsufficientStock, NotFound, StoreError, ValidationError
+from fleet.store.db import DatabaseUrl, migrate
+from fleet.store.tables import (
+    AuditLog,
+    Mission,
+    MissionEvent,
+    Request,
+    RequestItem,
+    Site,
+    Sku,
+    Stock,
+    StockMovement,
+    Task,
+    Vehicle,
+)
+from fleet.world import World
+
+MOVEMENT_EFFECTS: dict[str, tuple[int, int]] = {
+    "receive": (+1, 0),
+    "reserve": (0, +1),
+    "release": (0, -1),
+    "load": (-1, -1),
+    "deliver": (0, 0),
+    "return": (+1, 0),
+    "adjust": (+1, 0),
+}
+"""Stock movement kind → (sign on on_hand, sign on reserved) per unit moved.
+
+``receive`` goods arrive; ``reserve`` promises on-hand units to a request; ``release`` undoes a
+reservation; ``load`` puts reserved units on a vehicle (they leave the warehouse); ``deliver``
+records units handed over at a community (no warehouse balance changes: they left at load);
+``return`` brings undelivered units back; ``adjust`` corrects a count (signed quantity).
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """A request with its items."""
+
+    request: Request
+    items: list[RequestItem]
+
+
+class Store:
+    """Async access to the database."""
+
+    def __init__(self, db: DatabaseUrl, echo: bool = False) -> None:
+        self.db = db
+        self.engine: AsyncEngine = db.create_async_engine(echo=echo)
+        self._sessions = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False
+        )
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, url: str, schema: str | None = None, *, migrate_first: bool = True, echo: bool = False
+    ) -> AsyncIterator[Store]:
+        """Open the store (migrating first by default) and dispose of it on exit."""
+        db = DatabaseUrl.parse(url, schema)
+        if migrate_first:
+            try:
+                await migrate(db)
+            except OperationalError as exc:
+                raise StoreError(
+                    f"cannot migrate database: {exc.orig}", url=str(db.sync_url)
+                ) from exc
+        store = cls(db, echo=echo)
+        try:
+            yield store
+        finally:
+            await store.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    yield session
+            except IntegrityError as exc:
+                raise Conflict(f"the record refused the change: {exc.orig}") from exc
+            except OperationalError as exc:
+                raise StoreError(f"database unavailable: {exc.orig}") from exc
+
+    # --- sites and vehicles ----------------------------------------------------------------
+
+    async def sync_world(self, world: World) -> None:
+        """Make the site table match the world's warehouses, communities and pads."""
+        rows: list[Site] = []
+        for w in world.warehouses:
+            rows.append(
+                Site(
+                    id=w.id,
+                    kind="warehouse",
+                    name=w.name,
+                    lat=w.location.lat,
+                    lon=w.location.lon,
+                    world=world.name,
+                    attributes={"dock": [w.dock.lat, w.dock.lon], "pads": list(w.pad_ids)},
+                )
+            )
+        for c in world.communities:
+            rows.append(
+                Site(
+                    id=c.id,
+                    kind="community",
+                    name=c.name,
+                    lat=c.drop_point.lat,
+                    lon=c.drop_point.lon,
+                    world=world.name,
+                    attributes={
+                        "name_zh": c.name_zh,
+                        "population": c.population,
+                        "vulnerable_households": c.vulnerable_households,
+                        "gate": [c.gate.lat, c.gate.lon],
+                    },
+                )
+            )
+        for p in world.pads:
+            rows.append(
+                Site(
+                    id=p.id,
+                    kind="pad",
+                    name=p.name,
+                    lat=p.location.lat,
+                    lon=p.location.lon,
+                    world=world.name,
+                    attributes={"warehouse_id": p.warehouse_id, "ground_alt_m": p.ground_alt_m},
+                )
+            )
+        async with self.transaction() as s:
+            for row in rows:
+                await s.merge(row)
+
+    async def sites(self, kind: str | None = None) -> Sequence[Site]:
+        async with self._sessions() as s:
+            q = select(Site)
+            if kind:
+                q = q.where(Site.kind == kind)
+            return (await s.exec(q.order_by(Site.id))).all()
+
+    async def upsert_vehicle(self, vehicle: Vehicle) -> None:
+        """Insert a vehicle or refresh what may change (link, capabilities, last seen)."""
+        async with self.transaction() as s:
+            existing = await s.get(Vehicle, vehicle.id)
+            if existing is None:
+                s.add(vehicle)
+                return
+            for field in (
+                "kind",
+                "link_url",
+                "address",
+                "name",
+                "capabilities",
+                "payload_kg",
+                "max_boxes",
+                "last_seen",
+            ):
+                setattr(existing, field, getattr(vehicle, field))
+
+    async def vehicles(self) -> Sequence[Vehicle]:
+        async with self._sessions() as s:
+            return (await s.exec(select(Vehicle).order_by(Vehicle.id))).all()
+
+    async def vehicle(self, vehicle_id: str) -> Vehicle | None:
+        async with self._sessions() as s:
+            return await s.get(Vehicle, vehicle_id)
+
+    async def set_vehicle_in_service(self, vehicle_id: str, in_service: bool) -> None:
+        async with self.transaction() as s:
+            v = await s.get(Vehicle, vehicle_id)
+            if v is None:
+                raise NotFound("vehicle", vehicle_id)
+            v.in_service = in_service
+
+    # --- SKUs, stock and the ledger --------------------------------------------------------
+
+    async def upsert_sku(self, sku: Sku) -> None:
+        async with self.transaction() as s:
+            await s.merge(sku)
+
+    async def skus(self) -> Sequence[Sku]:
+        async with self._sessions() as s:
+            return (await s.exec(select(Sku).order_by(Sku.id))).all()
+
+    async def sku_count(self) -> int:
+        async with self._sessions() as s:
+            return int((await s.exec(select(sa.func.count()).select_from(Sku))).one())
+
+    async def stock(self, warehouse_id: str | None = None) -> Sequence[Stock]:
+        async with self._sessions() as s:
+            q = select(Stock)
+            if warehouse_id:
+                q = q.where(Stock.warehouse_id == warehouse_id)
+            return (await s.exec(q.order_by(Stock.warehouse_id, Stock.sku_id))).all()
+
+    async def move_stock(
+        self,
+        kind: str,
+        warehouse_id: str,
+        sku_id: str,
+        quantity: int,
+        *,
+        at: datetime,
+        request_id: str | None = None,
+        mission_id: str | None = None,
+        actor: str = "system",
+        note: str = "",
+        session: AsyncSession | None = None,
+    ) -> StockMovement:
+        """Record one movement and change the balance it affects, atomically.
+
+        Raises ``InsufficientStock`` when the movement would take on-hand or reserved stock
+        below zero (or reserve more than is on hand), and ``ValidationError`` for a bad kind
+        or quantity. Pass ``session`` to join a caller's transaction.
+        """
+        if session is None:
+            async with self.transaction() as s:
+                return await self.move_stock(
+                    kind,
+                    warehouse_id,
+                    sku_id,
+                    quantity,
+                    at=at,
+                    request_id=request_id,
+                    mission_id=mission_id,
+                    actor=actor,
+                    note=note,
+                    session=s,
+                )
+        effects = MOVEMENT_EFFECTS.get(kind)
+        if effects is None:
+            raise ValidationError(f"unknown stock movement {kind!r}", field="kind")
+        if quantity == 0 or (quantity < 0 and kind != "adjust"):
+            raise ValidationError("quantity must be positive", field="quantity")
+        d_hand, d_res = effects[0] * quantity, effects[1] * quantity
+        s = session
+        await s.exec(
+            sa.insert(Stock).from_select(
+                ["warehouse_id", "sku_id", "on_hand", "reserved"],
+                sa.select(
+                    sa.literal(warehouse_id), sa.literal(sku_id), sa.literal(0), sa.literal(0)
+                ).where(
+                    ~sa.exists().where(
+                        col(Stock.warehouse_id) == warehouse_id, col(Stock.sku_id) == sku_id
+                    )
+                ),
+            )
+        )
+        result = await s.exec(
+            sa.update(Stock)
+            .where(
+                col(Stock.warehouse_id) == warehouse_id,
+                col(Stock.sku_id) == sku_id,
+                col(Stock.on_hand) + d_hand >= 0,
+                col(Stock.reserved) + d_res >= 0,
+                col(Stock.reserved) + d_res <= col(Stock.on_hand) + d_hand,
+            )
+            .values(on_hand=col(Stock.on_hand) + d_hand, reserved=col(Stock.reserved) + d_res)
+            .returning(col(Stock.on_hand), col(Stock.reserved))
+        )
+        row = result.first()
+        if row is None:
+            current = await s.get(Stock, (warehouse_id, sku_id))
+            have = (current.on_hand, current.reserved) if current else (0, 0)
+            raise InsufficientStock(
+                f"{kind} of {quantity} {sku_id} at {warehouse_id} would make stock negative "
+                f"(on hand {have[0]}, reserved {have[1]})",
+                warehouse_id=warehouse_id,
+                sku_id=sku_id,
+                quantity=quantity,
+                on_hand=have[0],
+                reserved=have[1],
+            )
+        movement = StockMovement(
+            at=at,
+            warehouse_id=warehouse_id,
+            sku_id=sku_id,
+            kind=kind,
+            quantity=quantity,
+            on_hand_after=row[0],
+            reserved_after=row[1],
+            request_id=request_id,
+            mission_id=mission_id,
+            actor=actor,
+            note=note,
+        )
+        s.add(movement)
+        await s.flush()
+        return movement
+
+    async def ledger(
+        self,
+        *,
+        warehouse_id: str | None = None,
+        sku_id: str | None = None,
+        request_id: str | None = None,
+        mission_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 500,
+    ) -> Sequence[StockMovement]:
+        async with self._sessions() as s:
+            q = select(StockMovement).where(col(StockMovement.id) > after_id)
+            for column, value in (
+                (StockMovement.warehouse_id, warehouse_id),
+                (StockMovement.sku_id, sku_id),
+                (StockMovement.request_id, request_id),
+                (StockMovement.mission_id, mission_id),
+            ):
+                if value is not None:
+                    q = q.where(column == value)
+            return (await s.exec(q.order_by(col(StockMovement.id)).limit(limit))).all()
+
+    # --- requests --------------------------------------------------------------------------
+
+    async def create_request(
+        self,
+        request: Request,
+        items: Iterable[RequestItem],
+        events: Iterable[MissionEvent] = (),
+        audit: AuditLog | None = None,
+    ) -> tuple[RequestRecord, bool]:
+        """Store a new request with its items, events and audit line in one transaction.
+
+        Returns the record and whether it was created; when ``idempotency_key`` matches an
+        earlier request, that one is returned unchanged with ``False``.
+        """
+        if request.idempotency_key:
+            earlier = await self.request_by_key(request.idempotency_key)
+            if earlier is not None:
+                return earlier, False
+        items = list(items)
+        try:
+            async with self.transaction() as s:
+                s.add(request)
+                await s.flush()
+                for item in items:
+                    item.request_id = request.id
+                    s.add(item)
+                for ev in events:
+                    ev.request_id = request.id
+                    s.add(ev)
+                if audit is not None:
+                    audit.object_id = request.id
+                    s.add(audit)
+        except Conflict:
+            if request.idempotency_key:  # lost a race with an identical retry
+                earlier = await self.request_by_key(request.idempotency_key)
+                if earlier is not None:
+                    return earlier, False
+            raise
+        return RequestRecord(request, items), True
+
+    async def request_by_key(self, key: str) -> RequestRecord | None:
+        async with self._sessions() as s:
+            req = (await s.exec(select(Request).where(Request.idempotency_key == key))).first()
+            if req is None:
+                return None
+            return RequestRecord(req, list(await self._items(s, req.id)))
+
+    @staticmethod
+    async def _items(s: AsyncSession, request_id: str) -> Sequence[RequestItem]:
+        q = select(RequestItem).where(RequestItem.request_id == request_id)
+        return (await s.exec(q.order_by(col(RequestItem.id)))).all()
+
+    async def get_request(self, request_id: str) -> RequestRecord:
+        async with self._sessions() as s:
+            req = await s.get(Request, request_id)
+            if req is None:
+                raise NotFound("request", request_id)
+            return RequestRecord(req, list(await self._items(s, request_id)))
+
+    async def list_requests(
+        self,
+        *,
+        states: Iterable[str] | None = None,
+        community_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RequestRecord]:
+        async with self._sessions() as s:
+            q = select(Request)
+            if states is not None:
+                q = q.where(col(Request.state).in_(list(states)))
+            if community_id:
+                q = q.where(Request.community_id == community_id)
+            if kind:
+                q = q.where(Request.kind == kind)
+            reqs = (
+                await s.exec(q.order_by(col(Request.created_at)).offset(offset).limit(limit))
+            ).all()
+            if not reqs:
+                return []
+            ids = [r.id for r in reqs]
+            items = (
+                await s.exec(
+                    select(RequestItem)
+                    .where(col(RequestItem.request_id).in_(ids))
+                    .order_by(col(RequestItem.id))
+                )
+            ).all()
+            by_req: dict[str, list[RequestItem]] = {i: [] for i in ids}
+            for it in items:
+                by_req[it.request_id].append(it)
+            return [RequestRecord(r, by_req[r.id]) for r in reqs]
+
+    async def update_request(
+        self,
+        request_id: str,
+        *,
+        expected_states: Iterable[str] | None = None,
+        events: Iterable[MissionEvent] = (),
+        session: AsyncSession | None = None,
+        **changes: Any,
+    ) -> Request:
+        """Change a request's fields (compare-and-set on its state when ``expected_states``)."""
+        if session is None:
+            async with self.transaction() as s:
+                return await self.update_request(
+                    request_id,
+                    expected_states=expected_states,
+                    events=events,
+                    session=s,
+                    **changes,
+                )
+        req = await session.get(Request, request_id, with_for_update=True)
+        if req is None:
+            raise NotFound("request", request_id)
+        if expected_states is not None:
+            allowed = list(expected_states)
+            if req.state not in allowed:
+                raise Conflict(
+                    f"request {request_id} is {req.state}, expected one of {', '.join(allowed)}",
+                    request_id=request_id,
+                    state=req.state,
+                )
+        for key, value in changes.items():
+            setattr(req, key, value)
+        req.version += 1
+        for ev in events:
+            ev.request_id = request_id
+            session.add(ev)
+        return req
+
+    async def update_items(self, items: Iterable[RequestItem], session: AsyncSession) -> None:
+        for item in items:
+            await session.merge(item)
+
+    # --- missions, tasks and events --------------------------------------------------------
+
+    async def create_mission(
+        self, mission: Mission, tasks: Iterable[Task] = (), events: Iterable[MissionEvent] = ()
+    ) -> Mission:
+        async with self.transaction() as s:
+            s.add(mission)
+            await s.flush()
+            for task in tasks:
+                task.mission_id = mission.id
+                s.add(task)
+            for ev in events:
+                ev.mission_id = mission.id
+                s.add(ev)
+        return mission
+
+    async def get_mission(self, mission_id: str) -> Mission:
+        async with self._sessions() as s:
+            m = await s.get(Mission, mission_id)
+            if m is None:
+                raise NotFound("mission", mission_id)
+            return m
+
+    async def list_missions(
+        self,
+        *,
+        states: Iterable[str] | None = None,
+        vehicle_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[Mission]:
+        async with self._sessions() as s:
+            q = select(Mission)
+            if states is not None:
+                q = q.where(col(Mission.state).in_(list(states)))
+            if vehicle_id:
+                q = q.where(Mission.vehicle_id == vehicle_id)
+            return (
+                await s.exec(q.order_by(col(Mission.created_at)).offset(offset).limit(limit))
+            ).all()
+
+    async def mission_tasks(self, mission_id: str) -> Sequence[Task]:
+        async with self._sessions() as s:
+            return (await s.exec(select(Task).where(Task.mission_id == mission_id))).all()
+
+    async def request_tasks(self, request_id: str) -> Sequence[Task]:
+        async with self._sessions() as s:
+            return (await s.exec(select(Task).where(Task.request_id == request_id))).all()
+
+    async def update_mission(
+        self,
+        mission_id: str,
+        *,
+        expected_states: Iterable[str] | None = None,
+        events: Iterable[MissionEvent] = (),
+        session: AsyncSession | None = None,
+        **changes: Any,
+    ) -> Mission:
+        """Change a mission (compare-and-set on its state) and append its events."""
+        if session is None:
+            async with self.transaction() as s:
+                return await self.update_mission(
+                    mission_id,
+                    expected_states=expected_states,
+                    events=events,
+                    session=s,
+                    **changes,
+                )
+        m = await session.get(Mission, mission_id, with_for_update=True)
+        if m is None:
+            raise NotFound("mission", mission_id)
+        if expected_states is not None:
+            allowed = list(expected_states)
+            if m.state not in allowed:
+                raise Conflict(
+                    f"mission {mission_id} is {m.state}, expected one of {', '.join(allowed)}",
+                    mission_id=mission_id,
+                    state=m.state,
+                )
+        for key, value in changes.items():
+            setattr(m, key, value)
+        m.version += 1
+        for ev in events:
+            ev.mission_id = mission_id
+            session.add(ev)
+        return m
+
+    async def update_task(self, task: Task, session: AsyncSession) -> None:
+        await session.merge(task)
+
+    async def add_events(self, events: Iterable[MissionEvent]) -> None:
+        async with self.transaction() as s:
+            for ev in events:
+                s.add(ev)
+
+    async def events(
+        self,
+        *,
+        mission_id: str | None = None,
+        request_id: str | None = None,
+        vehicle_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> Sequence[MissionEvent]:
+        async with self._sessions() as s:
+            q = select(MissionEvent).where(col(MissionEvent.id) > after_id)
+            if mission_id:
+                q = q.where(MissionEvent.mission_id == mission_id)
+            if request_id:
+                q = q.where(MissionEvent.request_id == request_id)
+            if vehicle_id:
+                q = q.where(MissionEvent.vehicle_id == vehicle_id)
+            return (await s.exec(q.order_by(col(MissionEvent.id)).limit(limit))).all()
+
+    # --- audit -----------------------------------------------------------------------------
+
+    async def audit(self, entry: AuditLog) -> None:
+        async with self.transaction() as s:
+            s.add(entry)
+
+    async def audit_log(self, *, limit: int = 100, after_id: int = 0) -> Sequence[AuditLog]:
+        async with self._sessions() as s:
+            q = select(AuditLog).where(col(AuditLog.id) > after_id)
+            return (await s.exec(q.order_by(col(AuditLog.id)).limit(limit))).all()
