@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from shapely.geometry import LineString, Point, Polygon
 from shapely.prepared import PreparedGeometry, prep
 
 from fleet.errors import NotFound
 from fleet.geo import LatLon, LocalFrame
+
+if TYPE_CHECKING:
+    from fleet.roads import RoadNetwork, RoadNode
 
 LatLonRing = tuple[tuple[float, float], ...]
 """A closed-or-open ring of (lat, lon) vertices."""
@@ -44,6 +48,7 @@ class Warehouse:
     dock: LatLon
     """Van loading point (on the road network)."""
     pad_ids: tuple[str, ...] = ()
+    name_zh: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +85,7 @@ class NoFlyZone:
     """Boundary in the local frame (metres)."""
     ceiling_m: float | None = None
     reason: str = ""
+    name_zh: str = ""
 
     @cached_property
     def prepared(self) -> PreparedGeometry:
@@ -97,6 +103,11 @@ class Road:
     """Polyline in the local frame (metres)."""
     speed_limit_kmh: float = 30.0
     oneway: bool = False
+    """One-way in the drawing direction (first to last point)."""
+    layer: int = 0
+    """Vertical layer (0 ground, 1 flyover, -1 tunnel): roads on different layers cross
+    without a junction and meet only at shared vertices."""
+    name_zh: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +131,7 @@ class World:
     """Highest altitude above ground drones may fly."""
     source: str = ""
     """Where it was loaded from."""
+    name_zh: str = ""
     _index: dict[str, object] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -179,3 +191,37 @@ class World:
             for z in self.no_fly_zones
             if (z.ceiling_m is None or alt_m <= z.ceiling_m) and z.prepared.intersects(leg)
         ]
+
+    def community_at(self, p: LatLon) -> Community | None:
+        """The community whose polygon contains ``p`` (boundary included), if any."""
+        pt = Point(self.xy(p))
+        for c in self.communities:
+            if c.polygon.covers(pt):
+                return c
+        return None
+
+    # --- road network ----------------------------------------------------------------------
+
+    @cached_property
+    def road_network(self) -> RoadNetwork:
+        """The directed road graph with every dock and gate attached (see :mod:`fleet.roads`).
+
+        Built on first use (the loader builds it while validating and keeps it).
+        """
+        from fleet.roads import RoadNetwork
+
+        return RoadNetwork.from_world(self)
+
+    def dock_node(self, warehouse_id: str) -> RoadNode:
+        """The road node where vans load at warehouse ``warehouse_id``."""
+        from fleet.roads import dock_key
+
+        self.warehouse(warehouse_id)
+        return self.road_network.stop_node(dock_key(warehouse_id))
+
+    def gate_node(self, community_id: str) -> RoadNode:
+        """The road node where vans stop for community ``community_id``."""
+        from fleet.roads import gate_key
+
+        self.community(community_id)
+        return self.road_network.stop_node(gate_key(community_id))
