@@ -1,0 +1,200 @@
+"""MAVLink commands (COMMAND_LONG / COMMAND_INT) of a sim drone and PX4's answers to them.
+
+Every command addressed to the autopilot (target component 0 or 1) is answered with a
+COMMAND_ACK, retransmissions included, except MAV_CMD_DO_WINCH, which PX4 SITL forwards to a
+winch that does not exist and never acknowledges. Unknown commands get UNSUPPORTED; commands not
+allowed now get TEMPORARILY_REJECTED (arming checks, mode changes) or DENIED (mission start
+without a valid mission). MAV_CMD_DO_GRIPPER is acknowledged IN_PROGRESS at once and ACCEPTED one
+second later, as measured on PX4 SITL.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pymavlink.dialects.v20 import common as mavlink
+
+from sim.drone.autopilot import (
+    ACCEPTED,
+    DENIED,
+    FORCE_MAGIC,
+    TEMPORARILY_REJECTED,
+    Nav,
+    nav_for,
+)
+from sim.drone.physics import Model
+
+if TYPE_CHECKING:
+    from sim.drone.vehicle import SimVehicle
+
+UNSUPPORTED = int(mavlink.MAV_RESULT_UNSUPPORTED)
+"""MAV_RESULT_UNSUPPORTED."""
+IN_PROGRESS = int(mavlink.MAV_RESULT_IN_PROGRESS)
+"""MAV_RESULT_IN_PROGRESS."""
+NO_ACK = -1
+"""Handler result: send no COMMAND_ACK."""
+GRIPPER_ACK_DELAY_S = 1.0
+"""World seconds between DO_GRIPPER's IN_PROGRESS and ACCEPTED acks."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command with its parameters; ``lat``/``lon`` decoded from either encoding."""
+
+    command: int
+    p1: float
+    p2: float
+    p3: float
+    p4: float
+    lat: float | None
+    lon: float | None
+    alt: float
+    is_int: bool
+
+    @classmethod
+    def from_message(cls, msg: Any) -> Command:
+        if msg.get_type() == "COMMAND_INT":
+            lat = msg.x * 1e-7 if msg.x != 0 else None
+            lon = msg.y * 1e-7 if msg.y != 0 else None
+            return cls(msg.command, msg.param1, msg.param2, msg.param3, msg.param4, lat, lon, msg.z, True)
+        lat = msg.param5 if math.isfinite(msg.param5) and msg.param5 != 0 else None
+        lon = msg.param6 if math.isfinite(msg.param6) and msg.param6 != 0 else None
+        return cls(msg.command, msg.param1, msg.param2, msg.param3, msg.param4, lat, lon, msg.param7, False)
+
+
+Handler = Callable[["SimVehicle", Command], int]
+
+
+def _arm_disarm(v: SimVehicle, c: Command) -> int:
+    force = int(round(c.p2)) == FORCE_MAGIC
+    if c.p1 >= 0.5:
+        return v.ap.arm(force=force)
+    return v.ap.disarm(force=force)
+
+
+def _set_mode(v: SimVehicle, c: Command) -> int:
+    base = int(c.p1)
+    if base & mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED:
+        nav = nav_for(int(c.p2), int(c.p3))
+    elif base & mavlink.MAV_MODE_FLAG_AUTO_ENABLED:
+        nav = Nav.MISSION
+    else:
+        nav = None
+    if nav is None:
+        return TEMPORARILY_REJECTED
+    return v.ap.set_mode(nav)
+
+
+def _takeoff(v: SimVehicle, c: Command) -> int:
+    return v.ap.takeoff(c.alt if math.isfinite(c.alt) else None)
+
+
+def _land(v: SimVehicle, c: Command) -> int:
+    return v.ap.set_mode(Nav.LAND if v.ap.model is Model.MULTICOPTER else Nav.HOLD)
+
+
+def _rtl(v: SimVehicle, c: Command) -> int:
+    return v.ap.set_mode(Nav.RTL)
+
+
+def _loiter(v: SimVehicle, c: Command) -> int:
+    return v.ap.set_mode(Nav.HOLD)
+
+
+def _mission_start(v: SimVehicle, c: Command) -> int:
+    first = int(c.p1) if math.isfinite(c.p1) else 0
+    return v.ap.mission_start(first)
+
+
+def _set_mission_current(v: SimVehicle, c: Command) -> int:
+    return v.ap.set_current_item(int(c.p1)) if math.isfinite(c.p1) else DENIED
+
+
+def _reposition(v: SimVehicle, c: Command) -> int:
+    if c.lat is None or c.lon is None:
+        return DENIED
+    if c.p1 > 0:
+        v.ap.change_speed(c.p1)
+    return v.ap.reposition(c.lat, c.lon, c.alt if math.isfinite(c.alt) else None)
+
+
+def _change_speed(v: SimVehicle, c: Command) -> int:
+    return v.ap.change_speed(c.p2)
+
+
+def _set_home(v: SimVehicle, c: Command) -> int:
+    if c.p1 >= 0.5:
+        v.ap.set_home(*v.ap.latlon(), v.ap.kin.alt)
+        return ACCEPTED
+    if c.lat is None or c.lon is None or not math.isfinite(c.alt):
+        return DENIED
+    v.ap.set_home(c.lat, c.lon, c.alt)
+    return ACCEPTED
+
+
+def _gripper(v: SimVehicle, c: Command) -> int:
+    v.ap.gripper(int(c.p2) == mavlink.GRIPPER_ACTION_RELEASE, "command")
+    v.schedule_ack(mavlink.MAV_CMD_DO_GRIPPER, ACCEPTED, GRIPPER_ACK_DELAY_S)
+    return IN_PROGRESS
+
+
+def _winch(v: SimVehicle, c: Command) -> int:
+    v.ap.winch(int(c.p2), c.p3, c.p4, "command")
+    return NO_ACK
+
+
+def _termination(v: SimVehicle, c: Command) -> int:
+    if c.p1 >= 0.5:
+        v.ap.disarm(force=True, reason="flight termination")
+    return ACCEPTED
+
+
+def _set_message_interval(v: SimVehicle, c: Command) -> int:
+    return v.set_message_interval(int(c.p1), c.p2)
+
+
+def _request_message(v: SimVehicle, c: Command) -> int:
+    return ACCEPTED if v.request_message(int(c.p1)) else DENIED
+
+
+def _request_capabilities(v: SimVehicle, c: Command) -> int:
+    v.request_message(mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
+    return ACCEPTED
+
+
+def _get_home(v: SimVehicle, c: Command) -> int:
+    return ACCEPTED if v.request_message(mavlink.MAVLINK_MSG_ID_HOME_POSITION) else TEMPORARILY_REJECTED
+
+
+HANDLERS: dict[int, Handler] = {
+    mavlink.MAV_CMD_COMPONENT_ARM_DISARM: _arm_disarm,
+    mavlink.MAV_CMD_DO_SET_MODE: _set_mode,
+    mavlink.MAV_CMD_NAV_TAKEOFF: _takeoff,
+    mavlink.MAV_CMD_NAV_LAND: _land,
+    mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH: _rtl,
+    mavlink.MAV_CMD_NAV_LOITER_UNLIM: _loiter,
+    mavlink.MAV_CMD_MISSION_START: _mission_start,
+    mavlink.MAV_CMD_DO_SET_MISSION_CURRENT: _set_mission_current,
+    mavlink.MAV_CMD_DO_REPOSITION: _reposition,
+    mavlink.MAV_CMD_DO_CHANGE_SPEED: _change_speed,
+    mavlink.MAV_CMD_DO_SET_HOME: _set_home,
+    mavlink.MAV_CMD_DO_GRIPPER: _gripper,
+    mavlink.MAV_CMD_DO_WINCH: _winch,
+    mavlink.MAV_CMD_DO_FLIGHTTERMINATION: _termination,
+    mavlink.MAV_CMD_SET_MESSAGE_INTERVAL: _set_message_interval,
+    mavlink.MAV_CMD_REQUEST_MESSAGE: _request_message,
+    mavlink.MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES: _request_capabilities,
+    mavlink.MAV_CMD_GET_HOME_POSITION: _get_home,
+}
+"""Commands the sim autopilot implements."""
+
+
+def handle(v: SimVehicle, c: Command) -> int:
+    """Run a command; its MAV_RESULT, or :data:`NO_ACK`."""
+    handler = HANDLERS.get(c.command)
+    if handler is None:
+        return UNSUPPORTED
+    return handler(v, c)
