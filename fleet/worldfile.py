@@ -209,7 +209,10 @@ def _boolean(v: Any) -> bool:
 
 
 def _lonlat(v: Any) -> LatLon:
-    return _position(v)
+    try:
+        return _position(v)
+    except _Bad as e:
+        raise _Bad(f"must be a position: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -382,6 +385,9 @@ class _Feature:
 class _Reader:
     source: str
     problems: list[WorldProblem] = field(default_factory=list)
+    unreadable_ids: set[str] = field(default_factory=set)
+    """Ids of features too broken to read (no kind): references to them are not reported
+    again."""
 
     def add(
         self,
@@ -506,6 +512,9 @@ def _read_feature(r: _Reader, index: int, raw: Any) -> _Feature | None:
         return None
     props = raw.get("properties")
     fid_raw = raw.get("id")
+    for candidate in (fid_raw, props.get("id") if isinstance(props, dict) else None):
+        if isinstance(candidate, str):
+            r.unreadable_ids.add(candidate)  # until the feature reads well (below)
     if not isinstance(props, dict):
         r.add(
             index,
@@ -561,6 +570,8 @@ def _read_feature(r: _Reader, index: int, raw: Any) -> _Feature | None:
     f = _Feature(index, kind, fid, values, coords)
     for p in problems:
         r.add(f, p)
+    if fid is not None:
+        r.unreadable_ids.discard(fid)
     return f
 
 
@@ -671,7 +682,8 @@ class _Checker:
             return None
         g = self.by_id.get(target)
         if g is None:
-            self.r.add(f, f"{key} {target!r} does not exist")
+            if target not in self.r.unreadable_ids:
+                self.r.add(f, f"{key} {target!r} does not exist")
             return None
         if g.kind is not kind:
             self.r.add(f, f"{key} {target!r} is a {g.kind.value}, not a {kind.value}")
@@ -803,7 +815,7 @@ class _Checker:
             pop, vul = f.props["population"], f.props["vulnerable_households"]
             if pop <= 0:
                 self.r.add(f, f"population must be a positive integer, got {pop}")
-            if not 0 <= vul <= max(pop, 0):
+            elif not 0 <= vul <= pop:
                 self.r.add(
                     f, f"vulnerable_households must be between 0 and the population, got {vul}"
                 )
@@ -878,7 +890,12 @@ class _Checker:
         self.roads = self.of_kind(Kind.ROAD)
 
     def check_network(self) -> None:
-        """Every dock and gate near a road; every gate reachable from every dock and back."""
+        """Every dock and gate near a road; every gate reachable from every dock and back.
+
+        Skipped while a road is broken: its absence would only report consequences.
+        """
+        if any(f.kind is Kind.ROAD and not f.ok for f in self.parsed):
+            return
         stops = {dock_key(w): f for w, f in self.docks.items() if w in self.warehouses}
         stops.update({gate_key(c): f for c, f in self.gates.items()})
         net = RoadNetwork.build(
