@@ -123,7 +123,7 @@ class SimVan:
         self._crashed.set()
         self._recovered.clear()
         client = self._client
-        sock = client._client.socket() if client is not None else None  # noqa: SLF001
+        sock = client._client.socket() if client is not None else None
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -173,9 +173,7 @@ class SimVan:
                 self.clock.time(),
                 wire.ConnectionState.CONNECTIONBROKEN,
             )
-            will = aiomqtt.Will(
-                self.topic("connection"), will_msg.to_json(), qos=1, retain=True
-            )
+            will = aiomqtt.Will(self.topic("connection"), will_msg.to_json(), qos=1, retain=True)
             try:
                 async with aiomqtt.Client(
                     **self.address.client_kwargs(),

@@ -1,0 +1,308 @@
+"""VDA 5050 wire messages <-> streetfleet domain types, at the edge of the bridge.
+
+Positions: VDA 5050 positions are map coordinates (x, y in metres, theta in radians counter-
+clockwise from the map's x axis), not WGS84. Each operating area's map frame is the world's
+local tangent plane (:class:`fleet.geo.LocalFrame`: x east, y north, origin at the area's
+reference point) with ``mapId`` = ``World.map_id``. A compass heading (degrees clockwise from
+north) is ``90 - degrees(theta)``.
+
+Trips: a :class:`fleet.van.VanTrip` becomes an ``order``: trip id -> ``orderId``, node and edge ids
+as given, ``sequenceId`` 0, 1, 2, ... across nodes and edges (continuing from the stitching node
+in an update), the first ``base_nodes`` nodes released. :class:`~fleet.van.Pick` and
+:class:`~fleet.van.Drop` become ``pick``/``drop`` node actions (HARD: the van stands and does
+nothing else) with parameters ``loadId``, ``loadType`` ``BOX``, ``boxes``, ``weight`` (kg),
+``sku`` and ``stationType`` (``dock``/``gate``); :class:`~fleet.van.Charge` becomes
+``startCharging``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from firmware_bridges.vda5050 import wire
+from fleet.geo import LatLon, LocalFrame, Position
+from fleet.van import (
+    ActionProgress,
+    ActionStatus,
+    Charge,
+    EStop,
+    FaultLevel,
+    OperatingMode,
+    Pick,
+    StopAction,
+    TripNode,
+    VanCapabilities,
+    VanFault,
+    VanLoad,
+    VanState,
+    VanTrip,
+)
+from fleet.vehicle import FlightMode, LandedState, MissionRunState, VehicleStatus
+
+LOAD_TYPE = "BOX"
+"""``loadType`` of every consignment."""
+
+
+# --- positions -------------------------------------------------------------------------------
+
+
+def theta_to_heading(theta: float) -> float:
+    """Map orientation (radians CCW from east) to compass heading (degrees CW from north)."""
+    return (90.0 - math.degrees(theta)) % 360.0
+
+
+def heading_to_theta(heading_deg: float) -> float:
+    """Compass heading to map orientation in [-pi, pi]."""
+    t = math.radians(90.0 - heading_deg)
+    return math.atan2(math.sin(t), math.cos(t))
+
+
+def to_map(frame: LocalFrame, p: LatLon) -> tuple[float, float]:
+    """A WGS84 point in the map frame."""
+    return frame.to_xy(p.lat, p.lon)
+
+
+def to_position(frame: LocalFrame, x: float, y: float) -> Position:
+    """A map point as a WGS84 position on the ground."""
+    lat, lon = frame.to_latlon(x, y)
+    return Position(lat, lon)
+
+
+# --- trips to orders -------------------------------------------------------------------------
+
+
+def action_to_wire(action: StopAction) -> wire.Action:
+    """A domain stop action as a node action."""
+    if isinstance(action, Charge):
+        return wire.action("startCharging", action.action_id, wire.BlockingType.HARD)
+    kind = "pick" if isinstance(action, Pick) else "drop"
+    params: dict[str, wire.ParamValue] = {
+        "loadId": action.load_id,
+        "loadType": LOAD_TYPE,
+        "boxes": action.boxes,
+        "weight": round(float(action.mass_kg), 3),
+        "stationType": "dock" if kind == "pick" else "gate",
+    }
+    if action.sku:
+        params["sku"] = action.sku
+    return wire.action(
+        kind, action.action_id, wire.BlockingType.HARD, action.description or None, **params
+    )
+
+
+def trip_to_order(
+    trip: VanTrip,
+    header: Mapping[str, Any],
+    frame: LocalFrame,
+    map_id: str,
+    *,
+    update_id: int = 0,
+    first_sequence_id: int = 0,
+) -> wire.Order:
+    """The order (or order update, with ``update_id`` > 0 and the stitching node's sequence id
+    as ``first_sequence_id``) that carries ``trip``."""
+    released = trip.released
+    nodes = []
+    for i, node in enumerate(trip.nodes):
+        nodes.append(_node(node, frame, map_id, first_sequence_id + 2 * i, i < released))
+    edges = []
+    for i, edge in enumerate(trip.edges):
+        edges.append(
+            wire.Edge(
+                edge_id=edge.edge_id,
+                sequence_id=first_sequence_id + 2 * i + 1,
+                released=i + 1 < released,
+                start_node_id=edge.start_node_id,
+                end_node_id=edge.end_node_id,
+                actions=[],
+                edge_description=edge.name or None,
+                max_speed=edge.max_speed_mps,
+                length=edge.length_m,
+            )
+        )
+    return wire.Order(
+        **header, order_id=trip.trip_id, order_update_id=update_id, nodes=nodes, edges=edges
+    )
+
+
+def _node(node: TripNode, frame: LocalFrame, map_id: str, seq: int, released: bool) -> wire.Node:
+    x, y = to_map(frame, node.position)
+    return wire.Node(
+        node_id=node.node_id,
+        sequence_id=seq,
+        released=released,
+        actions=[action_to_wire(a) for a in node.actions],
+        node_description=node.name or None,
+        node_position=wire.NodePosition(
+            x=round(x, 3),
+            y=round(y, 3),
+            map_id=map_id,
+            allowed_deviation_xy=node.allowed_deviation_m,
+        ),
+    )
+
+
+# --- state to domain -------------------------------------------------------------------------
+
+_STATUS = {s: ActionStatus(s.value.lower()) for s in wire.ActionStatus}
+_MODE = {m: OperatingMode(m.value.lower()) for m in wire.OperatingMode}
+_ESTOP = {e: EStop(e.value.lower()) for e in wire.EStop}
+_LEVEL = {wire.ErrorLevel.WARNING: FaultLevel.WARNING, wire.ErrorLevel.FATAL: FaultLevel.FATAL}
+
+
+def fault(error: wire.Error) -> VanFault:
+    """A wire error as a domain fault."""
+    return VanFault(
+        type=error.error_type,
+        level=_LEVEL[error.error_level],
+        description=error.error_description or "",
+        hint=error.error_hint or "",
+        references=tuple(
+            (r.reference_key, r.reference_value) for r in error.error_references or ()
+        ),
+    )
+
+
+def state_to_domain(
+    msg: wire.State, picks: Mapping[str, Pick] | None = None, reported_at: float | None = None
+) -> VanState:
+    """A state message as a :class:`VanState`; ``picks`` (pick actions this service sent, by
+    load id) supply box counts and SKUs of the loads on board."""
+    picks = picks or {}
+    loads = None
+    if msg.loads is not None:
+        loads = tuple(_load(load, picks) for load in msg.loads)
+    pos = msg.agv_position
+    return VanState(
+        trip_id=msg.order_id,
+        trip_update=msg.order_update_id,
+        last_node_id=msg.last_node_id,
+        remaining_nodes=tuple(n.node_id for n in msg.node_states),
+        released_remaining=sum(1 for n in msg.node_states if n.released),
+        actions=tuple(
+            ActionProgress(
+                action_id=a.action_id,
+                action_type=a.action_type or "",
+                status=_STATUS[a.action_status],
+                result=a.result_description or "",
+            )
+            for a in msg.action_states
+        ),
+        driving=msg.driving,
+        paused=bool(msg.paused),
+        charging=msg.battery_state.charging,
+        battery_fraction=max(0.0, min(1.0, msg.battery_state.battery_charge / 100.0)),
+        operating_mode=_MODE[msg.operating_mode],
+        e_stop=_ESTOP[msg.safety_state.e_stop],
+        field_violation=msg.safety_state.field_violation,
+        loads=loads,
+        faults=tuple(fault(e) for e in msg.errors),
+        reach_m=msg.battery_state.reach,
+        new_base_request=bool(msg.new_base_request),
+        distance_since_last_node_m=msg.distance_since_last_node,
+        map_pose=(pos.x, pos.y, pos.theta) if pos is not None else None,
+        map_id=pos.map_id if pos is not None else "",
+        reported_at=reported_at,
+    )
+
+
+def _load(load: wire.Load, picks: Mapping[str, Pick]) -> VanLoad:
+    pick = picks.get(load.load_id or "")
+    return VanLoad(
+        load_id=load.load_id or "",
+        mass_kg=load.weight,
+        boxes=pick.boxes if pick is not None else None,
+        sku=pick.sku if pick is not None else None,
+        load_type=load.load_type or "",
+    )
+
+
+def flight_mode(state: VanState) -> FlightMode:
+    """The protocol-neutral mode of a van: MISSION while it works a trip, HOLD when paused,
+    READY when it waits for work in automatic mode, MANUAL otherwise."""
+    if state.operating_mode not in (OperatingMode.AUTOMATIC, OperatingMode.SEMIAUTOMATIC):
+        return FlightMode.MANUAL
+    if state.paused:
+        return FlightMode.HOLD
+    return FlightMode.MISSION if state.busy else FlightMode.READY
+
+
+def apply_state(
+    status: VehicleStatus,
+    state: VanState,
+    msg: wire.State,
+    frame: LocalFrame | None,
+    map_id: str | None,
+    trip_nodes: int | None = None,
+) -> None:
+    """Write a van's state into its live status, in place (the registry's hot path).
+
+    ``trip_nodes`` is the node count of the current trip when this service sent it; mission
+    progress indices count nodes from the trip's start.
+    """
+    pos = msg.agv_position
+    if pos is not None and frame is not None and (map_id is None or pos.map_id == map_id):
+        status.position = to_position(frame, pos.x, pos.y)
+        status.heading_deg = theta_to_heading(pos.theta)
+    if msg.velocity is not None:
+        status.ground_speed_mps = math.hypot(msg.velocity.vx or 0.0, msg.velocity.vy or 0.0)
+    status.climb_rate_mps = 0.0
+    status.battery_fraction = state.battery_fraction
+    status.battery_voltage = msg.battery_state.battery_voltage
+    status.mode = flight_mode(state)
+    status.landed = LandedState.ON_GROUND
+    status.ready_to_arm = (
+        state.operating_mode in (OperatingMode.AUTOMATIC, OperatingMode.SEMIAUTOMATIC)
+        and state.e_stop is EStop.NONE
+        and not any(f.level is FaultLevel.FATAL for f in state.faults)
+    )
+    status.armed = status.ready_to_arm
+    status.errors = tuple(str(f) for f in state.faults)
+    progress = status.mission
+    remaining = len(state.remaining_nodes)
+    total = trip_nodes if trip_nodes is not None else remaining + (1 if state.last_node_id else 0)
+    progress.total = total
+    progress.current = total - remaining if remaining else -1
+    progress.reached = total - remaining - 1 if state.trip_id else -1
+    if not state.trip_id:
+        progress.state = MissionRunState.NO_MISSION
+    elif state.paused and state.busy:
+        progress.state = MissionRunState.PAUSED
+    elif state.busy:
+        progress.state = MissionRunState.ACTIVE
+    else:
+        progress.state = MissionRunState.COMPLETE
+    status.extra["van"] = state
+
+
+# --- factsheet -------------------------------------------------------------------------------
+
+
+def capabilities(fs: wire.Factsheet) -> VanCapabilities:
+    """What a factsheet says the van can do."""
+    node_actions = frozenset(
+        a.action_type for a in fs.protocol_features.agv_actions if "NODE" in a.action_scopes
+    )
+    instant = frozenset(
+        a.action_type for a in fs.protocol_features.agv_actions if "INSTANT" in a.action_scopes
+    )
+    box_sets = [s for s in fs.load_specification.load_sets or () if s.load_type == LOAD_TYPE]
+    box_set = box_sets[0] if box_sets else None
+    phys = fs.physical_parameters
+    return VanCapabilities(
+        series_name=fs.type_specification.series_name,
+        max_load_kg=fs.type_specification.max_load_mass,
+        max_boxes=box_set.max_boxes if box_set is not None else None,
+        speed_max_mps=phys.speed_max,
+        acceleration_mps2=phys.acceleration_max,
+        deceleration_mps2=phys.deceleration_max,
+        node_actions=node_actions,
+        instant_actions=instant,
+        pick_time_per_box_s=box_set.pick_time if box_set is not None else None,
+        drop_time_per_box_s=box_set.drop_time if box_set is not None else None,
+        state_interval_s=fs.protocol_limits.timing.default_state_interval,
+        length_m=phys.length,
+        width_m=phys.width,
+    )
