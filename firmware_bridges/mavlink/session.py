@@ -119,6 +119,8 @@ class _Chunks:
     first_at: float
     severity: int
     parts: dict[int, str] = field(default_factory=dict)
+    last: int | None = None
+    """chunk_seq of the final chunk, once received."""
 
 
 class VehicleSession:
@@ -387,6 +389,8 @@ class VehicleSession:
             chunks = self._chunks[key] = _Chunks(self.clock.monotonic(), msg.severity)
         chunks.parts[msg.chunk_seq] = raw.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
         if final:
+            chunks.last = msg.chunk_seq
+        if chunks.last is not None and len(chunks.parts) == chunks.last + 1:
             del self._chunks[key]
             self._emit_chunks(chunks, comp)
         self._touch()
