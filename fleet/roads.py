@@ -239,6 +239,7 @@ class RoadNetwork:
             self._in[e.end].append(e.index)
         self._max_speed_kmh = max((e.speed_limit_kmh for e in self.edges), default=1.0)
         self._node_tree = shapely.STRtree([Point(n.x, n.y) for n in self.nodes])
+        self._costs: dict[tuple[Weight, float | None], tuple[list[float], float]] = {}
 
     # --- construction ----------------------------------------------------------------------
 
@@ -447,7 +448,19 @@ class RoadNetwork:
     # --- shortest routes -------------------------------------------------------------------
 
     def _cost_fn(self, weight: Weight, max_speed_kmh: float | None) -> tuple[list[float], float]:
-        """Per-edge costs and the heuristic's cost per straight-line metre."""
+        """Per-edge costs and the heuristic's cost per straight-line metre (kept for reuse)."""
+        key = (weight, None if weight is Weight.DISTANCE else max_speed_kmh)
+        found = self._costs.get(key)
+        if found is None:
+            found = self._compute_costs(*key)
+            if len(self._costs) >= 16:
+                self._costs.pop(next(iter(self._costs)))
+            self._costs[key] = found
+        return found
+
+    def _compute_costs(
+        self, weight: Weight, max_speed_kmh: float | None
+    ) -> tuple[list[float], float]:
         if weight is Weight.DISTANCE:
             return [e.length_m for e in self.edges], 1.0
         if max_speed_kmh is not None and max_speed_kmh <= 0:

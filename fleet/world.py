@@ -4,6 +4,7 @@ Immutable value objects built by :mod:`fleet.worldfile` from a GeoJSON world fil
 (``docs/world-format.md``). Geometry is kept twice: WGS84 coordinates as given (``(lat, lon)``
 tuples) and shapely geometries in the world's local metric frame (x east, y north, metres;
 see :class:`fleet.geo.LocalFrame`) for every computation (containment, leg checks, coverage).
+The directed road graph vans drive is :attr:`World.road_network` (:mod:`fleet.roads`).
 """
 
 from __future__ import annotations

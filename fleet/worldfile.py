@@ -15,7 +15,7 @@ its id) and the reason, in one :class:`~fleet.errors.WorldFileError`:
    back.
 
 A feature broken in one pass is left out of the later ones, so one mistake gives one problem,
-not a cascade. Loading the example worlds takes a few milliseconds.
+not a cascade. Loading an example world (road network included) takes about 10 ms.
 """
 
 from __future__ import annotations
@@ -277,9 +277,12 @@ def _read_props(
             continue
         hint = difflib.get_close_matches(key, list(spec), n=1)
         errors.append(
-            f"unknown property {key!r}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + " (free annotations go in properties starting with 'x-')"
+            f"unknown property {key!r} "
+            + (
+                f"(did you mean {hint[0]!r}?)"
+                if hint
+                else "(free annotations go in properties starting with 'x-')"
+            )
         )
     for key, p in spec.items():
         if key not in props:
