@@ -232,6 +232,7 @@ class RoadNetwork:
         """Stops farther than the attach distance from every road: key -> distance (inf when
         there is no road at all)."""
         self._by_id = {n.id: n for n in self.nodes}
+        self._edges_by_id = {e.id: e for e in self.edges}
         self._out: list[list[int]] = [[] for _ in self.nodes]
         self._in: list[list[int]] = [[] for _ in self.nodes]
         for e in self.edges:
@@ -386,6 +387,21 @@ class RoadNetwork:
             return self._by_id[ident]
         except KeyError:
             raise NotFound("road node", ident) from None
+
+    def edge(self, ident: str) -> RoadEdge:
+        """The edge with id ``ident`` (a VDA 5050 ``edgeId``)."""
+        try:
+            return self._edges_by_id[ident]
+        except KeyError:
+            raise NotFound("road edge", ident) from None
+
+    def edge_between(self, start: RoadNode | str | int, end: RoadNode | str | int) -> RoadEdge:
+        """The shortest edge driving from ``start`` straight to ``end``."""
+        s, t = self._index_of(start), self._index_of(end)
+        found = [self.edges[e] for e in self._out[s] if self.edges[e].end == t]
+        if not found:
+            raise NotFound("road edge", f"{self.nodes[s].id}->{self.nodes[t].id}")
+        return min(found, key=lambda e: e.length_m)
 
     def stop_node(self, key: str) -> RoadNode:
         """The node serving stop ``key`` (see :func:`dock_key`, :func:`gate_key`)."""

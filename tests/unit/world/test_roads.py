@@ -196,6 +196,21 @@ def test_lookups_by_id_index_and_position() -> None:
         net.shortest_path(a, 1, "fastest")
 
 
+def test_edges_by_id_and_between_nodes() -> None:
+    net = build(road("A", (0, 0), (100, 0)), road("B", (100, 0), (100, 100), oneway=True))
+    a, b, c = node_at(net, 0, 0), node_at(net, 100, 0), node_at(net, 100, 100)
+    e = net.edge_between(a, b)
+    assert (e.start, e.end, e.road_id) == (a.index, b.index, "A")
+    assert net.edge(e.id) is e
+    assert net.edge_between(b.id, c.id).road_id == "B"
+    with pytest.raises(NotFound):
+        net.edge_between(c, b)  # one-way
+    with pytest.raises(NotFound):
+        net.edge_between(a, c)  # not adjacent
+    with pytest.raises(NotFound):
+        net.edge("E99")
+
+
 def test_empty_network() -> None:
     net = build(stops={"gate:C1": (0, 0)})
     assert net.nodes == () and net.unattached == {"gate:C1": math.inf}
