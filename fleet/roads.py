@@ -4,9 +4,10 @@ Built from the world's :class:`~fleet.world.Road` polylines (local metric frame)
 
 - **Nodes** are placed at road endpoints, at vertices two roads share, where two roads on the
   same ``layer`` cross, where a road ends on (within :data:`SNAP_TOLERANCE_M` of) another road
-  (a T junction drawn by hand), and where a stop is attached. Points closer than
+  (a T junction, a ramp landing), and where a stop is attached. Points closer than
   :data:`SNAP_TOLERANCE_M` are one node. Roads on different layers (a flyover and the street
-  below) meet only at vertices they share, never where they merely cross.
+  below) meet where one ends on the other or at a vertex both have, never where they merely
+  cross.
 - **Edges** are the road pieces between consecutive nodes, with their polyline, length and speed
   limit; a two-way road gives one edge per direction, a one-way road only the edge in its
   drawing direction.
@@ -288,23 +289,25 @@ class RoadNetwork:
                 continue
             li, lj = lines[i], lines[j]
             if roads[i].layer == roads[j].layer:
+                # same level: wherever they cross or touch
                 for p in _points_of(li.intersection(lj)):
                     cuts[i].append((float(li.project(p)), (p.x, p.y)))
                     cuts[j].append((float(lj.project(p)), (p.x, p.y)))
-                # an end lying on (but not exactly meeting) the other road: a T junction
-                for a, la, b, lb in ((i, li, j, lj), (j, lj, i, li)):
-                    for end, d_end in ((la.coords[0], 0.0), (la.coords[-1], float(la.length))):
-                        pe = Point(end)
-                        if 0 < lb.distance(pe) <= snap_m:
-                            cuts[a].append((d_end, end))
-                            cuts[b].append((float(lb.project(pe)), end))
             else:
+                # different levels: only at a vertex both have
                 vj = MultiPoint(list(lj.coords))
                 for v in li.coords:
                     pv = Point(v)
                     if vj.distance(pv) <= snap_m:
                         cuts[i].append((float(li.project(pv)), v))
                         cuts[j].append((float(lj.project(pv)), v))
+            # any level: an end lying on the other road (a T junction, a ramp landing)
+            for a, la, b, lb in ((i, li, j, lj), (j, lj, i, li)):
+                for end, d_end in ((la.coords[0], 0.0), (la.coords[-1], float(la.length))):
+                    pe = Point(end)
+                    if lb.distance(pe) <= snap_m:
+                        cuts[a].append((d_end, end))
+                        cuts[b].append((float(lb.project(pe)), end))
 
         grid = _NodeGrid(snap_m)
         # junctions first (road order), so that a stop near a junction joins it

@@ -75,6 +75,17 @@ def test_roads_on_different_layers_meet_at_a_shared_vertex() -> None:
     assert route.length_m == pytest.approx(200)
 
 
+def test_a_ramp_ending_on_a_flyover_joins_it() -> None:
+    flyover = road("F", (-100, 0), (100, 0), layer=1)
+    ramp = road("R", (30, 0.4), (30, -100))
+    street = road("S", (0, -100), (0, 100))
+    net = build(flyover, ramp, street)
+    route = net.shortest_path(node_at(net, 30, -100), node_at(net, 100, 0), Weight.DISTANCE)
+    assert [e.road_id for e in route.edges] == ["R", "F"]
+    with pytest.raises(PlanningError):  # the street passes under the flyover
+        net.shortest_path(node_at(net, 0, -100), node_at(net, 100, 0))
+
+
 def test_edges_keep_the_polyline_between_junctions() -> None:
     net = build(road("A", (0, 0), (50, 50), (100, 0)))
     (fwd, back) = net.edges
