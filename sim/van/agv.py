@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -63,6 +63,10 @@ LOAD_POSITION = "cargo"
 """The van's single load position."""
 LOW_BATTERY = 0.10
 """State of charge under which the van warns."""
+XY = tuple[float, float]
+"""A point in the map frame (metres)."""
+PATH_MATCH_M = 2.0
+"""A map path fits an order edge when its ends are this close to the edge's nodes."""
 SUBSTEP_S = 0.1
 """Longest physics step."""
 TRANSIENT_ERRORS = wire.ORDER_REJECTION_ERRORS | {
@@ -144,8 +148,11 @@ class VanAgv:
     pose: Pose
     spec: VanSpec = field(default_factory=VanSpec)
     last_node_id: str = ""
-    chargers: tuple[tuple[float, float], ...] = ()
+    chargers: tuple[XY, ...] = ()
     """Charger positions in the map frame."""
+    paths: Mapping[str, tuple[XY, ...]] = field(default_factory=dict)
+    """The van's own road map: edge id -> the road's shape from start to end node (map frame).
+    Edges of an order that the map knows are driven along the road; others in a straight line."""
     battery: Battery = field(default_factory=Battery)
     operating_mode: wire.OperatingMode = wire.OperatingMode.AUTOMATIC
     e_stop: wire.EStop = wire.EStop.NONE
@@ -169,6 +176,9 @@ class VanAgv:
     _cancelled: bool = False
     _driving: bool = False
     _odometer_at_node: float = 0.0
+    _last_xy: XY | None = None
+    _route: list[XY] = field(default_factory=list)
+    _route_seq: int = -1
 
     # --- derived state ----------------------------------------------------------------------
 
@@ -696,6 +706,7 @@ class VanAgv:
         assert isinstance(theta, int | float)
         self.pose = Pose(float(x), float(y), wrap_angle(float(theta)), 0.0, self.pose.odometer_m)
         self.last_node_id, self.last_node_sequence_id = node_id, 0
+        self._last_xy, self._route = (self.pose.x, self.pose.y), []
         run.status = ActionStatus.FINISHED
 
     # --- execution --------------------------------------------------------------------------
@@ -737,34 +748,73 @@ class VanAgv:
             return False
         return bool(self.edge_states and self.edge_states[0].released)
 
+    def _edge_points(self, edge: wire.Edge, start: XY | None, end: wire.NodePosition) -> list[XY]:
+        """Points the van drives through on ``edge``: the road's shape from the van's own map
+        when the map knows this edge between these nodes, else straight to the end node."""
+        tip = (end.x, end.y)
+        path = self.paths.get(edge.edge_id)
+        if (
+            path is not None
+            and len(path) >= 2
+            and _near(path[-1], tip)
+            and (start is None or _near(path[0], start))
+        ):
+            return [*path[1:-1], tip]
+        return [tip]
+
     def _drive(self, dt: float) -> None:
         edge, node = self.edge_states[0], self.node_states[0]
         pos = node.node_position
         assert pos is not None
+        if self._route_seq != edge.sequence_id or not self._route:
+            self._route = self._edge_points(edge, self._last_xy, pos)
+            self._route_seq = edge.sequence_id
         limit = min(self.spec.max_speed_mps, edge.max_speed or math.inf)
-        end_speed = self._end_speed(edge, node)
-        self.pose, reached = drive(self.pose, (pos.x, pos.y), dt, self.spec, limit, end_speed)
+        end_speed = self._route_end_speed(limit, self._end_speed(node))
+        self.pose, reached = drive(self.pose, self._route[0], dt, self.spec, limit, end_speed)
         if reached:
-            self.edge_states.pop(0)
-            self._traverse_node()
+            self._route.pop(0)
+            if not self._route:
+                self.edge_states.pop(0)
+                self._traverse_node()
 
-    def _end_speed(self, edge: wire.Edge, node: wire.Node) -> float:
-        """How fast the van may pass ``node`` at the end of ``edge``."""
+    def _route_end_speed(self, limit: float, node_speed: float) -> float:
+        """Speed allowed at the next route point: corners on the way and braking to the node."""
+        route = self._route
+        v = node_speed
+        for i in range(len(route) - 1, 0, -1):
+            a = route[i - 2] if i >= 2 else (self.pose.x, self.pose.y)
+            b, c = route[i - 1], route[i]
+            turn = wrap_angle(
+                math.atan2(c[1] - b[1], c[0] - b[0]) - math.atan2(b[1] - a[1], b[0] - a[0])
+            )
+            reach = math.sqrt(v * v + 2 * self.spec.deceleration_mps2 * math.dist(b, c))
+            v = min(limit, self.spec.corner_speed(turn), reach)
+        return v
+
+    def _end_speed(self, node: wire.Node) -> float:
+        """How fast the van may pass ``node`` at the end of the current edge."""
         if len(self.edge_states) < 2 or not self.edge_states[1].released:
             return 0.0  # decision point: stop unless the base grows
         if any(a.blocking_type is not BlockingType.NONE for a in node.actions):
             return 0.0
         nxt_edge, nxt_node = self.edge_states[1], self.node_states[1]
-        a, b = node.node_position, nxt_node.node_position
-        assert a is not None and b is not None
-        heading_in = self.pose.theta
-        heading_out = math.atan2(b.y - a.y, b.x - a.x)
+        here, there = node.node_position, nxt_node.node_position
+        assert here is not None and there is not None
+        route = self._route
+        before = route[-2] if len(route) >= 2 else (self.pose.x, self.pose.y)
+        after = self._edge_points(nxt_edge, (here.x, here.y), there)[0]
+        heading_in = math.atan2(here.y - before[1], here.x - before[0])
+        heading_out = math.atan2(after[1] - here.y, after[0] - here.x)
         corner = self.spec.corner_speed(wrap_angle(heading_out - heading_in))
         return min(corner, nxt_edge.max_speed or math.inf)
 
     def _traverse_node(self) -> None:
         node = self.node_states.pop(0)
         self.last_node_id, self.last_node_sequence_id = node.node_id, node.sequence_id
+        if node.node_position is not None:
+            self._last_xy = (node.node_position.x, node.node_position.y)
+        self._route = []
         self._odometer_at_node = self.pose.odometer_m
         self._node_queue = [a.action_id for a in node.actions if a.action_id in self.actions]
         self._start_node_actions()
@@ -1005,6 +1055,10 @@ class VanAgv:
         self, header_id: int, now: float, state_interval_s: float, visualization_s: float | None
     ) -> wire.Factsheet:
         return factsheet(self, header_id, now, state_interval_s, visualization_s)
+
+
+def _near(a: XY, b: XY) -> bool:
+    return math.dist(a, b) <= PATH_MATCH_M
 
 
 def _apply_load(on_board: dict[str, tuple[int, float]], action: wire.Action) -> None:

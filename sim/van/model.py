@@ -136,13 +136,13 @@ def drive(
     end = max(0.0, min(end_speed_mps, limit))
     if dist <= 1e-3:
         return replace(pose, x=tx, y=ty, theta=theta, speed=min(pose.speed, end)), True
-    # the speed from which service braking still reaches `end` at the target
-    allowed = min(limit, math.sqrt(end * end + 2 * spec.deceleration_mps2 * dist))
-    v0 = pose.speed
-    if v0 < allowed:
-        v1 = min(allowed, v0 + spec.acceleration_mps2 * dt)
-    else:
-        v1 = max(allowed, v0 - spec.deceleration_mps2 * dt)
+    # highest speed at the end of this step from which service braking b still reaches `end`
+    # at the target: v1 <= sqrt(end² + 2b(dist - (v0 + v1) dt / 2)), solved for v1
+    b, v0 = spec.deceleration_mps2, pose.speed
+    c = end * end + 2 * b * dist - b * dt * v0
+    brake_cap = (-b * dt + math.sqrt(b * b * dt * dt + 4 * c)) / 2 if c > 0 else 0.0
+    v1 = min(limit, v0 + spec.acceleration_mps2 * dt, brake_cap)
+    v1 = max(v1, v0 - b * dt, 0.0)
     if end <= 0 and v1 < spec.min_speed_mps:
         # creep the last centimetres instead of stalling short of a stop
         v1 = min(spec.min_speed_mps, dist / dt) if dt > 0 else v1
