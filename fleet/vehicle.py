@@ -24,6 +24,8 @@ class VehicleKind(StrEnum):
     """Small ground robot (PX4 rover over MAVLink)."""
     VAN = "van"
     """Unmanned light van (VDA 5050 over MQTT)."""
+    PAYLOAD = "payload"
+    """A payload with its own link, mounted on a host vehicle (loudspeaker over MQTT)."""
 
 
 class Capability(StrEnum):

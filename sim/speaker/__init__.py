@@ -1,0 +1,1 @@
+"""Simulated loudspeaker payload (speaker protocol over MQTT) mounted on sim drones."""
