@@ -68,17 +68,22 @@ class Command:
 Handler = Callable[["SimVehicle", Command], int]
 
 
+def _int(value: float, default: int = 0) -> int:
+    """A parameter as an integer; NaN (unused, as MAVSDK sends them) gives ``default``."""
+    return int(round(value)) if math.isfinite(value) else default
+
+
 def _arm_disarm(v: SimVehicle, c: Command) -> int:
-    force = int(round(c.p2)) == FORCE_MAGIC
-    if c.p1 >= 0.5:
+    force = _int(c.p2) == FORCE_MAGIC
+    if _int(c.p1) == 1:
         return v.ap.arm(force=force)
     return v.ap.disarm(force=force)
 
 
 def _set_mode(v: SimVehicle, c: Command) -> int:
-    base = int(c.p1)
+    base = _int(c.p1)
     if base & mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED:
-        nav = nav_for(int(c.p2), int(c.p3))
+        nav = nav_for(_int(c.p2), _int(c.p3))
     elif base & mavlink.MAV_MODE_FLAG_AUTO_ENABLED:
         nav = Nav.MISSION
     else:
@@ -105,28 +110,28 @@ def _loiter(v: SimVehicle, c: Command) -> int:
 
 
 def _mission_start(v: SimVehicle, c: Command) -> int:
-    first = int(c.p1) if math.isfinite(c.p1) else 0
+    first = _int(c.p1)
     return v.ap.mission_start(first)
 
 
 def _set_mission_current(v: SimVehicle, c: Command) -> int:
-    return v.ap.set_current_item(int(c.p1)) if math.isfinite(c.p1) else DENIED
+    return v.ap.set_current_item(_int(c.p1, -1))
 
 
 def _reposition(v: SimVehicle, c: Command) -> int:
     if c.lat is None or c.lon is None:
         return DENIED
-    if c.p1 > 0:
+    if math.isfinite(c.p1) and c.p1 > 0:
         v.ap.change_speed(c.p1)
     return v.ap.reposition(c.lat, c.lon, c.alt if math.isfinite(c.alt) else None)
 
 
 def _change_speed(v: SimVehicle, c: Command) -> int:
-    return v.ap.change_speed(c.p2)
+    return v.ap.change_speed(c.p2) if math.isfinite(c.p2) else DENIED
 
 
 def _set_home(v: SimVehicle, c: Command) -> int:
-    if c.p1 >= 0.5:
+    if _int(c.p1) == 1:
         v.ap.set_home(*v.ap.latlon(), v.ap.kin.alt)
         return ACCEPTED
     if c.lat is None or c.lon is None or not math.isfinite(c.alt):
@@ -136,28 +141,28 @@ def _set_home(v: SimVehicle, c: Command) -> int:
 
 
 def _gripper(v: SimVehicle, c: Command) -> int:
-    v.ap.gripper(int(c.p2) == mavlink.GRIPPER_ACTION_RELEASE, "command")
+    v.ap.gripper(_int(c.p2) == mavlink.GRIPPER_ACTION_RELEASE, "command")
     v.schedule_ack(mavlink.MAV_CMD_DO_GRIPPER, ACCEPTED, GRIPPER_ACK_DELAY_S)
     return IN_PROGRESS
 
 
 def _winch(v: SimVehicle, c: Command) -> int:
-    v.ap.winch(int(c.p2), c.p3, c.p4, "command")
+    v.ap.winch(_int(c.p2), c.p3, c.p4, "command")
     return NO_ACK
 
 
 def _termination(v: SimVehicle, c: Command) -> int:
-    if c.p1 >= 0.5:
+    if _int(c.p1) == 1:
         v.ap.disarm(force=True, reason="flight termination")
     return ACCEPTED
 
 
 def _set_message_interval(v: SimVehicle, c: Command) -> int:
-    return v.set_message_interval(int(c.p1), c.p2)
+    return v.set_message_interval(_int(c.p1, -1), c.p2 if math.isfinite(c.p2) else 0.0)
 
 
 def _request_message(v: SimVehicle, c: Command) -> int:
-    return ACCEPTED if v.request_message(int(c.p1)) else DENIED
+    return ACCEPTED if v.request_message(_int(c.p1, -1)) else DENIED
 
 
 def _request_capabilities(v: SimVehicle, c: Command) -> int:
