@@ -247,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  vehicles discovered        {live['vehicles']} / {args.drones}")
     print(f"  live duration              {live['wall_s']:.1f} s")
     print(
-        f"  messages sent by the sim   {sent}  ({sent / sim.wall_s / max(1, sim.vehicles):.1f}/s per drone)"
+        f"  messages sent by the sim   {sent}  "
+        f"({sent / sim.wall_s / max(1, sim.vehicles):.1f}/s per drone)"
     )
     print(f"  messages ingested          {received}  ({rate:,.0f}/s)")
     print(f"  loss                       {loss} ({loss_pct:.3f} %)")
@@ -255,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  SO_RCVBUF granted          {live['rcvbuf']} bytes")
     print(f"  sim CPU per drone          {sim_cpu_per_drone_ms:.2f} ms CPU per second")
     print(
-        f"  replay: datagrams          {int(replay['datagrams'])}, messages {int(replay['raw_msgs'])}"
+        f"  replay: datagrams          {int(replay['datagrams'])}, "
+        f"messages {int(replay['raw_msgs'])}"
     )
     print(f"  raw pymavlink parse_buffer {replay['raw_rate']:,.0f} msg/s")
     print(
