@@ -20,7 +20,7 @@ import time as _time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -128,23 +128,27 @@ class ManualClock(Clock):
         if seconds <= 0:
             await asyncio.sleep(0)
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
-        await fut
+        await self._timer(seconds)
 
     async def wait_for(self, aw: Awaitable[T], seconds: float | None) -> T:
         if seconds is None:
             return await aw
         task = asyncio.ensure_future(aw)
-        timer = asyncio.ensure_future(self.sleep(seconds))
+        timer = self._timer(seconds)  # the deadline counts from now, not from when a task runs
+        both: set[asyncio.Future[Any]] = {task, timer}
         try:
-            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
         finally:
             timer.cancel()
         if task.done():
             return task.result()
         task.cancel()
         raise TimeoutError(f"no result within {seconds} s of world time")
+
+    def _timer(self, seconds: float) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
+        return fut
 
     async def advance(self, seconds: float, step: float | None = None) -> None:
         """Move time forward, waking sleepers due on the way and letting them run.

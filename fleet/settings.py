@@ -129,6 +129,18 @@ class DroneMissionSettings(_Section):
     """A mission not done after this long is failed and the drone told to return."""
 
 
+class RequestSettings(_Section):
+    """How requests are accepted."""
+
+    auto_approve: bool = True
+    """Approve every valid request on arrival; False leaves approval to an operator."""
+    deadline_h: float = Field(5.0, gt=0, le=72)
+    """Default time from approval to delivery (the warehouse-to-door target)."""
+    max_lines: int = Field(50, ge=1)
+    """Most SKU lines in one delivery request."""
+    max_units_per_line: int = Field(1_000_000, ge=1)
+
+
 class SimSettings(_Section):
     """The simulated fleet started by ``streetfleet demo``."""
 
@@ -164,6 +176,7 @@ class Settings(BaseSettings):
     mavlink: MavlinkSettings = Field(default_factory=MavlinkSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     drone_missions: DroneMissionSettings = Field(default_factory=DroneMissionSettings)
+    requests: RequestSettings = Field(default_factory=RequestSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

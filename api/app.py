@@ -1,0 +1,53 @@
+"""The FastAPI app factory, the composition root of the HTTP service.
+
+``create_app(settings)`` builds the app; its lifespan opens the runtime (store, links, mission
+services) and closes it on shutdown. Settings are built once, by the caller or here from the
+environment, never at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import problems
+from api.routes import inventory, missions, requests, vehicles
+from api.runtime import open_runtime
+from fleet.clock import Clock
+from fleet.settings import Settings
+
+API_DESCRIPTION = """
+Fleet control for lockdown logistics: delivery requests from community staff, drone and van
+missions, live vehicles, stock. Errors are RFC 9457 problems naming the field and the reason.
+"""
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """Build the HTTP app; the runtime starts with the app's lifespan."""
+    settings = settings or Settings.load()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_runtime(settings, clock) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(
+        title="streetfleet",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+    for module in (requests, missions, vehicles, inventory):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    return app

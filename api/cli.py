@@ -1,0 +1,255 @@
+"""The ``streetfleet`` command: serve, sim, demo and operator utilities (Typer).
+
+Every command builds its settings once from flags, ``STREETFLEET_*`` variables and an optional
+TOML file (``--config``), then runs on one asyncio loop until interrupted (Ctrl-C stops cleanly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from fleet.clock import Clock, make_clock
+from fleet.errors import StreetfleetError
+from fleet.logging import configure as configure_logging
+from fleet.settings import Settings
+
+app = typer.Typer(
+    name="streetfleet",
+    help="Fleet control for lockdown logistics: drones, loudspeaker drones and unmanned vans.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+world_app = typer.Typer(help="World files.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML config file (or STREETFLEET_CONFIG)")
+]
+
+DEMO_STOCK: dict[str, int] = {
+    "mask": 80_000,
+    "protective_suit": 3_000,
+    "alcohol": 10_000,
+    "face_shield": 10_000,
+    "gloves": 30_000,
+    "food_box": 600,
+    "medicine": 2_000,
+    "test_kit": 20_000,
+}
+"""Stock the demo warehouse starts with: one day's load of the reference deployment."""
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        settings = Settings.load(config, **overrides)
+    except StreetfleetError as exc:
+        typer.echo(f"streetfleet: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    configure_logging(settings.logging.level, settings.logging.json_output)
+    return settings
+
+
+def _run(coro: Any) -> None:
+    try:
+        asyncio.run(coro)
+    except KeyboardInterrupt:
+        pass
+    except StreetfleetError as exc:
+        typer.echo(f"streetfleet: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+async def _serve(settings: Settings, clock: Clock | None = None, banner: str = "") -> None:
+    from api.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings, clock),
+        host=settings.service.host,
+        port=settings.service.port,
+        log_config=None,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    if banner:
+
+        async def announce() -> None:
+            while not server.started:  # noqa: ASYNC110  (uvicorn offers a flag, no event)
+                await asyncio.sleep(0.05)
+            typer.echo(banner)
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(announce())
+            tg.create_task(server.serve())
+        return
+    await server.serve()
+    if not server.started:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port")] = None,
+) -> None:
+    """Run the service (API, vehicle links, dispatcher) as configured."""
+    overrides: dict[str, Any] = {}
+    if host or port:
+        overrides["service"] = {k: v for k, v in (("host", host), ("port", port)) if v}
+    settings = _settings(config, **overrides)
+    _run(_serve(settings))
+
+
+@asynccontextmanager
+async def _sim_fleet(
+    world_path: Path, drones: int, clock: Clock, first_port: int, host: str
+) -> AsyncIterator[Any]:
+    from fleet.worldfile import load_world
+    from sim.runner import SimFleet
+
+    world = load_world(world_path)
+    async with SimFleet(
+        world=world, clock=clock, drones=drones, first_port=first_port, host=host
+    ) as fleet:
+        yield fleet
+
+
+@app.command()
+def sim(
+    drones: Annotated[int, typer.Option(min=0, max=1000, help="PX4-like multicopters")] = 3,
+    world: Annotated[Path, typer.Option(help="World file")] = Path(
+        "examples/worlds/shatou.geojson"
+    ),
+    speed: Annotated[float, typer.Option(min=0.1, max=1000, help="Time acceleration")] = 1.0,
+    first_port: Annotated[int, typer.Option(help="Drone i sends to first_port + i")] = 14540,
+    host: Annotated[str, typer.Option(help="Where the ground station listens")] = "127.0.0.1",
+) -> None:
+    """Run simulated vehicles that speak the real protocols (like PX4 SITL instances)."""
+    configure_logging("info")
+    clock = make_clock("accelerated" if speed != 1 else "wall", speed)
+
+    async def main() -> None:
+        async with _sim_fleet(world, drones, clock, first_port, host):
+            typer.echo(
+                f"sim: {drones} drones on {world} at {speed}x; drone i -> "
+                f"udp://{host}:{first_port}+i. Ctrl-C stops."
+            )
+            await asyncio.Event().wait()
+
+    _run(main())
+
+
+@app.command()
+def demo(
+    drones: Annotated[int, typer.Option(min=1, max=50)] = 3,
+    speed: Annotated[float, typer.Option(min=1, max=100, help="Time acceleration")] = 5.0,
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+    config: ConfigOpt = None,
+) -> None:
+    """The service with a simulated fleet on embedded defaults: no external service needed."""
+    first = 14540
+    settings = _settings(
+        config,
+        service={"port": port},
+        clock={"mode": "accelerated", "speed": speed},
+        mavlink={"links": [f"mavlink+udpin://127.0.0.1:{first + i}" for i in range(drones)]},
+        sim={"drones": drones, "first_port": first},
+    )
+    clock = make_clock("accelerated", speed)
+    url = f"http://{settings.service.host}:{settings.service.port}"
+    example = json.dumps(
+        {
+            "community_id": "<see GET /v1/sites?kind=community>",
+            "items": [{"sku_id": "medicine", "quantity": 10}],
+            "priority": "urgent_medical",
+        }
+    )
+    banner = (
+        f"\nstreetfleet demo is up at {url}  (API docs: {url}/docs)\n"
+        f"  {drones} simulated drones at {speed}x speed, world {settings.world.path}\n"
+        f"  request a delivery:\n"
+        f"    curl -s {url}/v1/sites?kind=community | python3 -m json.tool | head\n"
+        f"    curl -s -X POST {url}/v1/requests -H 'content-type: application/json' "
+        f"-d '{example}'\n"
+        f"  follow it: GET {url}/v1/requests/<id>  and  GET {url}/v1/vehicles\n"
+        f"  Ctrl-C stops.\n"
+    )
+
+    async def main() -> None:
+        await _seed_demo_stock(settings)
+        async with _sim_fleet(settings.world.path, drones, clock, first, "127.0.0.1"):
+            await _serve(settings, clock, banner)
+
+    _run(main())
+
+
+async def _seed_demo_stock(settings: Settings) -> None:
+    """Give the demo warehouse(s) a day's stock once (an empty ledger only)."""
+    from fleet.store.repository import Store
+    from fleet.worldfile import load_world
+    from missions.catalogue import default_skus
+
+    world = load_world(settings.world.path)
+    async with Store.open(settings.database.url, settings.database.db_schema) as store:
+        await store.sync_world(world)
+        if await store.sku_count() == 0:
+            for sku in default_skus():
+                await store.upsert_sku(sku)
+        now = make_clock("wall").now()
+        for wh in world.warehouses:
+            if await store.ledger(warehouse_id=wh.id, limit=1):
+                continue
+            for sku_id, qty in DEMO_STOCK.items():
+                await store.move_stock(
+                    "receive", wh.id, sku_id, qty, at=now, actor="demo", note="demo opening stock"
+                )
+
+
+@app.command()
+def migrate(config: ConfigOpt = None) -> None:
+    """Apply database migrations and exit."""
+    from fleet.store.db import DatabaseUrl, current_revision
+    from fleet.store.db import migrate as do_migrate
+
+    settings = _settings(config)
+    db = DatabaseUrl.parse(settings.database.url, settings.database.db_schema)
+    _run(do_migrate(db))
+    typer.echo(f"database at revision {current_revision(db)}")
+
+
+@app.command("config")
+def show_config(config: ConfigOpt = None) -> None:
+    """Print the effective settings (secrets masked)."""
+    settings = _settings(config)
+    typer.echo(json.dumps(settings.dump(), indent=2, default=str))
+
+
+@world_app.command("check")
+def world_check(path: Path) -> None:
+    """Validate a world file and summarise it."""
+    from fleet.worldfile import load_world
+
+    try:
+        w = load_world(path)
+    except StreetfleetError as exc:
+        typer.echo(f"{path}: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"{path}: world {w.name!r} ok: {len(w.warehouses)} warehouses, {len(w.pads)} pads, "
+        f"{len(w.communities)} communities, {len(w.no_fly_zones)} no-fly zones, "
+        f"{len(w.roads)} roads"
+    )
+
+
+def main() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        app(prog_name="streetfleet")

@@ -1,0 +1,101 @@
+"""``/v1/requests``: submit, read, list, approve, reject and cancel requests."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from api.deps import ActorDep, RuntimeDep
+from api.schemas import CancelIn, DeliveryRequestIn, RequestOut
+from api.views import request_out
+from missions.requests import ItemLine, NewDelivery
+from missions.states import RequestState
+
+router = APIRouter(prefix="/v1/requests", tags=["requests"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RequestOut,
+    responses={
+        200: {"description": "Replay of an earlier request with the same Idempotency-Key"},
+        422: {"description": "Invalid body: the problem names the field and the reason"},
+    },
+)
+async def submit_request(
+    body: DeliveryRequestIn,
+    rt: RuntimeDep,
+    actor: ActorDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+) -> RequestOut:
+    """Submit a delivery request. It is stored before the answer; with an ``Idempotency-Key``
+    header a retried submission returns the original instead of creating a second one."""
+    new = NewDelivery(
+        community_id=body.community_id,
+        items=tuple(ItemLine(i.sku_id, i.quantity) for i in body.items),
+        priority=body.priority,
+        warehouse_id=body.warehouse_id,
+        note=body.note,
+        requested_by=body.requested_by,
+        idempotency_key=idempotency_key,
+    )
+    record, created = await rt.missions.requests.submit_delivery(new, actor)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/v1/requests/{record.request.id}"
+    return request_out(record)
+
+
+@router.get("", response_model=list[RequestOut])
+async def list_requests(
+    rt: RuntimeDep,
+    state: Annotated[list[RequestState] | None, Query()] = None,
+    community_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[RequestOut]:
+    """Requests, oldest first, filtered by state and community."""
+    records = await rt.missions.requests.list(
+        states=[str(s) for s in state] if state else None,
+        community_id=community_id,
+        limit=limit,
+        offset=offset,
+    )
+    return [request_out(r) for r in records]
+
+
+@router.get("/{request_id}", response_model=RequestOut)
+async def get_request(request_id: str, rt: RuntimeDep) -> RequestOut:
+    """A request with its items, the missions carrying it and its full history."""
+    record = await rt.missions.requests.get(request_id)
+    tasks = await rt.store.request_tasks(request_id)
+    events = await rt.store.events(request_id=request_id)
+    return request_out(record, tasks, events)
+
+
+@router.post("/{request_id}/approve", response_model=RequestOut)
+async def approve_request(request_id: str, rt: RuntimeDep, actor: ActorDep) -> RequestOut:
+    """Approve a submitted request (when automatic approval is off)."""
+    await rt.missions.requests.approve(request_id, actor)
+    return request_out(await rt.missions.requests.get(request_id))
+
+
+@router.post("/{request_id}/reject", response_model=RequestOut)
+async def reject_request(
+    request_id: str, body: CancelIn, rt: RuntimeDep, actor: ActorDep
+) -> RequestOut:
+    """Reject a submitted request; the reason is required."""
+    await rt.missions.requests.reject(request_id, actor, body.reason)
+    return request_out(await rt.missions.requests.get(request_id))
+
+
+@router.post("/{request_id}/cancel", response_model=RequestOut)
+async def cancel_request(
+    request_id: str, body: CancelIn, rt: RuntimeDep, actor: ActorDep
+) -> RequestOut:
+    """Cancel a request that has not left the warehouse (409 otherwise: cancel its mission)."""
+    record = await rt.missions.cancel_request(request_id, actor, body.reason)
+    return request_out(record)

@@ -1,0 +1,103 @@
+"""The composition root's runtime: builds every long-lived part of the service from settings.
+
+``open_runtime(settings)`` is the one place that wires the fleet core, the store, the vehicle
+links (importing the bridges registers their URL schemes) and the mission services; the FastAPI
+lifespan and the CLI both use it. Leaving the context stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+import firmware_bridges.mavlink  # noqa: F401  (registers mavlink+udpin/udpout)
+from fleet.clock import Clock, make_clock
+from fleet.events import EventBus
+from fleet.registry import VehicleRegistry
+from fleet.settings import Settings
+from fleet.store.repository import Store
+from fleet.supervisor import FleetSupervisor
+from fleet.world import World
+from fleet.worldfile import load_world
+from missions.catalogue import default_skus
+from missions.context import MissionContext
+from missions.journal import Journal
+from missions.service import MissionService
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything routes and commands need."""
+
+    settings: Settings
+    clock: Clock
+    world: World
+    store: Store
+    registry: VehicleRegistry
+    bus: EventBus
+    supervisor: FleetSupervisor
+    missions: MissionService
+
+
+def mavlink_options(settings: Settings) -> dict[str, Any]:
+    """Options every MAVLink link gets."""
+    return {
+        **settings.mavlink.model_dump(exclude={"links"}),
+        "payload_kg": settings.drone_missions.payload_kg,
+    }
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Runtime]:
+    """Start the service's runtime; yields it ready (links open, dispatcher running)."""
+    clock = clock or make_clock(settings.clock.mode, settings.clock.speed)
+    world = load_world(settings.world.path)
+    log.info(
+        "world.loaded",
+        name=world.name,
+        communities=len(world.communities),
+        warehouses=len(world.warehouses),
+        pads=len(world.pads),
+    )
+    async with Store.open(
+        settings.database.url,
+        settings.database.db_schema,
+        migrate_first=settings.database.migrate_on_start,
+        echo=settings.database.echo,
+    ) as store:
+        await store.sync_world(world)
+        if await store.sku_count() == 0:
+            for sku in default_skus():
+                await store.upsert_sku(sku)
+            log.info("catalogue.seeded", skus=len(default_skus()))
+        registry, bus = VehicleRegistry(), EventBus()
+        links = [(url, mavlink_options(settings)) for url in settings.mavlink.links]
+        async with FleetSupervisor(
+            links=links, registry=registry, bus=bus, clock=clock, store=store
+        ) as supervisor:
+            ctx = MissionContext(
+                store=store,
+                world=world,
+                registry=registry,
+                bus=bus,
+                clock=clock,
+                journal=Journal(clock, bus),
+                settings=settings,
+            )
+            async with MissionService(ctx) as missions:
+                yield Runtime(
+                    settings=settings,
+                    clock=clock,
+                    world=world,
+                    store=store,
+                    registry=registry,
+                    bus=bus,
+                    supervisor=supervisor,
+                    missions=missions,
+                )

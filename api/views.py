@@ -1,0 +1,112 @@
+"""Turning records and live state into API bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from api.runtime import Runtime
+from api.schemas import (
+    EventOut,
+    ItemOut,
+    MissionOut,
+    MissionProgressOut,
+    PositionOut,
+    RequestOut,
+    TaskOut,
+    VehicleOut,
+)
+from fleet.geo import Position
+from fleet.registry import VehicleEntry
+from fleet.store.repository import RequestRecord
+from fleet.store.tables import Mission, MissionEvent, Task
+
+
+def event_out(e: MissionEvent) -> EventOut:
+    return EventOut.model_validate(e, from_attributes=True)
+
+
+def request_out(
+    rec: RequestRecord, tasks: Sequence[Task] = (), events: Sequence[MissionEvent] | None = None
+) -> RequestOut:
+    r = rec.request
+    missions = sorted({t.mission_id for t in tasks if t.mission_id})
+    return RequestOut(
+        id=r.id,
+        kind=r.kind,
+        community_id=r.community_id,
+        warehouse_id=r.warehouse_id,
+        state=r.state,
+        priority=r.priority,
+        requested_by=r.requested_by,
+        note=r.note,
+        created_at=r.created_at,
+        approved_at=r.approved_at,
+        deadline=r.deadline,
+        closed_at=r.closed_at,
+        reason=r.reason,
+        items=[
+            ItemOut(
+                sku_id=i.sku_id, quantity=i.quantity, allocated=i.allocated, delivered=i.delivered
+            )
+            for i in rec.items
+        ],
+        missions=missions,
+        events=[event_out(e) for e in events] if events is not None else None,
+    )
+
+
+def mission_out(
+    m: Mission, tasks: Sequence[Task], events: Sequence[MissionEvent] | None = None
+) -> MissionOut:
+    return MissionOut(
+        id=m.id,
+        kind=m.kind,
+        vehicle_id=m.vehicle_id,
+        state=m.state,
+        phase=m.phase,
+        created_at=m.created_at,
+        started_at=m.started_at,
+        ended_at=m.ended_at,
+        reason=m.reason,
+        plan=m.plan,
+        result=m.result,
+        tasks=[TaskOut.model_validate(t, from_attributes=True) for t in tasks],
+        events=[event_out(e) for e in events] if events is not None else None,
+    )
+
+
+def _pos(p: Position | None) -> PositionOut | None:
+    return None if p is None else PositionOut(lat=p.lat, lon=p.lon, alt=p.alt, rel_alt=p.rel_alt)
+
+
+def vehicle_out(rt: Runtime, entry: VehicleEntry) -> VehicleOut:
+    info, st = entry.info, entry.status
+    busy = next(
+        (mid for mid, run in rt.missions.runs.items() if run.mission.vehicle_id == info.id), None
+    )
+    heard = None if st.last_seen is None else max(0.0, rt.clock.monotonic() - st.last_seen)
+    return VehicleOut(
+        id=info.id,
+        kind=info.kind,
+        name=info.name,
+        link_url=info.link_url,
+        address=info.address,
+        capabilities=sorted(info.capabilities),
+        payload_kg=info.payload_kg,
+        link=st.link,
+        position=_pos(st.position),
+        home=_pos(st.home),
+        heading_deg=st.heading_deg,
+        ground_speed_mps=st.ground_speed_mps,
+        battery_fraction=st.battery_fraction,
+        armed=st.armed,
+        mode=st.mode,
+        landed=st.landed,
+        ready_to_arm=st.ready_to_arm,
+        mission=MissionProgressOut(
+            current=st.mission.current, total=st.mission.total, state=st.mission.state
+        ),
+        seconds_since_heard=heard,
+        busy_with=busy,
+        errors=list(st.errors),
+    )

@@ -1,0 +1,96 @@
+"""The mission journal: builds mission-event records and announces them on the bus.
+
+Every state change and decision is stored as a ``MissionEvent`` row (in the same transaction as
+the change it records) and, once committed, published on the event bus as a
+:class:`MissionEventPublished` for live consumers (dashboard, monitors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleet.clock import Clock
+from fleet.events import EventBus, FleetEvent
+from fleet.store.tables import MissionEvent
+
+
+class EventKind:
+    """Values of ``MissionEvent.kind``."""
+
+    STATE = "state"
+    """A mission or request changed state."""
+    PHASE = "phase"
+    """A mission entered a phase."""
+    DECISION = "decision"
+    """The dispatcher decided something (allocation, vehicle choice) and why."""
+    PAYLOAD = "payload"
+    """Payload action (release, broadcast playback)."""
+    VEHICLE = "vehicle"
+    """Something the vehicle reported (status text, failsafe, link)."""
+    STOCK = "stock"
+    """A stock movement tied to the request or mission."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MissionEventPublished(FleetEvent):
+    """A mission event was committed to the store."""
+
+    mission_id: str | None
+    request_id: str | None
+    vehicle_id: str | None
+    kind: str
+    from_state: str | None = None
+    to_state: str | None = None
+    reason: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Journal:
+    """Creates event rows stamped with the clock and publishes committed ones."""
+
+    def __init__(self, clock: Clock, bus: EventBus) -> None:
+        self.clock = clock
+        self.bus = bus
+
+    def event(
+        self,
+        kind: str,
+        reason: str = "",
+        *,
+        mission_id: str | None = None,
+        request_id: str | None = None,
+        vehicle_id: str | None = None,
+        from_state: str | None = None,
+        to_state: str | None = None,
+        **data: Any,
+    ) -> MissionEvent:
+        """A new event row (not yet stored)."""
+        return MissionEvent(
+            at=self.clock.now(),
+            kind=kind,
+            reason=reason,
+            mission_id=mission_id,
+            request_id=request_id,
+            vehicle_id=vehicle_id,
+            from_state=from_state,
+            to_state=to_state,
+            data=data,
+        )
+
+    def published(self, *events: MissionEvent) -> None:
+        """Announce events after their transaction committed."""
+        for ev in events:
+            self.bus.publish(
+                MissionEventPublished(
+                    at=ev.at.timestamp(),
+                    mission_id=ev.mission_id,
+                    request_id=ev.request_id,
+                    vehicle_id=ev.vehicle_id,
+                    kind=ev.kind,
+                    from_state=ev.from_state,
+                    to_state=ev.to_state,
+                    reason=ev.reason,
+                    data=dict(ev.data),
+                )
+            )
