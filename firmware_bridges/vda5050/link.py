@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -84,6 +85,9 @@ STATE_TIMEOUT_INTERVALS = 3.0
 """State timeout in state intervals when the factsheet states the interval."""
 MIN_STATE_TIMEOUT_S = 2.0
 """Shortest state timeout derived from a factsheet."""
+MIN_REAL_STATE_TIMEOUT_S = 1.0
+"""A state timeout is never shorter than this in real seconds: under an accelerated clock,
+network and scheduling jitter (real time) must not make vans look silent."""
 
 
 @dataclass(slots=True)
@@ -783,11 +787,12 @@ class Vda5050Link(VehicleLink):
             )
             await clock.sleep(max(0.05, min(1.0, shortest / 4)))
             now = clock.monotonic()
+            floor = MIN_REAL_STATE_TIMEOUT_S * clock.speed if math.isfinite(clock.speed) else 0.0
             for van in list(self._vans.values()):
                 since = van.heard_at
                 if van.status.link is not LinkState.ONLINE or since is None:
                     continue
-                if now - since > van.state_timeout_s:
+                if now - since > max(van.state_timeout_s, floor):
                     self.set_link_state(van, LinkState.UNKNOWN, f"no state for {now - since:.1f} s")
                     self.ctx.registry.touch(van.vehicle_id)
 

@@ -39,6 +39,9 @@ RECONNECT_MIN_S = 0.2
 """First reconnect delay after the broker goes away (real seconds)."""
 RECONNECT_MAX_S = 5.0
 """Longest reconnect delay (real seconds)."""
+MIN_REAL_WAIT_S = 0.05
+"""The live loop runs at most 20 times per real second, however fast the clock runs; under a
+fast clock the state interval is therefore at least 0.05 s times the clock's speed."""
 KEEPALIVE_S = 15
 """MQTT keep-alive; the broker declares the van lost after 1.5 times this (section 6.14)."""
 
@@ -65,9 +68,9 @@ class SimVan:
         self.interface = interface
         self.state_interval_s = state_interval_s
         self.visualization_interval_s = visualization_interval_s
-        speed = clock.speed if math.isfinite(clock.speed) else 1.0
-        self.tick_s = max(tick_s, 0.05 * speed)
-        """World seconds between physics updates while the van is busy (at least 50 ms real)."""
+        self._min_wait_s = MIN_REAL_WAIT_S * clock.speed if math.isfinite(clock.speed) else 0.0
+        self.tick_s = max(tick_s, self._min_wait_s)
+        """World seconds between physics updates while the van is busy."""
         self.connected = asyncio.Event()
         """Set while the van is connected to the broker."""
         self.published: dict[str, int] = dict.fromkeys(wire.SUBTOPICS, 0)
@@ -81,6 +84,11 @@ class SimVan:
         self._recovered = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def effective_state_interval_s(self) -> float:
+        """World seconds between periodic states (longer than asked under a very fast clock)."""
+        return max(self.state_interval_s, self._min_wait_s)
 
     @property
     def serial_number(self) -> str:
@@ -155,11 +163,12 @@ class SimVan:
         await self._publish(client, "connection", msg)
 
     async def _publish_factsheet(self, client: aiomqtt.Client) -> None:
+        vis = self.visualization_interval_s
         msg = self.agv.factsheet_message(
             self._next_header("factsheet"),
             self.clock.time(),
-            self.state_interval_s,
-            self.visualization_interval_s,
+            self.effective_state_interval_s,
+            None if vis is None else max(vis, self._min_wait_s),
         )
         await self._publish(client, "factsheet", msg)
 
@@ -251,7 +260,10 @@ class SimVan:
                     pass  # the connection loop reconnects
             active = agv.busy or agv.driving or agv.battery.charging
             due = next_state if self.visualization_interval_s is None else min(next_state, next_vis)
-            wait = self.tick_s if active else max(0.0, due - clock.monotonic())
+            wait = due - clock.monotonic()
+            if active:
+                wait = min(wait, self.tick_s)
+            wait = max(wait, self._min_wait_s, 0.0)
             if not self._wake.is_set():
                 with contextlib.suppress(TimeoutError):
                     await clock.wait_for(self._wake.wait(), wait)
