@@ -1,0 +1,76 @@
+"""Start the real service (uvicorn on a free port) inside a test, and talk to it over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from api.app import create_app
+from api.runtime import Runtime
+from fleet.clock import Clock
+from fleet.settings import Settings
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+WORLDS = ROOT / "examples" / "worlds"
+
+
+@dataclass
+class RunningService:
+    """A service started by a test."""
+
+    url: str
+    http: httpx.AsyncClient
+    runtime: Runtime
+    settings: Settings
+
+
+def service_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test: its own SQLite file, the Shatou world, a free port."""
+    base: dict[str, Any] = {
+        "database": {"url": f"sqlite:///{tmp_path / 'streetfleet.db'}"},
+        "world": {"path": str(WORLDS / "shatou.geojson")},
+        "service": {"port": free_port()},
+        "logging": {"level": "warning"},
+    }
+    for key, value in overrides.items():
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    return Settings.load(**base)
+
+
+@asynccontextmanager
+async def running_service(
+    settings: Settings, clock: Clock | None = None
+) -> AsyncIterator[RunningService]:
+    """Run the app under uvicorn on its configured port until the block ends."""
+    app = create_app(settings, clock)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=settings.service.port,
+            log_config=None,
+            lifespan="on",
+            log_level="warning",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the service stopped during start-up")
+            await asyncio.sleep(0.02)
+        url = f"http://127.0.0.1:{settings.service.port}"
+        async with httpx.AsyncClient(base_url=url, timeout=10.0) as http:
+            yield RunningService(url, http, app.state.runtime, settings)
+    finally:
+        server.should_exit = True
+        await task
