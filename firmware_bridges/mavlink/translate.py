@@ -161,6 +161,31 @@ def apply_sys_status(status: VehicleStatus, msg: mavlink.MAVLink_sys_status_mess
     status.ready_to_arm = bool(
         msg.onboard_control_sensors_health & mavlink.MAV_SYS_STATUS_PREARM_CHECK
     )
+    failing = (
+        msg.onboard_control_sensors_present
+        & msg.onboard_control_sensors_enabled
+        & ~msg.onboard_control_sensors_health
+        & ~mavlink.MAV_SYS_STATUS_PREARM_CHECK  # not ready to arm is not a fault
+    )
+    status.errors = sensor_faults(failing)
+
+
+_SENSOR_NAMES: dict[int, tuple[str, ...]] = {0: ()}
+
+
+def sensor_faults(mask: int) -> tuple[str, ...]:
+    """Names of the unhealthy subsystems in a SYS_STATUS sensor mask, e.g. ``("gps",)``."""
+    names = _SENSOR_NAMES.get(mask)
+    if names is None:
+        entries = mavlink.enums["MAV_SYS_STATUS_SENSOR"]
+        names = tuple(
+            entry.name.removeprefix("MAV_SYS_STATUS_").removeprefix("SENSOR_").lower()
+            for bit, entry in sorted(entries.items())
+            if bit & mask and bit & (bit - 1) == 0
+        )
+        if len(_SENSOR_NAMES) < 1024:
+            _SENSOR_NAMES[mask] = names
+    return names
 
 
 def apply_battery_status(

@@ -163,3 +163,17 @@ def test_plan_validation_and_defaults() -> None:
     )
     with pytest.raises(ValidationError):
         translate.items_to_plan([MissionItem(mavlink.MAV_CMD_DO_JUMP, 2)])
+
+
+def test_sensor_faults_from_sys_status() -> None:
+    from fleet.vehicle import VehicleStatus
+
+    status = VehicleStatus()
+    gps, gyro = mavlink.MAV_SYS_STATUS_SENSOR_GPS, mavlink.MAV_SYS_STATUS_SENSOR_3D_GYRO
+    prearm = mavlink.MAV_SYS_STATUS_PREARM_CHECK
+    msg = mavlink.MAVLink_sys_status_message(
+        gps | gyro | prearm, gps | gyro | prearm, gyro, 0, 12000, -1, 50, 0, 0, 0, 0, 0, 0
+    )
+    translate.apply_sys_status(status, msg)
+    assert status.errors == ("gps",)
+    assert not status.ready_to_arm
