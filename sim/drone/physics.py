@@ -229,11 +229,14 @@ def _step_rover(s: KinematicState, dt: float) -> KinematicState:
         else:
             alpha = _wrap_pi(math.atan2(dx, dy) - s.yaw)
             # pure pursuit with the setpoint as look-ahead point
-            curvature = 2.0 * math.sin(alpha) / max(dist, 0.5)
-            curvature = max(-lim.max_curvature, min(lim.max_curvature, curvature))
-            v_des = min(sp.speed_xy, math.sqrt(2.0 * lim.acc_xy * dist))
             if abs(alpha) > math.pi / 2:
-                v_des = min(v_des, 1.0)  # target behind: turn slowly
+                # target behind: full lock towards it, slowly
+                curvature = math.copysign(lim.max_curvature, alpha)
+                v_des = min(sp.speed_xy, 1.0)
+            else:
+                curvature = 2.0 * math.sin(alpha) / max(dist, 0.5)
+                curvature = max(-lim.max_curvature, min(lim.max_curvature, curvature))
+                v_des = min(sp.speed_xy, math.sqrt(2.0 * lim.acc_xy * dist))
     speed = _approach(speed, v_des, lim.acc_xy * dt)
     yaw = _wrap_pi(s.yaw + speed * curvature * dt)
     vx, vy = speed * math.sin(yaw), speed * math.cos(yaw)

@@ -285,7 +285,7 @@ class SimVehicle(Context):
                 entry[1] = 1.0 / (s.rate_hz * self.config.stream_rate_scale)
             else:
                 entry[1] = interval_us / 1e6
-            entry[0] = self.clock.monotonic() + min(entry[1], 1.0)
+            entry[0] = self.clock.monotonic() + entry[1] if math.isfinite(entry[1]) else math.inf
             return commands.ACCEPTED
         return commands.DENIED
 

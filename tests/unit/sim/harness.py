@@ -1,8 +1,8 @@
-"""Fixtures for sim tests: a fleet on free UDP ports and a test ground station."""
+"""Harness for sim tests: a sim fleet on free UDP ports talking to a test ground station."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,7 +28,6 @@ async def fleet_and_gcs(
     """A sim fleet sending to a test GCS in shared port mode; waits until the GCS heard all."""
     port = free_udp_ports(1)
     clk = clock or AcceleratedClock(speed)
-    n = drones + kwargs.get("rovers", 0)
     async with Gcs(port) as gcs, SimFleet(
         drones, clock=clk, first_port=port, port_mode="shared", ready_delay=kwargs.pop("ready_delay", 1.0), **kwargs
     ) as fleet:
@@ -36,9 +35,4 @@ async def fleet_and_gcs(
             await gcs.wait_for("HEARTBEAT", sysid=v.sysid, timeout=10)
         if heartbeats:
             gcs.start_heartbeats(tuple(v.sysid for v in fleet.vehicles), period=0.05)
-        del n
         yield fleet, gcs
-
-
-def wait_until(pred: Callable[[], bool]) -> Callable[[], bool]:
-    return pred
