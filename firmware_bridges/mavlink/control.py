@@ -21,7 +21,8 @@ Each method returns when the vehicle has confirmed, or raises a
 PX4 acknowledges an infeasible mission with MISSION_ACK ACCEPTED and only then reports it
 invalid through MISSION_CURRENT.mission_state (NO_MISSION with a non-zero total), giving the
 reason as STATUSTEXT and/or EVENT. ``upload_mission`` therefore waits for a MISSION_CURRENT
-that reflects the new plan and raises ``MissionUploadError`` with that reason.
+that reflects the new plan (requested ``VERIFY_SETTLE_S`` after the ACK, since PX4's navigator
+checks the plan after acknowledging it) and raises ``MissionUploadError`` with that reason.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ log = structlog.get_logger(__name__)
 
 VERIFY_MIN_S = 3.0
 """Shortest wait (world s) for the MISSION_CURRENT that judges an uploaded mission."""
+VERIFY_SETTLE_S = 0.5
+"""World seconds between the MISSION_ACK and the MISSION_CURRENT that judges the plan."""
 REASON_WAIT_S = 1.0
 """Wait (world s) for the vehicle's reason after it reported a mission invalid."""
 _REJECTION_HINTS = ("mission", "waypoint", "geofence", "takeoff", "landing")
@@ -181,15 +184,17 @@ class MavlinkDrone(VehicleSession):
             default_alt = await self.get_parameter("MIS_TAKEOFF_ALT")
         items = translate.plan_to_items(plan, self._origin(), default_alt)
         started = self.clock.monotonic()
+        await self.missions.upload(MissionType.MISSION, items)
+        self.mission_items = items
+        # PX4 acknowledges the transfer before its navigator has checked the plan: a report
+        # sent right after the ACK may carry the new count with the old verdict
+        await self.clock.sleep(VERIFY_SETTLE_S)
         with self.listen((mavlink.MAVLINK_MSG_ID_MISSION_CURRENT,)) as reports:
-            await self.missions.upload(MissionType.MISSION, items)
-            self.mission_items = items
-            acked = self.clock.monotonic()
-            # ask for a fresh report instead of waiting for the next periodic one
+            asked = self.clock.monotonic()
             self.commands.fire(
                 mavlink.MAV_CMD_REQUEST_MESSAGE, float(mavlink.MAVLINK_MSG_ID_MISSION_CURRENT)
             )
-            await self._verify(reports, len(items), started, acked)
+            await self._verify(reports, len(items), started, asked)
 
     async def _verify(self, reports: Any, count: int, started: float, acked: float) -> None:
         within = max(VERIFY_MIN_S, 2 * self.port.options.mission_timeout_s)

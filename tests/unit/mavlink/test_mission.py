@@ -247,6 +247,28 @@ async def test_stale_mission_current_is_not_the_verdict(env: Env, open_link: Ope
         peer.close()
 
 
+async def test_report_sent_with_the_ack_is_not_the_verdict(env: Env, open_link: OpenLink) -> None:
+    async with open_link() as link:
+        peer, drone = await _vehicle(env, link)
+        server = MissionServer(peer)
+
+        def px4(m: Any) -> bool:
+            if m.get_type() == "MISSION_ITEM_INT" and m.seq == 5:
+                # PX4's mavlink module reports the new count before the navigator checked it
+                loop = asyncio.get_running_loop()
+                loop.call_soon(peer.mission_current, 0, 6, mavlink.MISSION_STATE_NOT_STARTED)
+            if m.get_type() == "COMMAND_LONG" and m.command == mavlink.MAV_CMD_REQUEST_MESSAGE:
+                peer.statustext("Mission rejected: item 2: unsupported command: 99\t")
+                peer.mission_current(0, 6, mavlink.MISSION_STATE_NO_MISSION)
+            return False
+
+        peer.auto.insert(0, px4)
+        with pytest.raises(MissionUploadError) as info:
+            await _with_server(peer, server, drone.upload_mission(PLAN))
+        assert info.value.fields["reason"] == "Mission rejected: item 2: unsupported command: 99"
+        peer.close()
+
+
 async def test_no_mission_state_report_fails(env: Env, open_link: OpenLink) -> None:
     async with open_link() as link:
         peer, drone = await _vehicle(env, link)
