@@ -39,7 +39,7 @@ from firmware_bridges.mavlink.mission import MissionClient
 from firmware_bridges.mavlink.params import ParamClient
 from firmware_bridges.mavlink.session import LinkPort, VehicleSession
 from firmware_bridges.mavlink.translate import MissionItem, MissionType
-from fleet.drone import FlightPlan, Geofence, Takeoff, Winch
+from fleet.drone import DroneControl, FlightPlan, Geofence, Takeoff, Winch
 from fleet.errors import CommandRejected, CommandTimeout, MissionUploadError, VehicleError
 from fleet.events import Severity, VehicleEventKind
 from fleet.geo import Position
@@ -321,3 +321,8 @@ STREAMS: tuple[tuple[int, float], ...] = (
 )
 """(message id, interval s) requested with SET_MESSAGE_INTERVAL at discovery: the messages
 PX4's default stream sets do not all guarantee on every link mode."""
+
+
+def _conforms(drone: MavlinkDrone) -> DroneControl:
+    """Static check (mypy) that MavlinkDrone implements the whole DroneControl protocol."""
+    return drone

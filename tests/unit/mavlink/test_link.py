@@ -360,3 +360,24 @@ async def test_port_in_use_is_a_link_error(env: Env, open_link: OpenLink) -> Non
         with pytest.raises(LinkError):
             async with open_link(f"mavlink+udpin://127.0.0.1:{port}"):
                 pass
+
+
+async def test_mavlink1_vehicle_is_understood(env: Env, open_link: OpenLink) -> None:
+    """PX4 may talk MAVLink 1 until it hears MAVLink 2 from the ground station."""
+    async with open_link() as link:
+        peer = await Peer.open(link.local_address, sysid=7)
+        try:
+            hb = mavlink.MAVLink_heartbeat_message(
+                mavlink.MAV_TYPE_QUADROTOR, mavlink.MAV_AUTOPILOT_PX4, 0, 0, 3, 3
+            )
+
+            def seen() -> bool:
+                peer.send_raw(bytes(hb.pack(peer.mav, force_mavlink1=True)))
+                return "drone-7" in env.registry
+
+            await eventually(seen)
+            # and our answer is MAVLink 2
+            ours = await peer.expect("HEARTBEAT")
+            assert ours.get_msgbuf()[0] == 0xFD
+        finally:
+            peer.close()
