@@ -39,6 +39,10 @@ PX4_EVENT_COMPONENT = 1
 """Top byte of PX4's own (autopilot) event ids."""
 ARGUMENTS_LEN = 40
 """Size of EVENT.arguments."""
+LOG_LEVEL_PROTOCOL = 8
+"""External log level of events meant for ground-station software, not operators."""
+LOG_LEVEL_DISABLED = 9
+"""External log level of events not to be shown at all."""
 
 
 class EventMessage(mavlink.MAVLink_message):

@@ -420,7 +420,7 @@ class VehicleSession:
             return  # re-sent after a request we did not need
         self._events_seen.append(seq)
         level = msg.external_level
-        if level <= mavlink.MAV_SEVERITY_DEBUG:
+        if level != px4_events.LOG_LEVEL_DISABLED:  # protocol-level events are kept as debug
             text, name = px4_events.render_event(msg.event_id, msg.arguments)
             self._record_text(
                 translate.severity(level), text, "event", event_id=msg.event_id, event_name=name
