@@ -108,8 +108,9 @@ class Gcs(asyncio.DatagramProtocol):
 
     # --- send -----------------------------------------------------------------------------
 
-    def send(self, msg: Any, sysid: int = 1) -> None:
-        self.mav.send(msg)
+    def send(self, msg: Any, sysid: int = 1, mav: Any = None) -> None:
+        """Pack ``msg`` (with ``mav``'s addresses, default ours) and send it to ``sysid``."""
+        (mav or self.mav).send(msg)
         data = b"".join(self._sink.buf)
         self._sink.buf.clear()
         assert self._transport is not None
