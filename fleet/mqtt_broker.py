@@ -57,8 +57,10 @@ class EmbeddedBroker:
         from amqtt.broker import Broker
         from amqtt.errors import BrokerError
 
-        bind = f"[{self.host}]:{self.requested_port}" if ":" in self.host else (
-            f"{self.host}:{self.requested_port}"
+        bind = (
+            f"[{self.host}]:{self.requested_port}"
+            if ":" in self.host
+            else (f"{self.host}:{self.requested_port}")
         )
         config = {
             "listeners": {"default": {"type": "tcp", "bind": bind}},

@@ -423,9 +423,12 @@ class VanControl(Protocol):
     Each command returns when the van has confirmed it (its state echoes the trip, the instant
     action reports FINISHED) or raises a :class:`fleet.errors.VehicleError`:
     ``CommandRejected`` (the van refused; ``fields`` carry the VDA 5050 error type and
-    references), ``CommandTimeout`` (no confirmation in time, although the command was re-sent),
-    ``LinkLost`` (the van is offline or silent), or :class:`fleet.errors.ValidationError` for a
-    trip that cannot be sent at all.
+    references), ``CommandTimeout`` (no confirmation in time, although the command was re-sent
+    meanwhile), ``LinkLost`` (the van said goodbye: link OFFLINE), or
+    :class:`fleet.errors.ValidationError` for a trip that cannot be sent at all. A van whose
+    link is LOST or UNKNOWN may be behind a broker or radio outage and keeps driving its
+    released base, so commands keep trying until their timeout; watch ``LINK_LOST`` events to
+    re-plan earlier.
     """
 
     vehicle_id: str
@@ -477,7 +480,7 @@ class VanControl(Protocol):
 
     async def wait_trip(self, trip_id: str, within: float | None) -> TripResult:
         """Wait until trip ``trip_id`` is done: every released node reached, no horizon left,
-        every action ended. Raises ``LinkLost`` if the van drops out meanwhile, ``Conflict``
+        every action ended. Raises ``LinkLost`` if the van goes OFFLINE meanwhile, ``Conflict``
         if the van is given another trip, ``CommandTimeout`` after ``within`` world seconds.
         """
         ...

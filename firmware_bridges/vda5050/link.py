@@ -107,6 +107,8 @@ class LinkStats:
     orders_sent: int = 0
     order_resends: int = 0
     instant_actions_sent: int = 0
+    unsent: int = 0
+    """Publishes skipped because the broker was away (the command retries them)."""
 
     @property
     def bad_payloads(self) -> int:
@@ -302,9 +304,14 @@ class VanHandle:
         }
 
     def _check_online(self) -> None:
-        link = self.status.link
-        if link in (LinkState.OFFLINE, LinkState.LOST):
-            raise LinkLost(f"van {self.vehicle_id} is {link.value}", vehicle_id=self.vehicle_id)
+        """Fail fast only for a van that said goodbye (OFFLINE).
+
+        A LOST van (last will) or an UNKNOWN one (silent) may be behind a broker or radio
+        outage and keeps driving its released base (section 6.2): commands keep trying until
+        their timeout, and trips are waited for until ``within``.
+        """
+        if self.status.link is LinkState.OFFLINE:
+            raise LinkLost(f"van {self.vehicle_id} is offline", vehicle_id=self.vehicle_id)
 
     def _remember(self, trip: VanTrip, book: _TripBook) -> None:
         for node, action in trip.actions():
@@ -599,10 +606,12 @@ class Vda5050Link(VehicleLink):
         """Publish if connected; False when the broker is away (the caller retries)."""
         client = self._client
         if client is None:
+            self.stats.unsent += 1
             return False
         try:
             await client.publish(topic, payload, qos=qos)
         except aiomqtt.MqttError as exc:
+            self.stats.unsent += 1
             log.info("vda5050.publish_failed", topic=topic, error=str(exc))
             return False
         return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiomqtt
 import pytest
 
@@ -209,15 +211,21 @@ async def test_connection_topic_last_will_and_goodbye(mqtt_url: str, mqtt_prefix
                 timeout=10,
                 message="CONNECTIONBROKEN from the last will",
             )
-            with pytest.raises(LinkLost):
-                await entry.control.send_trip(delivery("x"))
-            fleet[0].recover()
-            await eventually(lambda: entry.status.link is LinkState.ONLINE, timeout=10)
+            # a trip for a LOST van keeps trying: it goes out when the van is back
+            async with asyncio.TaskGroup() as tg:
+                sending = tg.create_task(entry.control.send_trip(delivery("x")))
+                await eventually(lambda: b.link.stats.orders_sent >= 2, timeout=10)
+                assert not sending.done()
+                fleet[0].recover()
+            assert entry.status.link is LinkState.ONLINE
+            assert fleet[0].agv.order_id == "x"
             assert b.of(VehicleEventKind.LINK_REGAINED, "van-VAN-01")
         # leaving the context: OFFLINE, sent by the van itself
         await eventually(lambda: entry.status.link is LinkState.OFFLINE, timeout=10)
         lost = b.of(VehicleEventKind.LINK_LOST, "van-VAN-01")
         assert [e.data["link"] for e in lost] == ["lost", "offline"]
+        with pytest.raises(LinkLost):
+            await entry.control.send_trip(delivery("y"))
     # the retained OFFLINE tells a later master control the van is away
     async with bridge(link_url(mqtt_url, mqtt_prefix), clock) as b2:
         await eventually(lambda: "van-VAN-01" in b2.registry)

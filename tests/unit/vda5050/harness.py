@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import shutil
 import subprocess
 import time
@@ -136,6 +137,8 @@ class Mosquitto:
         self.port = free_port()
         self.workdir = workdir
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # keep access to the test's private files
         if users:
             pwfile = workdir / "passwd"
             pwfile.write_text("")
