@@ -1,12 +1,13 @@
 """Boustrophedon lanes over a polygon in the local frame: the path a broadcast drone sweeps.
 
-Lanes are parallel straight lines ``spacing`` metres apart (twice the audible radius), laid
-along the long side of the polygon's minimum rotated rectangle so that there are as few lanes
-and turns as possible. The ``k = ceil(width / spacing)`` lanes are centred across the polygon,
-so no point is further than half a spacing across from a lane line. Each line is clipped to
-the *flyable* part of the polygon (the polygon shrunk by a boundary margin, minus no-fly
-zones); a concave polygon or a no-fly zone cuts a lane into several segments. Segments are
-then ordered into a route: lane by lane across the polygon, alternating direction (the
+Lanes are parallel straight lines at most ``max_spacing`` metres apart (twice the audible
+radius), laid along the long side of the polygon's minimum rotated rectangle so that there are
+as few lanes and turns as possible. ``k = ceil(width / max_spacing)`` lanes are spread evenly
+across the polygon, each in the middle of a strip ``width / k`` wide, so that no point is
+further than half a strip across from a lane line (and no lane hugs the boundary). Each line
+is clipped to the *flyable* part of the polygon (the polygon shrunk by a boundary margin, minus
+no-fly zones); a concave polygon or a no-fly zone cuts a lane into several segments. Segments
+are then ordered into a route: lane by lane across the polygon, alternating direction (the
 boustrophedon, "as the ox ploughs"), segments of one lane in order along it.
 """
 
@@ -57,18 +58,32 @@ def sweep_angle(polygon: Polygon) -> float:
     return math.atan2(e[1], e[0])
 
 
-def lane_offsets(width: float, spacing: float) -> list[float]:
-    """Across-lane offsets (from the polygon's low edge) of the centred lanes."""
-    k = max(1, math.ceil(width / spacing - 1e-9))
-    first = (width - (k - 1) * spacing) / 2.0
-    return [first + i * spacing for i in range(k)]
+def lane_offsets(width: float, max_spacing: float) -> list[float]:
+    """Across-lane offsets (from the polygon's low edge) of the lanes: ``k = ceil(width /
+    max_spacing)`` lanes spread evenly, each in the middle of its strip of ``width / k``."""
+    k = max(1, math.ceil(width / max_spacing - 1e-9))
+    step = width / k
+    return [step * (i + 0.5) for i in range(k)]
+
+
+def across_width(polygon: Polygon, angle: float) -> float:
+    """Extent of ``polygon`` across lanes running at ``angle``."""
+    rot = affinity.rotate(polygon, -math.degrees(angle), origin=polygon.centroid)
+    return float(rot.bounds[3] - rot.bounds[1])
+
+
+def lane_spacing(polygon: Polygon, max_spacing: float, angle: float) -> float:
+    """Distance between neighbouring lanes (at most ``max_spacing``)."""
+    width = across_width(polygon, angle)
+    return width / max(1, math.ceil(width / max_spacing - 1e-9))
 
 
 def lane_segments(
-    polygon: Polygon, flyable: BaseGeometry, spacing: float, angle: float | None = None
+    polygon: Polygon, flyable: BaseGeometry, max_spacing: float, angle: float | None = None
 ) -> list[list[Segment]]:
     """Lane segments over ``polygon`` clipped to ``flyable``, one list per lane, each list in
     order along the lane direction."""
+    spacing = max_spacing
     if spacing <= 0:
         raise ValueError("lane spacing must be positive")
     theta = sweep_angle(polygon) if angle is None else angle

@@ -5,13 +5,15 @@ Given the target polygon, the clip and the speaker model, :func:`plan_broadcast`
 message ``repeats`` times, and checks it on a grid *before flight*:
 
 1. **Audible radius** ``R`` at the flight altitude and volume (:mod:`.acoustics`); lanes are
-   ``2R`` apart (:mod:`.lanes`), clipped to the polygon shrunk by a boundary margin and to the
-   airspace outside no-fly zones (grown by ``no_fly_margin_m``) that apply at that altitude.
+   at most ``2R`` apart, spread evenly across the polygon (:mod:`.lanes`), clipped to the
+   polygon shrunk by a boundary margin and to the airspace outside no-fly zones (grown by
+   ``no_fly_margin_m``) that apply at that altitude (or just above their ceilings).
 2. **Speed.** A listener ``d`` metres across from a lane is in range over a chord
    ``2·sqrt(R² - d²)``; to hear ``k`` complete plays whatever the phase of the loop it must
    stay in range ``k·period + duration`` seconds. The mean lane speed is chosen so that this
-   holds for every listener up to ``q·R`` across (``design_quantile``, 0.97), leaving only a
-   thin strip between lanes to the neighbouring lane or to the margin of the coverage target.
+   holds for every listener up to half a lane spacing across, but at most ``q·R``
+   (``design_quantile``, 0.97): with lanes a full ``2R`` apart that leaves only a thin strip
+   between lanes to the margin of the coverage target.
 3. **Loops.** When that speed would fall below ``min_mean_speed_mps``, the pattern is flown in
    several passes (back and forth), each delivering ``ceil(repeats / loops)`` hearings.
 4. **Stop and go.** A flight plan has waypoints with hold times but no speed item, so the mean
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,7 +48,13 @@ from fleet.speaker import BroadcastArea, PlaybackRecord, PlaybackSample, PlaySpe
 from fleet.world import World
 from missions.broadcast.acoustics import SpeakerModel
 from missions.broadcast.coverage import Grid, IntArray, Play, covered_fraction, hear_counts
-from missions.broadcast.lanes import Segment, boustrophedon, lane_segments, sweep_angle
+from missions.broadcast.lanes import (
+    Segment,
+    boustrophedon,
+    lane_segments,
+    lane_spacing,
+    sweep_angle,
+)
 from missions.broadcast.playback import predict_plays
 from missions.broadcast.request import ResolvedArea
 from missions.broadcast.routing import Router
@@ -228,9 +236,51 @@ def plan_broadcast(
     model: SpeakerModel | None = None,
 ) -> BroadcastPlan:
     """Plan a broadcast of a ``clip_duration_s`` clip over ``area`` with the drones ``starts``
-    (see the module docstring); raises :class:`PlanningError` when no plan reaches the target."""
+    (see the module docstring); raises :class:`PlanningError` when no plan reaches the target.
+
+    When no-fly zones with a ceiling keep the drone out of the area at the requested altitude,
+    the altitudes just above those ceilings (within the world's ceiling) are tried next.
+    """
     p = params or BroadcastParams()
     m = model or SpeakerModel()
+    try:
+        return _plan(area, world, starts, clip_duration_s, p, m)
+    except PlanningError as first:
+        tried: list[str] = []
+        for alt in _altitudes_above_ceilings(area, world, p):
+            try:
+                return _plan(area, world, starts, clip_duration_s, replace(p, altitude_m=alt), m)
+            except PlanningError as exc:
+                tried.append(f"at {alt:g} m: {exc.message}")
+        if not tried:
+            raise
+        raise PlanningError(
+            f"{first.message}; above the no-fly ceilings: {'; '.join(tried)}", **first.fields
+        ) from first
+
+
+def _altitudes_above_ceilings(area: ResolvedArea, world: World, p: BroadcastParams) -> list[float]:
+    """Altitudes 5 m above the ceilings of no-fly zones near the area, above the requested one."""
+    near = area.polygon.buffer(p.no_fly_margin_m + 1.0)
+    alts = {
+        z.ceiling_m + 5.0
+        for z in world.no_fly_zones
+        if z.ceiling_m is not None
+        and z.ceiling_m >= p.altitude_m
+        and z.ceiling_m + 5.0 <= world.max_altitude_m
+        and z.polygon.intersects(near)
+    }
+    return sorted(alts)
+
+
+def _plan(
+    area: ResolvedArea,
+    world: World,
+    starts: Sequence[DroneStart],
+    clip_duration_s: float,
+    p: BroadcastParams,
+    m: SpeakerModel,
+) -> BroadcastPlan:
     if not starts:
         raise PlanningError("no drone available for the broadcast")
     if clip_duration_s <= 0:
@@ -258,9 +308,9 @@ def plan_broadcast(
     polygon = area.polygon
     router = Router.for_zones(world.no_fly_zones, p.altitude_m, p.no_fly_margin_m)
     flyable = _flyable(polygon, world.area, router.blocked, p.boundary_margin_m)
-    spacing = 2.0 * radius
     angle = sweep_angle(polygon)
-    lanes = lane_segments(polygon, flyable, spacing, angle)
+    spacing = lane_spacing(polygon, 2.0 * radius, angle)
+    lanes = lane_segments(polygon, flyable, 2.0 * radius, angle)
     if not lanes:
         raise PlanningError(
             "no lane of the area can be flown (no-fly zones cover it)", area=area.name
@@ -269,7 +319,9 @@ def plan_broadcast(
     lane_length = sum(s.length for s in order)
 
     n = p.repeats
-    chord = 2.0 * radius * math.sqrt(1.0 - p.design_quantile**2)
+    # listeners up to half a lane spacing across (at most q·R) must hear every pass in full
+    design_offset = min(p.design_quantile * radius, spacing / 2.0)
+    chord = 2.0 * math.sqrt(radius * radius - design_offset * design_offset)
     loops = 1
     while True:
         per_pass = math.ceil(n / loops)
@@ -485,18 +537,31 @@ def _insert(
 
 
 def _split(stations: list[_Station], k: int) -> list[list[_Station]]:
-    """Contiguous shares of about equal hold time."""
-    if k <= 1:
+    """Contiguous shares of about equal hold time, cut at a lane end when one is near (two
+    speakers sounding out of step side by side are hard to understand)."""
+    if k <= 1 or len(stations) <= 1:
         return [stations]
-    total = sum(s.base_hold for s in stations)
-    shares: list[list[_Station]] = [[]]
-    acc = 0.0
-    for s in stations:
-        if acc >= total * len(shares) / k and len(shares) < k and shares[-1]:
-            shares.append([])
-        shares[-1].append(s)
-        acc += s.base_hold
-    return shares
+    holds = np.array([s.base_hold for s in stations])
+    cum = np.cumsum(holds)
+    total = float(cum[-1])
+    # a cut "after i" may go after a lane's last station (seg_end and next one seg_end too)
+    ends = [i for i in range(len(stations) - 1) if stations[i].seg_end and stations[i + 1].seg_end]
+    cuts: list[int] = []
+    for n in range(1, k):
+        ideal = int(np.searchsorted(cum, total * n / k))
+        window = 0.25 * total / k
+        near = [i for i in ends if abs(float(cum[i]) - total * n / k) <= window]
+        cut = min(near, key=lambda i: abs(float(cum[i]) - total * n / k)) if near else ideal
+        cut = max(cut, cuts[-1] + 1 if cuts else 0)
+        if cut >= len(stations) - 1:
+            break
+        cuts.append(cut)
+    shares, lo = [], 0
+    for c in cuts:
+        shares.append(stations[lo : c + 1])
+        lo = c + 1
+    shares.append(stations[lo:])
+    return [sh for sh in shares if sh]
 
 
 def _assign(

@@ -14,9 +14,11 @@ is a :class:`fleet.errors.ValidationError` naming the field.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shapely.geometry import Polygon
@@ -369,3 +371,198 @@ def _validate_schedule(schedule: Schedule, now: datetime) -> None:
             )
         return
     raise ValidationError("schedule must be now, at times, or recurring", field="schedule")
+
+
+# --- plain data (API bodies, the stored request body) ------------------------------------
+
+
+def broadcast_to_dict(new: NewBroadcast) -> dict[str, Any]:
+    """A request as JSON-able data (the form :func:`broadcast_from_dict` reads)."""
+    area: dict[str, Any]
+    if isinstance(new.area, CommunityArea):
+        area = {"community_id": new.area.community_id}
+    else:
+        area = {"vertices": [[lat, lon] for lat, lon in new.area.vertices]}
+    message: dict[str, Any]
+    if isinstance(new.message, SpokenMessage):
+        message = {
+            "text": new.message.text,
+            "language": str(new.message.language),
+            "voice": str(new.message.voice),
+            "rate_wpm": new.message.rate_wpm,
+        }
+    else:
+        message = {
+            "clip_sha256": new.message.sha256,
+            "language": None if new.message.language is None else str(new.message.language),
+        }
+    schedule: dict[str, Any]
+    if isinstance(new.schedule, Now):
+        schedule = {"kind": "now"}
+    elif isinstance(new.schedule, AtTimes):
+        schedule = {"kind": "at", "times": [t.isoformat() for t in new.schedule.times]}
+    else:
+        r = new.schedule
+        schedule = {
+            "kind": "recurring",
+            "times_of_day": [t.isoformat(timespec="minutes") for t in r.times_of_day],
+            "weekdays": sorted(r.weekdays),
+            "start_date": r.start_date.isoformat(),
+            "end_date": r.end_date.isoformat(),
+            "timezone": r.timezone,
+        }
+    return {
+        "area": area,
+        "message": message,
+        "volume": new.volume,
+        "repeats": new.repeats,
+        "period_s": new.period_s,
+        "schedule": schedule,
+        "priority": str(new.priority),
+        "note": new.note,
+        "requested_by": new.requested_by,
+        "idempotency_key": new.idempotency_key,
+    }
+
+
+def broadcast_from_dict(data: Mapping[str, Any]) -> NewBroadcast:
+    """Read a request from plain data; ``ValidationError`` names the field of any type error.
+
+    Values are checked for shape here and for meaning by :func:`validate_broadcast`.
+    """
+
+    def obj(value: Any, where: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise ValidationError("must be an object", field=where)
+        return value
+
+    def get(m: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+        value = m.get(key)
+        if not isinstance(value, kind):
+            raise ValidationError(f"must be {_kind_name(kind)}", field=where)
+        return value
+
+    def enum(cls: type[_E], value: Any, where: str) -> _E:
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(str(v.value) for v in cls)
+            raise ValidationError(f"must be one of {choices}", field=where) from None
+
+    root = obj(data, "body")
+    a = obj(root.get("area"), "area")
+    area: TargetArea
+    if "community_id" in a:
+        area = CommunityArea(get(a, "community_id", str, "area.community_id"))
+    elif "vertices" in a:
+        verts = get(a, "vertices", list, "area.vertices")
+        pts = []
+        for n, v in enumerate(verts):
+            if (
+                not isinstance(v, list | tuple)
+                or len(v) != 2
+                or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in v)
+            ):
+                raise ValidationError(f"vertex {n} must be [lat, lon]", field="area.vertices")
+            pts.append((float(v[0]), float(v[1])))
+        area = DrawnArea(tuple(pts))
+    else:
+        raise ValidationError("give community_id or vertices", field="area")
+    m = obj(root.get("message"), "message")
+    message: Message
+    if "text" in m:
+        message = SpokenMessage(
+            text=get(m, "text", str, "message.text"),
+            language=enum(Language, m.get("language"), "message.language"),
+            voice=enum(Voice, m.get("voice", Voice.FEMALE.value), "message.voice"),
+            rate_wpm=_int(m.get("rate_wpm", DEFAULT_RATE_WPM), "message.rate_wpm"),
+        )
+    elif "clip_sha256" in m:
+        lang = m.get("language")
+        message = ClipMessage(
+            sha256=get(m, "clip_sha256", str, "message.clip_sha256"),
+            language=None if lang is None else enum(Language, lang, "message.language"),
+        )
+    else:
+        raise ValidationError("give text or clip_sha256", field="message")
+    s = obj(root.get("schedule", {"kind": "now"}), "schedule")
+    schedule: Schedule
+    kind = s.get("kind", "now")
+    if kind == "now":
+        schedule = Now()
+    elif kind == "at":
+        times = get(s, "times", list, "schedule.times")
+        schedule = AtTimes(tuple(_datetime(t, "schedule.times") for t in times))
+    elif kind == "recurring":
+        schedule = Recurring(
+            times_of_day=tuple(
+                _time(t, "schedule.times_of_day")
+                for t in get(s, "times_of_day", list, "schedule.times_of_day")
+            ),
+            start_date=_date(s.get("start_date"), "schedule.start_date"),
+            end_date=_date(s.get("end_date"), "schedule.end_date"),
+            weekdays=frozenset(
+                _int(d, "schedule.weekdays") for d in s.get("weekdays", list(range(7)))
+            ),
+            timezone=str(s.get("timezone", "Asia/Shanghai")),
+        )
+    else:
+        raise ValidationError("kind must be now, at or recurring", field="schedule.kind")
+    period = root.get("period_s")
+    if period is not None and (not isinstance(period, int | float) or isinstance(period, bool)):
+        raise ValidationError("must be a number of seconds or null", field="period_s")
+    key = root.get("idempotency_key")
+    if key is not None and not isinstance(key, str):
+        raise ValidationError("must be a string", field="idempotency_key")
+    return NewBroadcast(
+        area=area,
+        message=message,
+        volume=_int(root.get("volume", 100), "volume"),
+        repeats=_int(root.get("repeats", 2), "repeats"),
+        period_s=None if period is None else float(period),
+        schedule=schedule,
+        priority=enum(Priority, root.get("priority", Priority.STANDARD.value), "priority"),
+        note=str(root.get("note", "") or ""),
+        requested_by=str(root.get("requested_by", "") or ""),
+        idempotency_key=key,
+    )
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _kind_name(kind: type) -> str:
+    return "a string" if kind is str else "a list" if kind is list else kind.__name__
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("must be an integer", field=where)
+    return value
+
+
+def _datetime(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise ValidationError("times are ISO 8601 strings", field=where)
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{value!r} is not an ISO 8601 date-time", field=where) from None
+
+
+def _time(value: Any, where: str) -> time:
+    if not isinstance(value, str):
+        raise ValidationError("times of day are HH:MM strings", field=where)
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a time of day (HH:MM)", field=where) from None
+
+
+def _date(value: Any, where: str) -> date:
+    if not isinstance(value, str):
+        raise ValidationError("dates are YYYY-MM-DD strings", field=where)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a date (YYYY-MM-DD)", field=where) from None
