@@ -138,6 +138,7 @@ class SimVehicle(Context):
             interval = 1.0 / (s.rate_hz * config.stream_rate_scale)
             self._streams.append([t0 + offset * interval, interval, s])
         self.sent_messages = 0
+        self.sent_datagrams = 0
         self.received_messages = 0
 
     # --- Context for stream builders ----------------------------------------------------
@@ -396,17 +397,19 @@ class SimVehicle(Context):
         if not parts:
             return
         self._outbox.parts = []
-        self.sent_messages += len(parts)
         transport = self._transport
         if transport is None or self.link_down:
             return
+        self.sent_messages += len(parts)
         chunk: list[bytes] = []
         size = 0
         for p in parts:
             if size + len(p) > MAX_DATAGRAM and chunk:
                 transport.sendto(b"".join(chunk), self.target)
+                self.sent_datagrams += 1
                 chunk, size = [], 0
             chunk.append(p)
             size += len(p)
         if chunk:
             transport.sendto(b"".join(chunk), self.target)
+            self.sent_datagrams += 1

@@ -1106,7 +1106,11 @@ def factsheet(
     state_interval_s: float,
     visualization_s: float | None,
 ) -> wire.Factsheet:
-    """The van's factsheet (section 6.15): what it is and what it can do."""
+    """The van's factsheet (section 6.15): what it is and what it can do.
+
+    ``blockingTypes`` is left out of ``agvActions``: the 2.1.0 factsheet schema puts its enum on
+    the array itself, so no non-empty list validates (pick and drop accept SOFT and HARD).
+    """
     spec = agv.spec
     load_params = [
         wire.FactsheetActionParameter(
@@ -1143,21 +1147,15 @@ def factsheet(
             action_scopes=["NODE"],
             action_parameters=load_params,
             action_description="load a consignment of boxes at a warehouse dock",
-            blocking_types=["SOFT", "HARD"],
         ),
         wire.AgvAction(
             action_type="drop",
             action_scopes=["NODE"],
             action_parameters=load_params,
             action_description="unload a consignment at a community gate",
-            blocking_types=["SOFT", "HARD"],
         ),
-        wire.AgvAction(
-            action_type="startCharging", action_scopes=["INSTANT", "NODE"], blocking_types=["HARD"]
-        ),
-        wire.AgvAction(
-            action_type="stopCharging", action_scopes=["INSTANT", "NODE"], blocking_types=["HARD"]
-        ),
+        wire.AgvAction(action_type="startCharging", action_scopes=["INSTANT", "NODE"]),
+        wire.AgvAction(action_type="stopCharging", action_scopes=["INSTANT", "NODE"]),
         wire.AgvAction(action_type="startPause", action_scopes=["INSTANT"]),
         wire.AgvAction(action_type="stopPause", action_scopes=["INSTANT"]),
         wire.AgvAction(action_type="cancelOrder", action_scopes=["INSTANT"]),
