@@ -1,0 +1,238 @@
+"""Van router on the 56 Solomon VRPTW instances: gap to the best-known solutions, time per
+instance, and, in the same run, the bare PyVRP solver on the same instance as the reference.
+
+Convention (checked against the ``.sol`` files): the best-known solutions are DIMACS-style,
+*distance only* — total distance with distances truncated to one decimal, any number of
+vehicles up to the instance's fleet (R101's best-known 1637.7 uses 20 routes, while the
+hierarchical vehicles-first record is 19 routes and 1650.80). The router is therefore run with
+a distance-only objective (``time_weight=0``, ``distance_weight=1``), 0.1 resolution, every
+customer required, one trip per vehicle, and its distance is recomputed from its own schedule.
+
+    python -m bench.routing [--seconds 5] [--instances C101,R101] [--no-reference]
+    python -m bench.routing --shuttle     # multi-trip: PyVRP reloads vs trip-by-trip
+
+Skips with a reason when ``../shared/benchmarks/solomon/`` (or ``$SOLOMON_DIR``) is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from missions.routing import (
+    TravelMatrix,
+    Van,
+    VanProblem,
+    VanRoutingSettings,
+    VanStop,
+    plan_vans,
+)
+
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "solomon"
+"""Where the instances live in the project's shared checkout."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A Solomon instance in plain numbers (original units)."""
+
+    name: str
+    vehicles: int
+    capacity: int
+    xy: np.ndarray
+    demand: np.ndarray
+    ready: np.ndarray
+    due: np.ndarray
+    service: np.ndarray
+    bks: float
+
+
+def read_instance(vrp: Path, sol: Path) -> Instance:
+    """Parse a VRPLIB ``.vrp`` (CVRPTW) and the ``Cost`` line of its ``.sol``."""
+    header: dict[str, str] = {}
+    sections: dict[str, list[list[float]]] = {}
+    current: str | None = None
+    for raw in vrp.read_text().splitlines():
+        line = raw.strip()
+        if not line or line == "EOF":
+            continue
+        if line.endswith("_SECTION"):
+            current = line
+            sections[current] = []
+        elif ":" in line and current is None:
+            k, v = line.split(":", 1)
+            header[k.strip()] = v.strip()
+        elif current is not None:
+            sections[current].append([float(x) for x in line.split()])
+    n = int(header["DIMENSION"])
+    coords = np.array(sections["NODE_COORD_SECTION"])[:, 1:3]
+    demand = np.array(sections["DEMAND_SECTION"])[:, 1].astype(int)
+    tw = np.array(sections["TIME_WINDOW_SECTION"])[:, 1:3]
+    if "SERVICE_TIME_SECTION" in sections:
+        service = np.array(sections["SERVICE_TIME_SECTION"])[:, 1]
+    else:
+        service = np.full(n, float(header.get("SERVICE_TIME", 0)))
+    service[0] = 0.0
+    bks = math.nan
+    for line in sol.read_text().splitlines():
+        if line.lower().startswith("cost"):
+            bks = float(line.split()[1])
+    return Instance(
+        name=header["NAME"],
+        vehicles=int(header["VEHICLES"]),
+        capacity=int(header["CAPACITY"]),
+        xy=coords,
+        demand=demand,
+        ready=tw[:, 0],
+        due=tw[:, 1],
+        service=service,
+        bks=bks,
+    )
+
+
+def dimacs_matrix(xy: np.ndarray) -> np.ndarray:
+    """Euclidean distances truncated to one decimal (the DIMACS convention of the BKS)."""
+    d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
+    return np.floor(d * 10 + 1e-9) / 10
+
+
+def route_instance(inst: Instance, seconds: float, seed: int = 1) -> tuple[float, float, bool]:
+    """(distance, wall seconds, feasible) of the van router on ``inst``."""
+    d = dimacs_matrix(inst.xy)
+    matrix = TravelMatrix(d, d)
+    stops = tuple(
+        VanStop(
+            id=str(i),
+            place=i,
+            boxes=int(inst.demand[i]),
+            service_s=float(inst.service[i]),
+            earliest=float(inst.ready[i]),
+            latest=float(inst.due[i]),
+            required=True,
+        )
+        for i in range(1, len(inst.demand))
+    )
+    vans = tuple(
+        Van(f"v{k}", max_boxes=inst.capacity, max_kg=1e6, max_trips=1) for k in range(inst.vehicles)
+    )
+    problem = VanProblem(
+        now=0.0,
+        depot=0,
+        matrix=matrix,
+        stops=stops,
+        vans=vans,
+        shift_end=float(inst.due[0]),
+        shift_start=float(inst.ready[0]),
+    )
+    settings = VanRoutingSettings(
+        dock_fixed_s=0.0,
+        load_per_box_s=0.0,
+        stop_fixed_s=0.0,
+        time_weight=0.0,
+        distance_weight=1.0,
+        time_resolution_s=0.1,
+        distance_resolution_m=0.1,
+        time_limit_s=seconds,
+        no_improvement_iterations=None,
+        seed=seed,
+    )
+    t0 = time.perf_counter()
+    plan = plan_vans(problem, settings)
+    elapsed = time.perf_counter() - t0
+    ok = plan.feasible and not plan.unserved
+    return plan.distance_m, elapsed, ok
+
+
+def reference_instance(vrp: Path, seconds: float, seed: int = 1) -> float:
+    """Distance found by bare PyVRP (its own VRPLIB reader, DIMACS rounding) in ``seconds``."""
+    import pyvrp
+    from pyvrp.stop import MaxRuntime
+
+    data = pyvrp.read(str(vrp), round_func="dimacs")
+    res = pyvrp.solve(data, MaxRuntime(seconds), seed=seed, collect_stats=False, display=False)
+    return float(res.best.distance()) / 10.0
+
+
+def solomon(args: argparse.Namespace) -> int:
+    root = Path(os.environ.get("SOLOMON_DIR", DEFAULT_DIR))
+    if not root.is_dir():
+        print(f"SKIPPED: no Solomon instances at {root} (set SOLOMON_DIR)")
+        return 0
+    names = sorted(p.stem for p in root.glob("*.vrp"))
+    if args.instances:
+        wanted = [n.strip().upper() for n in args.instances.split(",") if n.strip()]
+        missing = [n for n in wanted if n not in names]
+        if missing:
+            print(f"unknown instances: {', '.join(missing)}", file=sys.stderr)
+            return 2
+        names = wanted
+    print(
+        f"Solomon VRPTW, {len(names)} instances, {args.seconds:g} s each, distance-only "
+        "objective (DIMACS, one decimal), seed 1"
+    )
+    head = f"{'instance':<8} {'BKS':>8} {'router':>8} {'gap %':>7} {'time s':>7}"
+    if args.reference:
+        head += f" {'pyvrp':>8} {'gap %':>7}"
+    print(head)
+    gaps, times, ref_gaps = [], [], []
+    infeasible = []
+    for name in names:
+        inst = read_instance(root / f"{name}.vrp", root / f"{name}.sol")
+        dist, elapsed, ok = route_instance(inst, args.seconds)
+        gap = 100.0 * (dist / inst.bks - 1.0)
+        gaps.append(gap)
+        times.append(elapsed)
+        if not ok:
+            infeasible.append(name)
+        line = f"{name:<8} {inst.bks:>8.1f} {dist:>8.1f} {gap:>7.2f} {elapsed:>7.2f}"
+        if args.reference:
+            ref = reference_instance(root / f"{name}.vrp", args.seconds)
+            rgap = 100.0 * (ref / inst.bks - 1.0)
+            ref_gaps.append(rgap)
+            line += f" {ref:>8.1f} {rgap:>7.2f}"
+        print(line + ("" if ok else "  INFEASIBLE"), flush=True)
+    mean_gap = statistics.fmean(gaps)
+    print(
+        f"\nmean gap {mean_gap:.3f} % (target <= 1 %), max {max(gaps):.2f} %, "
+        f"mean time {statistics.fmean(times):.2f} s, max {max(times):.2f} s (target 5 s)"
+    )
+    if ref_gaps:
+        print(
+            f"bare PyVRP in the same run: mean gap {statistics.fmean(ref_gaps):.3f} %; "
+            f"router / bare PyVRP mean-gap difference {mean_gap - statistics.fmean(ref_gaps):+.3f}"
+            " points"
+        )
+    if infeasible:
+        print(f"INFEASIBLE: {', '.join(infeasible)}")
+    return 0 if (mean_gap <= 1.0 and not infeasible) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.routing", description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=5.0, help="solver time per instance")
+    ap.add_argument("--instances", default="", help="comma-separated names, e.g. C101,R101")
+    ap.add_argument(
+        "--no-reference",
+        dest="reference",
+        action="store_false",
+        help="skip the bare-PyVRP reference run (halves the time)",
+    )
+    ap.add_argument("--shuttle", action="store_true", help="multi-trip comparison instead")
+    args = ap.parse_args(argv)
+    if args.shuttle:
+        from bench.shuttle import compare_multi_trip
+
+        return compare_multi_trip(seconds=args.seconds)
+    return solomon(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
