@@ -124,7 +124,8 @@ class _TripBook:
     base_end: tuple[str, int]
     """(node id, sequence id) of the decision point."""
     node_count: int
-    action_ids: list[str] = field(default_factory=list)
+    action_seq: dict[str, int] = field(default_factory=dict)
+    """Action id -> sequence id of its node, for every action sent for the trip."""
 
 
 class VanHandle:
@@ -180,7 +181,7 @@ class VanHandle:
                 base_end=(trip.decision_node.node_id, 2 * (trip.released - 1)),
                 node_count=len(trip.nodes),
             )
-            self._remember(trip, book)
+            self._remember(trip, book, 0)
             await self._deliver(order)
             self._trip = book
 
@@ -217,8 +218,13 @@ class VanHandle:
                 update_id=update_id,
                 first_sequence_id=stitch_seq,
             )
-            self._remember(extension, book)
             await self._deliver(order)
+            # the old horizon is gone, with its actions; the extension's come in
+            for aid, seq in list(book.action_seq.items()):
+                if seq > stitch_seq:
+                    del book.action_seq[aid]
+                    self._actions.pop(aid, None)
+            self._remember(extension, book, stitch_seq)
             book.update_id = update_id
             book.base_end = (
                 extension.decision_node.node_id,
@@ -313,12 +319,13 @@ class VanHandle:
         if self.status.link is LinkState.OFFLINE:
             raise LinkLost(f"van {self.vehicle_id} is offline", vehicle_id=self.vehicle_id)
 
-    def _remember(self, trip: VanTrip, book: _TripBook) -> None:
-        for node, action in trip.actions():
-            self._actions[action.action_id] = (trip.trip_id, node.node_id, action)
-            book.action_ids.append(action.action_id)
-            if isinstance(action, Pick):
-                self._picks[action.load_id] = action
+    def _remember(self, trip: VanTrip, book: _TripBook, first_seq: int) -> None:
+        for i, node in enumerate(trip.nodes):
+            for action in node.actions:
+                self._actions[action.action_id] = (trip.trip_id, node.node_id, action)
+                book.action_seq[action.action_id] = first_seq + 2 * i
+                if isinstance(action, Pick):
+                    self._picks[action.load_id] = action
 
     async def _deliver(self, order: wire.Order) -> None:
         """Publish ``order`` until the van's state echoes it; raise if the van rejects it."""
