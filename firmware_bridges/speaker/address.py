@@ -56,6 +56,8 @@ class SpeakerAddress:
         broker_scheme = SCHEMES.get(parts.scheme)
         if broker_scheme is None:
             raise bad(f"scheme must be one of {sorted(SCHEMES)}")
+        if parts.fragment:
+            raise bad("a link URL has no #fragment (payload ids hold no '#')")
         levels = [p for p in parts.path.split("/") if p]
         if len(levels) > 1:
             raise bad("path is /payload_id, or / for every payload")

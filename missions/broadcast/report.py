@@ -153,8 +153,13 @@ def _outside(play: Play, polygon: Polygon) -> tuple[int, float, float]:
         xx = np.interp(tt, play.t, play.x)
         yy = np.interp(tt, play.t, play.y)
         ins = shapely.contains_xy(polygon, xx, yy) | shapely.intersects_xy(polygon.boundary, xx, yy)
+        # each step counts as outside when its middle is
+        mx, my = (xx[1:] + xx[:-1]) / 2, (yy[1:] + yy[:-1]) / 2
+        mid_in = shapely.contains_xy(polygon, mx, my) | shapely.intersects_xy(
+            polygon.boundary, mx, my
+        )
+        seconds = float(np.count_nonzero(~mid_in)) * (span / (n - 1))
         if not ins.all():
-            seconds = float(np.count_nonzero(~ins[1:] | ~ins[:-1])) * (span / (n - 1))
             pts = shapely.points(xx[~ins], yy[~ins])
             worst = float(np.max(shapely.distance(polygon, pts)))
     elif n_out:
