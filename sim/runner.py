@@ -213,7 +213,7 @@ class SimFleet:
                 await v.start()
                 stack.callback(v.close)
             for c in self._components:
-                await stack.enter_async_context(c)  # type: ignore[arg-type]
+                await stack.enter_async_context(c)
             tg = asyncio.TaskGroup()
             await stack.enter_async_context(tg)
             self._tg = tg
@@ -267,9 +267,9 @@ class SimFleet:
 
 def load_world(path: str | Path) -> World:
     """Load a world file (``docs/world-format.md``) with the fleet's loader."""
-    from fleet import worldfile  # type: ignore[attr-defined]
+    from fleet.worldfile import load_world as _load
 
-    return worldfile.load_world(path)  # type: ignore[no-any-return]
+    return _load(path)
 
 
 async def run_sim(

@@ -166,7 +166,7 @@ class Autopilot:
         self.frame = LocalFrame(home.lat, home.lon)
         self.ground_alt = home.alt
         self.kin = KinematicState(x=0.0, y=0.0, alt=home.alt, ground_alt=home.alt, model=model)
-        self.battery = Battery.full(params["BAT1_CAPACITY"], params.int("BAT1_N_CELLS"))
+        self.battery = Battery.full(params["BAT1_CAPACITY"], params.get_int("BAT1_N_CELLS"))
         self.truth = GroundTruth(vehicle_id)
         self.texts: list[tuple[int, str]] = []
         self.armed = False
@@ -260,9 +260,7 @@ class Autopilot:
     def _record(self, kind: TruthKind, detail: str = "", seq: int | None = None) -> None:
         lat, lon = self.latlon()
         self.truth.add(
-            TruthEvent(
-                kind, self._now(), self.clock.time(), lat, lon, self.rel_alt(), detail, seq
-            )
+            TruthEvent(kind, self._now(), self.clock.time(), lat, lon, self.rel_alt(), detail, seq)
         )
 
     def text(self, severity: int, message: str) -> None:
@@ -326,9 +324,8 @@ class Autopilot:
         )
         was_valid = self.result.valid
         self.result.valid = feas.valid
-        if not feas.valid and (was_valid or feas.reason != self.mission_reason):
-            if self.mission:
-                self.text(mavlink.MAV_SEVERITY_CRITICAL, feas.reason)
+        if not feas.valid and self.mission and (was_valid or feas.reason != self.mission_reason):
+            self.text(mavlink.MAV_SEVERITY_CRITICAL, feas.reason)
         self.mission_reason = feas.reason
 
     # --- commands -----------------------------------------------------------------------
@@ -336,7 +333,7 @@ class Autopilot:
     def _preflight_failure(self, now: float, for_mission: bool) -> str | None:
         if not self.ready:
             return "Preflight Fail: system not ready (no position lock)"
-        if self.gps_fault and not self.params.int("COM_ARM_WO_GPS"):
+        if self.gps_fault and not self.params.get_int("COM_ARM_WO_GPS"):
             return "Preflight Fail: GPS fix too low"
         if not self.gcs_connected(now):
             return "Preflight Fail: No connection to the GCS"
@@ -345,7 +342,7 @@ class Autopilot:
         if for_mission and self.mission and not self.result.valid:
             return f"Preflight Fail: mission invalid ({self.mission_reason})"
         lat, lon = self.latlon()
-        if not self.fence.inside_areas(lat, lon) and self.params.int("GF_ACTION") > 0:
+        if not self.fence.inside_areas(lat, lon) and self.params.get_int("GF_ACTION") > 0:
             return "Preflight Fail: vehicle outside geofence"
         return None
 
@@ -389,10 +386,16 @@ class Autopilot:
         if nav is self.nav:
             return ACCEPTED
         if nav in _AUTO_NAVS and not self.ready:
-            self.text(mavlink.MAV_SEVERITY_CRITICAL, f"Switching to {nav.name.title()} is currently not possible")
+            self.text(
+                mavlink.MAV_SEVERITY_CRITICAL,
+                f"Switching to {nav.name.title()} is currently not possible",
+            )
             return TEMPORARILY_REJECTED
         if nav is Nav.MISSION and (not self.mission or not self.result.valid):
-            self.text(mavlink.MAV_SEVERITY_CRITICAL, "Switching to Mission is currently not possible: no valid mission")
+            self.text(
+                mavlink.MAV_SEVERITY_CRITICAL,
+                "Switching to Mission is currently not possible: no valid mission",
+            )
             return TEMPORARILY_REJECTED
         self._failsafe = None  # user takeover
         self._set_nav(nav, "command")
@@ -419,9 +422,8 @@ class Autopilot:
             first = self.result.seq_current if first < 0 else 0
         if self.result.finished or first != self.result.seq_current:
             self._goto_item(first, reset_finished=True)
-        if not self.armed:
-            if self.arm(for_mission=True) != ACCEPTED:
-                return TEMPORARILY_REJECTED
+        if not self.armed and self.arm(for_mission=True) != ACCEPTED:
+            return TEMPORARILY_REJECTED
         self._failsafe = None
         self._set_nav(Nav.MISSION, "mission start")
         return ACCEPTED
@@ -546,8 +548,14 @@ class Autopilot:
     def _limits(self) -> Limits:
         p = self.params
         key = (
-            p["MPC_ACC_HOR"], p["MPC_Z_VEL_MAX_DN"], p["MPC_LAND_SPEED"], p["MPC_LAND_ALT1"],
-            p["MPC_LAND_ALT2"], p["MPC_YAWRAUTO_MAX"], p["RO_ACCEL_LIM"], p["RA_MAX_STR_ANG"],
+            p["MPC_ACC_HOR"],
+            p["MPC_Z_VEL_MAX_DN"],
+            p["MPC_LAND_SPEED"],
+            p["MPC_LAND_ALT1"],
+            p["MPC_LAND_ALT2"],
+            p["MPC_YAWRAUTO_MAX"],
+            p["RO_ACCEL_LIM"],
+            p["RA_MAX_STR_ANG"],
             p["RA_WHEEL_BASE"],
         )
         if self._limits_cache is None or self._limits_cache[0] != key:
@@ -631,15 +639,33 @@ class Autopilot:
             return BatteryLevel.LOW
         return BatteryLevel.NONE
 
-    def _trigger(self, cause: str, action: Nav | None, now: float, delay: bool, terminate: bool = False) -> None:
-        self._record(TruthKind.FAILSAFE, f"{cause} -> {'terminate' if terminate else (action.name.lower() if action else 'hold')}")
-        log.warning("sim.failsafe", vehicle=self.vehicle_id, cause=cause, action=action.name if action else "hold")
+    def _trigger(
+        self, cause: str, action: Nav | None, now: float, delay: bool, terminate: bool = False
+    ) -> None:
+        self._record(
+            TruthKind.FAILSAFE,
+            f"{cause} -> {self._action_name(action, terminate)}",
+        )
+        log.warning(
+            "sim.failsafe",
+            vehicle=self.vehicle_id,
+            cause=cause,
+            action=action.name if action else "hold",
+        )
         if delay and self.params["COM_FAIL_ACT_T"] > 0:
             self._set_nav(Nav.HOLD, f"failsafe {cause}")
-            self._failsafe = _PendingFailsafe(cause, action, now + self.params["COM_FAIL_ACT_T"], terminate)
+            self._failsafe = _PendingFailsafe(
+                cause, action, now + self.params["COM_FAIL_ACT_T"], terminate
+            )
         else:
             self._failsafe = None
             self._apply_failsafe(cause, action, terminate)
+
+    @staticmethod
+    def _action_name(action: Nav | None, terminate: bool) -> str:
+        if terminate:
+            return "terminate"
+        return action.name.lower() if action else "hold"
 
     def _apply_failsafe(self, cause: str, action: Nav | None, terminate: bool) -> None:
         if terminate:
@@ -652,21 +678,21 @@ class Autopilot:
     def _check_failsafes(self, now: float) -> None:
         p = self.params
         # data link
-        if self.last_gcs_heartbeat is not None and not self.gcs_lost:
-            if now - self.last_gcs_heartbeat > p["COM_DL_LOSS_T"]:
-                self.gcs_lost = True
-                self.text(mavlink.MAV_SEVERITY_CRITICAL, "Connection to ground station lost")
-                act = p.int("NAV_DLL_ACT")
-                if self.armed and not self.landed and act:
-                    action = {1: Nav.HOLD, 2: Nav.RTL, 3: Nav.LAND}.get(act)
-                    self._trigger("data link lost", action, now, delay=True, terminate=act == 5)
-                    if act == 6:
-                        self.disarm(force=True, reason="lockdown (data link lost)")
+        last_hb = self.last_gcs_heartbeat
+        if last_hb is not None and not self.gcs_lost and now - last_hb > p["COM_DL_LOSS_T"]:
+            self.gcs_lost = True
+            self.text(mavlink.MAV_SEVERITY_CRITICAL, "Connection to ground station lost")
+            act = p.get_int("NAV_DLL_ACT")
+            if self.armed and not self.landed and act:
+                action = {1: Nav.HOLD, 2: Nav.RTL, 3: Nav.LAND}.get(act)
+                self._trigger("data link lost", action, now, delay=True, terminate=act == 5)
+                if act == 6:
+                    self.disarm(force=True, reason="lockdown (data link lost)")
         # battery
         level = self._level()
         if level.value > self._battery_level.value:
             self._battery_level = level
-            act = p.int("COM_LOW_BAT_ACT")
+            act = p.get_int("COM_LOW_BAT_ACT")
             if level is BatteryLevel.LOW:
                 self.text(mavlink.MAV_SEVERITY_WARNING, "Low battery level! Return advised")
             elif level is BatteryLevel.CRITICAL:
@@ -688,7 +714,7 @@ class Autopilot:
         if self.gps_fault and self.armed and not self.landed and self.nav is not Nav.LAND:
             self._trigger("no global position", Nav.LAND, now, delay=False)
         # geofence
-        gf_action = p.int("GF_ACTION")
+        gf_action = p.get_int("GF_ACTION")
         if self.armed and not self.landed and gf_action > 0 and self.home is not None:
             lat, lon = self.latlon()
             hx, hy = self.frame.to_xy(self.home.lat, self.home.lon)
@@ -706,7 +732,9 @@ class Autopilot:
                 self.text(mavlink.MAV_SEVERITY_CRITICAL, f"Geofence breached: {reason}")
                 if gf_action >= 2:
                     action = {2: Nav.HOLD, 3: Nav.RTL, 5: Nav.LAND}.get(gf_action)
-                    self._trigger("geofence breach", action, now, delay=True, terminate=gf_action == 4)
+                    self._trigger(
+                        "geofence breach", action, now, delay=True, terminate=gf_action == 4
+                    )
             elif not reason:
                 self._fence_breached = False
         # pending delayed action
@@ -743,7 +771,12 @@ class Autopilot:
         k = self.kin
         if self._hold_point is None:
             if self.landed:
-                return Setpoint(SetpointKind.POSITION, k.x, k.y, k.alt if self.model is Model.ROVER else self.ground_alt)
+                return Setpoint(
+                    SetpointKind.POSITION,
+                    k.x,
+                    k.y,
+                    k.alt if self.model is Model.ROVER else self.ground_alt,
+                )
             self._hold_point = (k.x, k.y, k.alt)
         hx, hy, ha = self._hold_point
         return self._pos_sp(hx, hy, ha)
@@ -795,7 +828,11 @@ class Autopilot:
         return x, y, alt
 
     def _reached_xy(self, x: float, y: float, it: MissionItem) -> bool:
-        acc = it.param2 if it.command == mavlink.MAV_CMD_NAV_WAYPOINT and it.param2 > 0 else self.params["NAV_ACC_RAD"]
+        acc = (
+            it.param2
+            if it.command == mavlink.MAV_CMD_NAV_WAYPOINT and it.param2 > 0
+            else self.params["NAV_ACC_RAD"]
+        )
         return math.hypot(x - self.kin.x, y - self.kin.y) <= acc
 
     def _reached_alt(self, alt: float) -> bool:
@@ -821,7 +858,11 @@ class Autopilot:
         k, p = self.kin, self.params
         for _ in range(16):  # DO items complete instantly; bounded against DO_JUMP loops
             if self.result.finished or not self.mission:
-                return self._hold_sp() if not self.landed else Setpoint(SetpointKind.POSITION, k.x, k.y, self.ground_alt)
+                return (
+                    self._hold_sp()
+                    if not self.landed
+                    else Setpoint(SetpointKind.POSITION, k.x, k.y, self.ground_alt)
+                )
             seq = self.result.seq_current
             it = self.mission[seq]
             if self._item_started is None:
@@ -888,7 +929,9 @@ class Autopilot:
         if self._item_wait_until is None:
             wait = 0.0
             if cmd == mavlink.MAV_CMD_DO_GRIPPER:
-                self.gripper(int(it.param2) == mavlink.GRIPPER_ACTION_RELEASE, f"mission item {it.seq}")
+                self.gripper(
+                    int(it.param2) == mavlink.GRIPPER_ACTION_RELEASE, f"mission item {it.seq}"
+                )
                 wait = p["MIS_COMMAND_TOUT"]
             elif cmd == mavlink.MAV_CMD_DO_WINCH:
                 self.winch(int(it.param2), it.param3, it.param4, f"mission item {it.seq}")

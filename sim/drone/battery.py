@@ -75,7 +75,9 @@ def power_draw(kin: KinematicState, armed: bool) -> float:
     if kin.on_ground:
         return ARMED_IDLE_POWER_W
     speed2 = kin.vx * kin.vx + kin.vy * kin.vy
-    return HOVER_POWER_W + CLIMB_POWER_W_PER_MPS * max(0.0, kin.vz) + FORWARD_POWER_W_PER_MPS2 * speed2
+    return (
+        HOVER_POWER_W + CLIMB_POWER_W_PER_MPS * max(0.0, kin.vz) + FORWARD_POWER_W_PER_MPS2 * speed2
+    )
 
 
 def discharge(battery: Battery, power_w: float, dt: float) -> Battery:

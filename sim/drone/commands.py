@@ -59,10 +59,14 @@ class Command:
         if msg.get_type() == "COMMAND_INT":
             lat = msg.x * 1e-7 if msg.x != 0 else None
             lon = msg.y * 1e-7 if msg.y != 0 else None
-            return cls(msg.command, msg.param1, msg.param2, msg.param3, msg.param4, lat, lon, msg.z, True)
+            return cls(
+                msg.command, msg.param1, msg.param2, msg.param3, msg.param4, lat, lon, msg.z, True
+            )
         lat = msg.param5 if math.isfinite(msg.param5) and msg.param5 != 0 else None
         lon = msg.param6 if math.isfinite(msg.param6) and msg.param6 != 0 else None
-        return cls(msg.command, msg.param1, msg.param2, msg.param3, msg.param4, lat, lon, msg.param7, False)
+        return cls(
+            msg.command, msg.param1, msg.param2, msg.param3, msg.param4, lat, lon, msg.param7, False
+        )
 
 
 Handler = Callable[["SimVehicle", Command], int]
@@ -70,7 +74,7 @@ Handler = Callable[["SimVehicle", Command], int]
 
 def _int(value: float, default: int = 0) -> int:
     """A parameter as an integer; NaN (unused, as MAVSDK sends them) gives ``default``."""
-    return int(round(value)) if math.isfinite(value) else default
+    return round(value) if math.isfinite(value) else default
 
 
 def _arm_disarm(v: SimVehicle, c: Command) -> int:
@@ -171,7 +175,11 @@ def _request_capabilities(v: SimVehicle, c: Command) -> int:
 
 
 def _get_home(v: SimVehicle, c: Command) -> int:
-    return ACCEPTED if v.request_message(mavlink.MAVLINK_MSG_ID_HOME_POSITION) else TEMPORARILY_REJECTED
+    return (
+        ACCEPTED
+        if v.request_message(mavlink.MAVLINK_MSG_ID_HOME_POSITION)
+        else TEMPORARILY_REJECTED
+    )
 
 
 HANDLERS: dict[int, Handler] = {

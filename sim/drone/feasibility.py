@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from fleet.geo import distance_m, LatLon
+from fleet.geo import LatLon, distance_m
 from sim.drone.fence import Fence, breach_reason
 from sim.drone.mission_items import NAV_POSITION_COMMANDS, MissionItem
 

@@ -77,7 +77,9 @@ class Fence:
                 if n < 3 or len(group) < n or any(g.command != it.command for g in group):
                     raise FenceError(f"fence polygon at item {i} is inconsistent")
                 inclusion = it.command == mavlink.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION
-                self._shapes.append(_Polygon(inclusion, tuple(self._xy(g.lat, g.lon) for g in group)))
+                self._shapes.append(
+                    _Polygon(inclusion, tuple(self._xy(g.lat, g.lon) for g in group))
+                )
                 i += n
             elif it.command in (
                 mavlink.MAV_CMD_NAV_FENCE_CIRCLE_INCLUSION,

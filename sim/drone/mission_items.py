@@ -172,11 +172,11 @@ class MissionItem:
         x, y = m.x, m.y  # type: ignore[attr-defined]
         frame = m.frame  # type: ignore[attr-defined]
         if not int_mode and frame != mavlink.MAV_FRAME_MISSION:
-            x = int(round(x * 1e7)) if math.isfinite(x) else 0
-            y = int(round(y * 1e7)) if math.isfinite(y) else 0
+            x = round(x * 1e7) if math.isfinite(x) else 0
+            y = round(y * 1e7) if math.isfinite(y) else 0
         elif not int_mode:
-            x = int(round(x)) if math.isfinite(x) else 0
-            y = int(round(y)) if math.isfinite(y) else 0
+            x = round(x) if math.isfinite(x) else 0
+            y = round(y) if math.isfinite(y) else 0
         return cls(
             seq=m.seq,  # type: ignore[attr-defined]
             frame=frame,

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from typing import ClassVar
 
 from pymavlink.dialects.v20 import common as mavlink
 
@@ -176,7 +177,9 @@ class MissionProtocol:
         self._last_sent = now
         p = self._partner
         if self._int_mode:
-            self._send(mavlink.MAVLink_mission_request_int_message(p[0], p[1], seq, int(self._type)))
+            self._send(
+                mavlink.MAVLink_mission_request_int_message(p[0], p[1], seq, int(self._type))
+            )
         else:
             self._send(mavlink.MAVLink_mission_request_message(p[0], p[1], seq, int(self._type)))
 
@@ -338,13 +341,28 @@ class MissionProtocol:
 
     def _send_item(self, it: MissionItem) -> None:
         p = self._partner
-        current = 1 if (self._type is MissionType.MISSION and it.seq == self.result.seq_current) else 0
+        current = (
+            1 if (self._type is MissionType.MISSION and it.seq == self.result.seq_current) else 0
+        )
         self._last_sent = 0.0
         if self._int_mode:
             self._send(
                 mavlink.MAVLink_mission_item_int_message(
-                    p[0], p[1], it.seq, it.frame, it.command, current, it.autocontinue,
-                    it.param1, it.param2, it.param3, it.param4, it.x, it.y, it.z, int(self._type),
+                    p[0],
+                    p[1],
+                    it.seq,
+                    it.frame,
+                    it.command,
+                    current,
+                    it.autocontinue,
+                    it.param1,
+                    it.param2,
+                    it.param3,
+                    it.param4,
+                    it.x,
+                    it.y,
+                    it.z,
+                    int(self._type),
                 )
             )
         else:
@@ -353,8 +371,21 @@ class MissionProtocol:
             y = it.y * 1e-7 if pos else float(it.y)
             self._send(
                 mavlink.MAVLink_mission_item_message(
-                    p[0], p[1], it.seq, it.frame, it.command, current, it.autocontinue,
-                    it.param1, it.param2, it.param3, it.param4, x, y, it.z, int(self._type),
+                    p[0],
+                    p[1],
+                    it.seq,
+                    it.frame,
+                    it.command,
+                    current,
+                    it.autocontinue,
+                    it.param1,
+                    it.param2,
+                    it.param3,
+                    it.param4,
+                    x,
+                    y,
+                    it.z,
+                    int(self._type),
                 )
             )
 
@@ -399,7 +430,7 @@ class MissionProtocol:
         # handled by the navigator through MAV_CMD_DO_SET_MISSION_CURRENT semantics
         pass
 
-    _HANDLERS: dict[str, Callable[[MissionProtocol, object, float], None]] = {
+    _HANDLERS: ClassVar[dict[str, Callable[[MissionProtocol, object, float], None]]] = {
         "MISSION_COUNT": _on_count,
         "MISSION_ITEM_INT": _on_item_int,
         "MISSION_ITEM": _on_item_float,
@@ -440,7 +471,7 @@ class MissionProtocol:
         if r.seq_current != self._reported_current:
             self._reported_current = r.seq_current
             changed = True
-            if 0 < count and r.seq_current < count:
+            if count > 0 and r.seq_current < count:
                 self._mission_current()
         if r.seq_reached != self._reported_reached:
             self._reported_reached = r.seq_reached

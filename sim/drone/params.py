@@ -53,11 +53,19 @@ PX4_PARAMS: tuple[ParamDef, ...] = (
     _f("MIS_YAW_TMT", -1.0, "Yaw timeout, s"),
     _f("NAV_ACC_RAD", 2.0, "Default waypoint acceptance radius, m"),
     _f("NAV_MC_ALT_RAD", 0.8, "Multicopter altitude acceptance radius, m"),
-    _i("NAV_DLL_ACT", 0, "Data-link-loss action: 0 off, 1 hold, 2 return, 3 land, 5 terminate, 6 lockdown"),
+    _i(
+        "NAV_DLL_ACT",
+        0,
+        "Data-link-loss action: 0 off, 1 hold, 2 return, 3 land, 5 terminate, 6 lockdown",
+    ),
     _i("NAV_RCL_ACT", 2, "RC-loss action"),
     _f("COM_DL_LOSS_T", 10.0, "Data-link-loss timeout, s"),
     _f("COM_FAIL_ACT_T", 5.0, "Delay (in Hold) before a failsafe action, s"),
-    _i("COM_LOW_BAT_ACT", 3, "Battery failsafe: 0 warn, 2 land, 3 return at critical / land at emergency"),
+    _i(
+        "COM_LOW_BAT_ACT",
+        3,
+        "Battery failsafe: 0 warn, 2 land, 3 return at critical / land at emergency",
+    ),
     _f("COM_DISARM_PRFLT", 10.0, "Auto-disarm when armed but not taken off, s (<=0 off)"),
     _f("COM_DISARM_LAND", 2.0, "Auto-disarm after landing, s (<=0 off)"),
     _i("COM_ARM_WO_GPS", 0, "Allow arming without GPS"),
@@ -107,7 +115,7 @@ PX4_PARAMS: tuple[ParamDef, ...] = (
 def encode_value(ptype: ParamType, value: float) -> float:
     """The float carried on the wire for ``value`` (INT32 bytewise as PX4 does)."""
     if ptype == ParamType.INT32:
-        return float(struct.unpack("<f", struct.pack("<i", int(round(value))))[0])
+        return float(struct.unpack("<f", struct.pack("<i", round(value)))[0])
     return float(struct.unpack("<f", struct.pack("<f", value))[0])
 
 
@@ -153,7 +161,7 @@ class ParamStore:
             raise UnknownParam(name)
         return self._values[name]
 
-    def int(self, name: str) -> int:
+    def get_int(self, name: str) -> int:
         return int(self.get(name))
 
     def definition(self, name: str) -> ParamDef:
@@ -174,6 +182,6 @@ class ParamStore:
     def set(self, name: str, value: float) -> float:
         """Set a value (rounded for INT32); returns the stored value."""
         d = self.definition(name)
-        v = float(int(round(value))) if d.type == ParamType.INT32 else float(value)
+        v = float(round(value)) if d.type == ParamType.INT32 else float(value)
         self._values[name] = v
         return v

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pymavlink.dialects.v20 import common as mavlink
 
@@ -62,8 +62,8 @@ FLIGHT_SW_VERSION = (1 << 24) | (15 << 16) | (0 << 8) | 255
 """AUTOPILOT_VERSION.flight_sw_version: 1.15.0 release."""
 
 
-class Context:
-    """What a builder reads: the autopilot, the codec, the boot time, the world clock."""
+class Context(Protocol):
+    """What a builder reads: the autopilot, the codec, the MAV_TYPE and the world time."""
 
     ap: Autopilot
     mav: MAVLink
@@ -131,8 +131,19 @@ def sys_status(c: Context) -> MAVLink_message:
         health &= ~mavlink.MAV_SYS_STATUS_PREARM_CHECK
     b = ap.battery
     return c.mav.sys_status_encode(
-        SENSORS, SENSORS, health, 200, int(b.voltage_v * 1000), int(b.current_a * 100),
-        int(round(b.remaining * 100)), 0, 0, 0, 0, 0, 0,
+        SENSORS,
+        SENSORS,
+        health,
+        200,
+        int(b.voltage_v * 1000),
+        int(b.current_a * 100),
+        round(b.remaining * 100),
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
     )
 
 
@@ -142,8 +153,15 @@ def global_position_int(c: Context) -> MAVLink_message:
     lat, lon = ap.latlon()
     hdg = int(math.degrees(k.yaw) % 360 * 100)
     return c.mav.global_position_int_encode(
-        _boot_ms(c), int(round(lat * 1e7)), int(round(lon * 1e7)), int(round(k.alt * 1000)),
-        int(round(ap.rel_alt() * 1000)), int(k.vy * 100), int(k.vx * 100), int(-k.vz * 100), hdg,
+        _boot_ms(c),
+        round(lat * 1e7),
+        round(lon * 1e7),
+        round(k.alt * 1000),
+        round(ap.rel_alt() * 1000),
+        int(k.vy * 100),
+        int(k.vx * 100),
+        int(-k.vz * 100),
+        hdg,
     )
 
 
@@ -166,7 +184,9 @@ def attitude(c: Context) -> MAVLink_message:
 def attitude_target(c: Context) -> MAVLink_message:
     yaw = c.ap.kin.yaw
     q = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
-    return c.mav.attitude_target_encode(_boot_ms(c), 0, q, 0.0, 0.0, 0.0, 0.5 if c.ap.armed else 0.0)
+    return c.mav.attitude_target_encode(
+        _boot_ms(c), 0, q, 0.0, 0.0, 0.0, 0.5 if c.ap.armed else 0.0
+    )
 
 
 def vfr_hud(c: Context) -> MAVLink_message:
@@ -189,8 +209,16 @@ def gps_raw_int(c: Context) -> MAVLink_message:
     fix = mavlink.GPS_FIX_TYPE_3D_FIX if ap.gps_ok else mavlink.GPS_FIX_TYPE_NO_FIX
     cog = int(math.degrees(math.atan2(k.vx, k.vy)) % 360 * 100) if k.ground_speed > 0.2 else 65535
     return c.mav.gps_raw_int_encode(
-        _usec(c), fix, int(round(lat * 1e7)), int(round(lon * 1e7)), int(round(k.alt * 1000)),
-        80, 120, int(k.ground_speed * 100), cog, 16 if ap.gps_ok else 0,
+        _usec(c),
+        fix,
+        round(lat * 1e7),
+        round(lon * 1e7),
+        round(k.alt * 1000),
+        80,
+        120,
+        int(k.ground_speed * 100),
+        cog,
+        16 if ap.gps_ok else 0,
     )
 
 
@@ -201,8 +229,17 @@ def home_position(c: Context) -> MAVLink_message | None:
         return None
     x, y = ap.frame.to_xy(h.lat, h.lon)
     return c.mav.home_position_encode(
-        int(round(h.lat * 1e7)), int(round(h.lon * 1e7)), int(round(h.alt * 1000)),
-        y, x, -(h.alt - ap.ground_alt), (1.0, 0.0, 0.0, 0.0), 0.0, 0.0, 0.0, _usec(c),
+        round(h.lat * 1e7),
+        round(h.lon * 1e7),
+        round(h.alt * 1000),
+        y,
+        x,
+        -(h.alt - ap.ground_alt),
+        (1.0, 0.0, 0.0, 0.0),
+        0.0,
+        0.0,
+        0.0,
+        _usec(c),
     )
 
 
@@ -216,8 +253,16 @@ def battery_status(c: Context) -> MAVLink_message:
     level = ap.battery_level()
     charge_state = {0: 1, 1: 2, 2: 3, 3: 4}[level.value]
     return c.mav.battery_status_encode(
-        0, mavlink.MAV_BATTERY_FUNCTION_ALL, mavlink.MAV_BATTERY_TYPE_LIPO, 32767, voltages,
-        int(b.current_a * 100), consumed_mah, consumed_hj, int(round(b.remaining * 100)), 0,
+        0,
+        mavlink.MAV_BATTERY_FUNCTION_ALL,
+        mavlink.MAV_BATTERY_TYPE_LIPO,
+        32767,
+        voltages,
+        int(b.current_a * 100),
+        consumed_mah,
+        consumed_hj,
+        round(b.remaining * 100),
+        0,
         charge_state,
     )
 
@@ -247,8 +292,14 @@ def nav_controller_output(c: Context) -> MAVLink_message:
     dist = min(65535, int(math.hypot(dx, dy)))
     roll, pitch = _tilt(ap)
     return c.mav.nav_controller_output_encode(
-        math.degrees(roll), math.degrees(pitch), int(math.degrees(k.yaw) % 360), bearing, dist,
-        sp.alt - k.alt if sp.alt else 0.0, 0.0, 0.0,
+        math.degrees(roll),
+        math.degrees(pitch),
+        int(math.degrees(k.yaw) % 360),
+        bearing,
+        dist,
+        sp.alt - k.alt if sp.alt else 0.0,
+        0.0,
+        0.0,
     )
 
 
@@ -257,17 +308,27 @@ def position_target_global_int(c: Context) -> MAVLink_message:
     sp = ap.setpoint
     lat, lon = ap.frame.to_latlon(sp.x, sp.y)
     return c.mav.position_target_global_int_encode(
-        _boot_ms(c), mavlink.MAV_FRAME_GLOBAL_INT, 0, int(round(lat * 1e7)),
-        int(round(lon * 1e7)), sp.alt, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        _boot_ms(c),
+        mavlink.MAV_FRAME_GLOBAL_INT,
+        0,
+        round(lat * 1e7),
+        round(lon * 1e7),
+        sp.alt,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
     )
 
 
 def servo_output_raw(c: Context) -> MAVLink_message:
     ap = c.ap
     pwm = 900 if not ap.armed else (1100 if ap.kin.on_ground else 1500)
-    return c.mav.servo_output_raw_encode(
-        _usec(c) & 0xFFFFFFFF, 0, pwm, pwm, pwm, pwm, 0, 0, 0, 0
-    )
+    return c.mav.servo_output_raw_encode(_usec(c) & 0xFFFFFFFF, 0, pwm, pwm, pwm, pwm, 0, 0, 0, 0)
 
 
 def system_time(c: Context) -> MAVLink_message:
@@ -277,8 +338,17 @@ def system_time(c: Context) -> MAVLink_message:
 def autopilot_version(c: Context) -> MAVLink_message:
     sysid = c.mav.srcSystem
     return c.mav.autopilot_version_encode(
-        CAPABILITIES, FLIGHT_SW_VERSION, FLIGHT_SW_VERSION, 0, 0, [0] * 8, [0] * 8, [0] * 8,
-        0, 0, 0x5349_4D00_0000_0000 | sysid,
+        CAPABILITIES,
+        FLIGHT_SW_VERSION,
+        FLIGHT_SW_VERSION,
+        0,
+        0,
+        [0] * 8,
+        [0] * 8,
+        [0] * 8,
+        0,
+        0,
+        0x5349_4D00_0000_0000 | sysid,
     )
 
 

@@ -34,7 +34,7 @@ from sim.drone.autopilot import Autopilot, Home, Nav
 from sim.drone.mission_protocol import MissionProtocol
 from sim.drone.params import ParamStore, UnknownParam, decode_value, encode_value
 from sim.drone.physics import Model
-from sim.drone.streams import NORMAL_STREAMS, ON_REQUEST, Context, StreamDef
+from sim.drone.streams import NORMAL_STREAMS, ON_REQUEST, StreamDef
 from sim.truth import GroundTruth
 
 log = structlog.get_logger(__name__)
@@ -83,7 +83,7 @@ class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, vehicle: SimVehicle) -> None:
         self.vehicle = vehicle
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.vehicle.on_datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:
@@ -91,7 +91,7 @@ class _Protocol(asyncio.DatagramProtocol):
         pass
 
 
-class SimVehicle(Context):
+class SimVehicle:
     """A PX4-like vehicle speaking MAVLink 2 over its own UDP socket."""
 
     def __init__(self, config: VehicleConfig, clock: Clock) -> None:
@@ -109,7 +109,9 @@ class SimVehicle(Context):
             self.vehicle_id, config.home, self.params, clock, config.model, config.ready_delay
         )
         self.mav_type = int(
-            mavlink.MAV_TYPE_GROUND_ROVER if config.model is Model.ROVER else mavlink.MAV_TYPE_QUADROTOR
+            mavlink.MAV_TYPE_GROUND_ROVER
+            if config.model is Model.ROVER
+            else mavlink.MAV_TYPE_QUADROTOR
         )
         self._outbox = _Outbox()
         self.mav = mavlink.MAVLink(self._outbox, srcSystem=config.sysid, srcComponent=COMPONENT_ID)
@@ -118,7 +120,9 @@ class SimVehicle(Context):
             self.mav.signing.secret_key = config.signing_key
             self.mav.signing.sign_outgoing = True
             self.mav.signing.link_id = 0
-            self.mav.signing.allow_unsigned_callback = lambda _mav, msg_id: msg_id in UNSIGNED_ALLOWED
+            self.mav.signing.allow_unsigned_callback = lambda _mav, msg_id: (
+                msg_id in UNSIGNED_ALLOWED
+            )
         self.missions = MissionProtocol(
             config.sysid, COMPONENT_ID, self.mav.send, self._statustext, self.ap.store_plan
         )
@@ -153,7 +157,7 @@ class SimVehicle(Context):
     @property
     def local_address(self) -> tuple[str, int]:
         assert self._transport is not None, "vehicle not started"
-        return self._transport.get_extra_info("sockname")[:2]  # type: ignore[no-any-return]
+        return self._transport.get_extra_info("sockname")[:2]
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -247,9 +251,8 @@ class SimVehicle(Context):
         elif mtype == "TIMESYNC":
             if msg.tc1 == 0:
                 self.mav.send(self.mav.timesync_encode(int(self.clock.monotonic() * 1e9), msg.ts1))
-        elif mtype == "MISSION_SET_CURRENT":
-            if self._for_me_strict(msg):
-                self.ap.set_current_item(msg.seq)
+        elif mtype == "MISSION_SET_CURRENT" and self._for_me_strict(msg):
+            self.ap.set_current_item(msg.seq)
 
     def _for_me(self, msg: Any) -> bool:
         return msg.target_system in (0, self.sysid) and msg.target_component in (0, COMPONENT_ID)
@@ -305,14 +308,20 @@ class SimVehicle(Context):
     def _param_value(self, name: str) -> Any:
         d = self.params.definition(name)
         return self.mav.param_value_encode(
-            name.encode(), encode_value(d.type, self.params[name]), int(d.type), len(self.params),
+            name.encode(),
+            encode_value(d.type, self.params[name]),
+            int(d.type),
+            len(self.params),
             self.params.index(name),
         )
 
     def _param_error(self, msg: Any, name: str, index: int) -> None:
         self.mav.send(
             self.mav.param_error_encode(
-                msg.get_srcSystem(), msg.get_srcComponent(), name.encode()[:16], index,
+                msg.get_srcSystem(),
+                msg.get_srcComponent(),
+                name.encode()[:16],
+                index,
                 mavlink.MAV_PARAM_ERROR_DOES_NOT_EXIST,
             )
         )

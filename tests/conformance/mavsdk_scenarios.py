@@ -152,7 +152,10 @@ async def telemetry(fleet: SimFleet, drones: list[Drone]) -> None:
     d = drones[0]
     await d.ready()
     pos = await d.telemetry.position()
-    check(distance_m(LatLon(HOME.lat, HOME.lon), LatLon(pos.latitude_deg, pos.longitude_deg)) < 0.5, "position at home")
+    check(
+        distance_m(LatLon(HOME.lat, HOME.lon), LatLon(pos.latitude_deg, pos.longitude_deg)) < 0.5,
+        "position at home",
+    )
     check(abs(pos.absolute_altitude_m - HOME.alt) < 0.5, "AMSL altitude = ground")
     bat = await d.telemetry.battery()
     check(95.0 <= bat.remaining_percent <= 100.0, f"battery full ({bat.remaining_percent})")
@@ -171,7 +174,10 @@ async def telemetry(fleet: SimFleet, drones: list[Drone]) -> None:
     await d.action.takeoff()
 
     async def flying() -> bool:
-        return bool(await d.telemetry.in_air()) and await d.telemetry.landed_state() == LandedState.IN_AIR
+        return (
+            bool(await d.telemetry.in_air())
+            and await d.telemetry.landed_state() == LandedState.IN_AIR
+        )
 
     await until(flying, 30, "in air")
     await d.action.land()
@@ -185,15 +191,33 @@ async def mission_transfer(fleet: SimFleet, drones: list[Drone]) -> None:
     await d.ready()
     pts = [offset_latlon(HOME.lat, HOME.lon, e, n) for e, n in ((0, 40), (40, 40), (40, 0))]
     items = [
-        MissionItem(lat, lon, 15.0, 5.0, True, math.nan, math.nan, MissionItem.CameraAction.NONE,
-                    math.nan, 1.0, math.nan, math.nan, math.nan, MissionItem.VehicleAction.NONE)
+        MissionItem(
+            lat,
+            lon,
+            15.0,
+            5.0,
+            True,
+            math.nan,
+            math.nan,
+            MissionItem.CameraAction.NONE,
+            math.nan,
+            1.0,
+            math.nan,
+            math.nan,
+            math.nan,
+            MissionItem.VehicleAction.NONE,
+        )
         for lat, lon in pts
     ]
     await d.mission.upload_mission(MissionPlan(items))
     plan = await d.mission.download_mission()
     check(len(plan.mission_items) == 3, f"3 items back, got {len(plan.mission_items)}")
     for a, b in zip(plan.mission_items, items, strict=True):
-        check(abs(a.latitude_deg - b.latitude_deg) < 1e-6 and abs(a.relative_altitude_m - 15.0) < 1e-3, "item round trip")
+        check(
+            abs(a.latitude_deg - b.latitude_deg) < 1e-6
+            and abs(a.relative_altitude_m - 15.0) < 1e-3,
+            "item round trip",
+        )
     check(len(fleet[0].missions.plans[0]) >= 3, "sim stored the mission")
     await d.mission.clear_mission()
     plan = await d.mission.download_mission()
@@ -202,11 +226,19 @@ async def mission_transfer(fleet: SimFleet, drones: list[Drone]) -> None:
     check(len(raw) == 0, "raw download empty after clear")
 
 
-def _raw(seq: int, frame: int, cmd: int, p: tuple[float, float, float, float], lat: float, lon: float, alt: float) -> RawItem:
+def _raw(
+    seq: int,
+    frame: int,
+    cmd: int,
+    p: tuple[float, float, float, float],
+    lat: float,
+    lon: float,
+    alt: float,
+) -> RawItem:
     if frame == mavlink.MAV_FRAME_MISSION:
         x, y = int(lat), int(lon)
     else:
-        x, y = int(round(lat * 1e7)), int(round(lon * 1e7))
+        x, y = round(lat * 1e7), round(lon * 1e7)
     return RawItem(seq, frame, cmd, 1 if seq == 0 else 0, 1, *p, x, y, alt, 0)
 
 
@@ -222,7 +254,9 @@ async def mission_delivery(fleet: SimFleet, drones: list[Drone]) -> None:
         _raw(0, rel, mavlink.MAV_CMD_NAV_TAKEOFF, (0, 0, 0, math.nan), HOME.lat, HOME.lon, 20.0),
         _raw(1, rel, mavlink.MAV_CMD_NAV_WAYPOINT, (0, 1.0, 0, math.nan), drop[0], drop[1], 20.0),
         _raw(2, rel, mavlink.MAV_CMD_NAV_WAYPOINT, (0, 1.0, 0, math.nan), drop[0], drop[1], 5.0),
-        _raw(3, mis, mavlink.MAV_CMD_DO_GRIPPER, (1, mavlink.GRIPPER_ACTION_RELEASE, 0, 0), 0, 0, 0),
+        _raw(
+            3, mis, mavlink.MAV_CMD_DO_GRIPPER, (1, mavlink.GRIPPER_ACTION_RELEASE, 0, 0), 0, 0, 0
+        ),
         _raw(4, rel, mavlink.MAV_CMD_NAV_WAYPOINT, (2.0, 1.0, 0, math.nan), drop[0], drop[1], 5.0),
         _raw(5, mis, mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH, (0, 0, 0, 0), 0, 0, 0),
     ]
@@ -245,7 +279,10 @@ async def mission_delivery(fleet: SimFleet, drones: list[Drone]) -> None:
     await d.wait_disarmed(90)
     rel_events = v.truth.releases
     check(len(rel_events) == 1, "released once")
-    check(rel_events[0].distance_to(LatLon(*drop)) < 5.0, f"released within 5 m of the drop point ({rel_events[0].distance_to(LatLon(*drop)):.1f} m)")
+    check(
+        rel_events[0].distance_to(LatLon(*drop)) < 5.0,
+        f"released within 5 m of the drop point ({rel_events[0].distance_to(LatLon(*drop)):.1f} m)",
+    )
     check(rel_events[0].rel_alt < 6.0, "released low")
     check(v.truth.landings[-1].distance_to(LatLon(HOME.lat, HOME.lon)) < 2.0, "landed back home")
     check("rtl" in v.truth.modes, "returned")
@@ -258,8 +295,22 @@ async def mission_plugin_run(fleet: SimFleet, drones: list[Drone]) -> None:
     await d.ready()
     pts = [offset_latlon(HOME.lat, HOME.lon, e, n) for e, n in ((0, 30), (30, 30))]
     items = [
-        MissionItem(lat, lon, 10.0, 5.0, False, math.nan, math.nan, MissionItem.CameraAction.NONE,
-                    math.nan, 1.0, math.nan, math.nan, math.nan, MissionItem.VehicleAction.NONE)
+        MissionItem(
+            lat,
+            lon,
+            10.0,
+            5.0,
+            False,
+            math.nan,
+            math.nan,
+            MissionItem.CameraAction.NONE,
+            math.nan,
+            1.0,
+            math.nan,
+            math.nan,
+            math.nan,
+            MissionItem.VehicleAction.NONE,
+        )
         for lat, lon in pts
     ]
     await d.mission.set_return_to_launch_after_mission(False)
@@ -318,7 +369,10 @@ async def geofence(fleet: SimFleet, drones: list[Drone]) -> None:
     """Geofence upload (polygon and circle) and download through mission_raw."""
     d, v = drones[0], fleet[0]
     await d.ready()
-    corners = [offset_latlon(HOME.lat, HOME.lon, e, n) for e, n in ((-200, -200), (200, -200), (200, 200), (-200, 200))]
+    corners = [
+        offset_latlon(HOME.lat, HOME.lon, e, n)
+        for e, n in ((-200, -200), (200, -200), (200, 200), (-200, 200))
+    ]
     poly = Polygon([Point(lat, lon) for lat, lon in corners], FenceType.INCLUSION)
     c_lat, c_lon = offset_latlon(HOME.lat, HOME.lon, 100.0, 100.0)
     circle = Circle(Point(c_lat, c_lon), 30.0, FenceType.EXCLUSION)
@@ -339,10 +393,16 @@ async def parameters(fleet: SimFleet, drones: list[Drone]) -> None:
     """Parameter get/set with PX4 defaults, int32 and float."""
     d = drones[0]
     await d.ready()
-    check(abs(await d.param.get_param_float("MIS_TAKEOFF_ALT") - 2.5) < 1e-6, "MIS_TAKEOFF_ALT default")
+    check(
+        abs(await d.param.get_param_float("MIS_TAKEOFF_ALT") - 2.5) < 1e-6,
+        "MIS_TAKEOFF_ALT default",
+    )
     check(await d.param.get_param_int("NAV_DLL_ACT") == 0, "NAV_DLL_ACT default")
     check(await d.param.get_param_int("COM_LOW_BAT_ACT") == 3, "COM_LOW_BAT_ACT default")
-    check(abs(await d.param.get_param_float("COM_DISARM_PRFLT") - 10.0) < 1e-6, "COM_DISARM_PRFLT default")
+    check(
+        abs(await d.param.get_param_float("COM_DISARM_PRFLT") - 10.0) < 1e-6,
+        "COM_DISARM_PRFLT default",
+    )
     await d.param.set_param_int("NAV_DLL_ACT", 2)
     check(await d.param.get_param_int("NAV_DLL_ACT") == 2, "int32 set")
     check(fleet[0].params["NAV_DLL_ACT"] == 2, "sim holds the int value (bytewise)")
@@ -386,12 +446,14 @@ async def run(name: str) -> None:
     port = free_udp_ports(1)
     clock = AcceleratedClock(SPEED)
     cfg = Configuration.create_with_component_type(ComponentType.GROUND_STATION)
-    async with SimFleet(
-        vehicles, clock=clock, first_port=port, port_mode="shared", homes=None, ready_delay=2.0
-    ) as fleet:
-        async with Mavsdk(cfg) as mavsdk:
-            drones = await connect(mavsdk, port, vehicles)
-            await fn(fleet, drones)
+    async with (
+        SimFleet(
+            vehicles, clock=clock, first_port=port, port_mode="shared", homes=None, ready_delay=2.0
+        ) as fleet,
+        Mavsdk(cfg) as mavsdk,
+    ):
+        drones = await connect(mavsdk, port, vehicles)
+        await fn(fleet, drones)
     print(f"scenario {name}: ok")
 
 

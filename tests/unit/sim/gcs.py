@@ -203,8 +203,8 @@ class Gcs(asyncio.DatagramProtocol):
                 return got
             seq = got.seq
             f, c, p1, p2, p3, p4, lat, lon, alt = items[seq]
-            x = int(round(lat * 1e7)) if f != mavlink.MAV_FRAME_MISSION else int(lat)
-            y = int(round(lon * 1e7)) if f != mavlink.MAV_FRAME_MISSION else int(lon)
+            x = round(lat * 1e7) if f != mavlink.MAV_FRAME_MISSION else int(lat)
+            y = round(lon * 1e7) if f != mavlink.MAV_FRAME_MISSION else int(lon)
             self.send(
                 self.mav.mission_item_int_encode(
                     sysid, 1, seq, f, c, 0, 1, p1, p2, p3, p4, x, y, alt, mission_type
@@ -212,9 +212,7 @@ class Gcs(asyncio.DatagramProtocol):
                 sysid,
             )
 
-    async def _next_of(
-        self, types: tuple[str, ...], since: int, timeout: float, sysid: int
-    ) -> Any:
+    async def _next_of(self, types: tuple[str, ...], since: int, timeout: float, sysid: int) -> Any:
         deadline = time.monotonic() + timeout
         i = since
         while True:

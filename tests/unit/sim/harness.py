@@ -28,9 +28,17 @@ async def fleet_and_gcs(
     """A sim fleet sending to a test GCS in shared port mode; waits until the GCS heard all."""
     port = free_udp_ports(1)
     clk = clock or AcceleratedClock(speed)
-    async with Gcs(port) as gcs, SimFleet(
-        drones, clock=clk, first_port=port, port_mode="shared", ready_delay=kwargs.pop("ready_delay", 1.0), **kwargs
-    ) as fleet:
+    async with (
+        Gcs(port) as gcs,
+        SimFleet(
+            drones,
+            clock=clk,
+            first_port=port,
+            port_mode="shared",
+            ready_delay=kwargs.pop("ready_delay", 1.0),
+            **kwargs,
+        ) as fleet,
+    ):
         for v in fleet.vehicles:
             await gcs.wait_for("HEARTBEAT", sysid=v.sysid, timeout=10)
         if heartbeats:

@@ -43,13 +43,15 @@ async def test_heartbeat_mode_encoding_and_health() -> None:
 
 
 async def test_not_ready_before_home_is_set() -> None:
-    async with fleet_and_gcs(1, ready_delay=60.0) as (fleet, gcs):
+    async with fleet_and_gcs(1, ready_delay=60.0) as (_fleet, gcs):
         st = await gcs.wait_for("SYS_STATUS", since=gcs.mark())
         assert not st.onboard_control_sensors_health & mavlink.MAV_SYS_STATUS_PREARM_CHECK
         assert not st.onboard_control_sensors_health & mavlink.MAV_SYS_STATUS_SENSOR_GPS
         ack = await gcs.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1)
         assert ack.result == mavlink.MAV_RESULT_TEMPORARILY_REJECTED
-        ack = await gcs.command(mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_HOME_POSITION)
+        ack = await gcs.command(
+            mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_HOME_POSITION
+        )
         assert ack.result == mavlink.MAV_RESULT_DENIED
         assert not gcs.of("HOME_POSITION")
 
@@ -91,7 +93,9 @@ async def test_acks_results_and_mode_changes() -> None:
         # DO_SET_MODE: param2 main, param3 sub
         ack = await gcs.set_mode(MainMode.POSCTL)
         assert ack.result == mavlink.MAV_RESULT_ACCEPTED
-        hb = await gcs.wait_for("HEARTBEAT", lambda m: decode_custom_mode(m.custom_mode) == (3, 0), since=gcs.mark())
+        hb = await gcs.wait_for(
+            "HEARTBEAT", lambda m: decode_custom_mode(m.custom_mode) == (3, 0), since=gcs.mark()
+        )
         assert hb.base_mode & mavlink.MAV_MODE_FLAG_MANUAL_INPUT_ENABLED
         ack = await gcs.set_mode(MainMode.AUTO, AutoSubMode.LOITER)
         assert ack.result == mavlink.MAV_RESULT_ACCEPTED
@@ -99,14 +103,25 @@ async def test_acks_results_and_mode_changes() -> None:
         for _ in range(2):
             ack = await gcs.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1)
             assert ack.result == mavlink.MAV_RESULT_ACCEPTED
-            assert ack.target_system == 255 and ack.target_component == mavlink.MAV_COMP_ID_MISSIONPLANNER
-        hb = await gcs.wait_for("HEARTBEAT", lambda m: m.base_mode & mavlink.MAV_MODE_FLAG_SAFETY_ARMED, since=gcs.mark())
+            assert (
+                ack.target_system == 255
+                and ack.target_component == mavlink.MAV_COMP_ID_MISSIONPLANNER
+            )
+        hb = await gcs.wait_for(
+            "HEARTBEAT",
+            lambda m: m.base_mode & mavlink.MAV_MODE_FLAG_SAFETY_ARMED,
+            since=gcs.mark(),
+        )
         assert hb.system_status == mavlink.MAV_STATE_ACTIVE
         ack = await gcs.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 0)
         assert ack.result == mavlink.MAV_RESULT_ACCEPTED
         # commands for another component are not answered by the autopilot
         since = gcs.mark()
-        gcs.send(gcs.mav.command_long_encode(1, 100, mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 0, 1, 0, 0, 0, 0, 0, 0))
+        gcs.send(
+            gcs.mav.command_long_encode(
+                1, 100, mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 0, 1, 0, 0, 0, 0, 0, 0
+            )
+        )
         await gcs.wait_for("HEARTBEAT", since=since)
         await gcs.wait_for("HEARTBEAT", since=gcs.mark())
         assert not [m for m in gcs.messages[since:] if m.get_type() == "COMMAND_ACK"]
@@ -138,23 +153,41 @@ async def test_gripper_in_progress_then_accepted_and_winch_unacked() -> None:
         t0 = v.now()
         final = await gcs.wait_for(
             "COMMAND_ACK",
-            lambda m: m.command == mavlink.MAV_CMD_DO_GRIPPER and m.result == mavlink.MAV_RESULT_ACCEPTED,
+            lambda m: (
+                m.command == mavlink.MAV_CMD_DO_GRIPPER and m.result == mavlink.MAV_RESULT_ACCEPTED
+            ),
             since=since,
         )
         assert final is not None
         assert 0.7 <= v.now() - t0 <= 2.0
         assert len(v.truth.releases) == 1
         since = gcs.mark()
-        gcs.send(gcs.mav.command_long_encode(1, 1, mavlink.MAV_CMD_DO_WINCH, 0, 1, mavlink.WINCH_RELATIVE_LENGTH_CONTROL, 2.0, 0, 0, 0, 0))
+        gcs.send(
+            gcs.mav.command_long_encode(
+                1,
+                1,
+                mavlink.MAV_CMD_DO_WINCH,
+                0,
+                1,
+                mavlink.WINCH_RELATIVE_LENGTH_CONTROL,
+                2.0,
+                0,
+                0,
+                0,
+                0,
+            )
+        )
         await eventually(lambda: v.ap.winch_length_m == 2.0, 5)
         await gcs.wait_for("HEARTBEAT", since=gcs.mark())
         assert not [m for m in gcs.messages[since:] if m.get_type() == "COMMAND_ACK"]
 
 
 async def test_request_message_and_message_interval() -> None:
-    async with fleet_and_gcs(1, speed=1.0) as (fleet, gcs):
+    async with fleet_and_gcs(1, speed=1.0) as (_fleet, gcs):
         since = gcs.mark()
-        ack = await gcs.command(mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
+        ack = await gcs.command(
+            mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION
+        )
         assert ack.result == mavlink.MAV_RESULT_ACCEPTED
         av = await gcs.wait_for("AUTOPILOT_VERSION", since=since)
         for cap in (
@@ -169,7 +202,9 @@ async def test_request_message_and_message_interval() -> None:
         ack = await gcs.command(mavlink.MAV_CMD_REQUEST_MESSAGE, 12345)
         assert ack.result == mavlink.MAV_RESULT_DENIED
         # GLOBAL_POSITION_INT from 5 Hz to 20 Hz
-        ack = await gcs.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT, 50_000)
+        ack = await gcs.command(
+            mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT, 50_000
+        )
         assert ack.result == mavlink.MAV_RESULT_ACCEPTED
         await gcs.wait_for("GLOBAL_POSITION_INT", since=gcs.mark())
         start = gcs.mark()
@@ -179,7 +214,9 @@ async def test_request_message_and_message_interval() -> None:
         n = sum(1 for m in gcs.messages[a:b] if m.get_type() == "GLOBAL_POSITION_INT")
         assert 15 <= n <= 25
         # disabled with -1
-        ack = await gcs.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_ATTITUDE, -1)
+        ack = await gcs.command(
+            mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_ATTITUDE, -1
+        )
         assert ack.result == mavlink.MAV_RESULT_ACCEPTED
         await gcs.wait_for("HEARTBEAT", since=gcs.mark())
         start = gcs.mark()
@@ -198,7 +235,10 @@ async def test_target_system_filtering_on_a_shared_port() -> None:
         assert not fleet[0].ap.armed and not fleet[2].ap.armed
         # a command to system 2 sent to vehicle 1's address is ignored by vehicle 1
         since = gcs.mark()
-        gcs.send(gcs.mav.command_long_encode(2, 1, mavlink.MAV_CMD_NAV_LAND, 0, 0, 0, 0, 0, 0, 0, 0), sysid=1)
+        gcs.send(
+            gcs.mav.command_long_encode(2, 1, mavlink.MAV_CMD_NAV_LAND, 0, 0, 0, 0, 0, 0, 0, 0),
+            sysid=1,
+        )
         await gcs.wait_for("HEARTBEAT", since=since, sysid=1)
         await gcs.wait_for("HEARTBEAT", since=gcs.mark(), sysid=1)
         assert not [m for m in gcs.messages[since:] if m.get_type() == "COMMAND_ACK"]

@@ -21,7 +21,9 @@ TOL = 0.6
 async def airborne(v: SimVehicle, gcs: Gcs, alt: float = 10.0) -> None:
     await eventually(lambda: v.ap.ready_to_arm(v.now()), 5)
     assert (await gcs.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1)).result == 0
-    assert (await gcs.command(mavlink.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, float("nan"), 0, 0, HOME.alt + alt)).result == 0
+    assert (
+        await gcs.command(mavlink.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, float("nan"), 0, 0, HOME.alt + alt)
+    ).result == 0
     await eventually(lambda: v.ap.nav.name == "HOLD" and v.ap.in_air, 15)
 
 
@@ -42,7 +44,11 @@ async def test_data_link_loss_holds_then_returns() -> None:
         assert abs(fs.t - last_hb - 10.0) <= TOL  # COM_DL_LOSS_T
         await eventually(lambda: v.ap.nav.name == "RTL", 5)
         assert abs(mode_time(v, "rtl", fs.t) - fs.t - 5.0) <= TOL  # COM_FAIL_ACT_T in Hold
-        between = [e.detail for e in v.truth.of(TruthKind.MODE) if fs.t - TOL <= e.t < mode_time(v, "rtl", fs.t)]
+        between = [
+            e.detail
+            for e in v.truth.of(TruthKind.MODE)
+            if fs.t - TOL <= e.t < mode_time(v, "rtl", fs.t)
+        ]
         assert set(between) <= {"hold"}  # held (it already hovered in Hold)
         await eventually(lambda: not v.ap.armed, 20)
         assert v.truth.landings[-1].distance_to(LatLon(HOME.lat, HOME.lon)) < 1.5
@@ -65,7 +71,9 @@ async def test_battery_low_critical_emergency_and_home_moves() -> None:
         v = fleet[0]
         await airborne(v, gcs)
         lat, lon = offset_latlon(HOME.lat, HOME.lon, 60.0, 0.0)
-        ack = await gcs.command(mavlink.MAV_CMD_DO_REPOSITION, -1, 0, 0, float("nan"), lat, lon, HOME.alt + 10)
+        ack = await gcs.command(
+            mavlink.MAV_CMD_DO_REPOSITION, -1, 0, 0, float("nan"), lat, lon, HOME.alt + 10
+        )
         assert ack.result == mavlink.MAV_RESULT_ACCEPTED
         await eventually(lambda: v.ap.kin.x > 58.0, 20)
         since = gcs.mark()
@@ -87,7 +95,9 @@ async def test_battery_low_critical_emergency_and_home_moves() -> None:
         landing = v.truth.landings[-1]
         assert landing.distance_to(LatLon(HOME.lat, HOME.lon)) > 10.0
         home = await gcs.wait_for("HOME_POSITION", since=gcs.mark(), timeout=10)
-        assert LatLon(home.latitude * 1e-7, home.longitude * 1e-7) == LatLon(round(landing.lat * 1e7) * 1e-7, round(landing.lon * 1e7) * 1e-7)
+        assert LatLon(home.latitude * 1e-7, home.longitude * 1e-7) == LatLon(
+            round(landing.lat * 1e7) * 1e-7, round(landing.lon * 1e7) * 1e-7
+        )
         ack = await gcs.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1)
         assert ack.result == mavlink.MAV_RESULT_TEMPORARILY_REJECTED  # battery too low
 
@@ -97,7 +107,9 @@ async def test_geofence_breach_holds_then_takes_gf_action() -> None:
         v = fleet[0]
         await airborne(v, gcs)
         lat, lon = offset_latlon(HOME.lat, HOME.lon, 0.0, 80.0)
-        await gcs.command(mavlink.MAV_CMD_DO_REPOSITION, -1, 0, 0, float("nan"), lat, lon, HOME.alt + 10)
+        await gcs.command(
+            mavlink.MAV_CMD_DO_REPOSITION, -1, 0, 0, float("nan"), lat, lon, HOME.alt + 10
+        )
         await eventually(lambda: v.truth.failsafes, 20)
         fs = v.truth.failsafes[0]
         assert "geofence" in fs.detail
@@ -111,7 +123,9 @@ async def test_geofence_default_action_is_hold() -> None:
     async with fleet_and_gcs(1, params={"GF_MAX_VER_DIST": 15.0}) as (fleet, gcs):
         v = fleet[0]
         await airborne(v, gcs)
-        ack = await gcs.command(mavlink.MAV_CMD_DO_REPOSITION, -1, 0, 0, float("nan"), HOME.lat, HOME.lon, HOME.alt + 30)
+        ack = await gcs.command(
+            mavlink.MAV_CMD_DO_REPOSITION, -1, 0, 0, float("nan"), HOME.lat, HOME.lon, HOME.alt + 30
+        )
         assert ack.result == 0
         await eventually(lambda: v.truth.failsafes, 20)
         t = v.truth.failsafes[0].t

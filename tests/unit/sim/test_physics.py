@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -15,14 +16,16 @@ DT = 0.02
 
 def run(s: KinematicState, seconds: float, dt: float = DT) -> list[KinematicState]:
     out = [s]
-    for _ in range(int(round(seconds / dt))):
+    for _ in range(round(seconds / dt)):
         s = step(s, dt)
         out.append(s)
     return out
 
 
 def test_takeoff_climbs_at_the_setpoint_rate() -> None:
-    s = KinematicState(0, 0, 10.0, 10.0, setpoint=Setpoint(SetpointKind.POSITION, 0, 0, 40.0, speed_up=1.5))
+    s = KinematicState(
+        0, 0, 10.0, 10.0, setpoint=Setpoint(SetpointKind.POSITION, 0, 0, 40.0, speed_up=1.5)
+    )
     trace = run(s, 10.0)
     assert not trace[-1].on_ground
     # steady climb at MPC_TKO_SPEED once accelerated
@@ -43,7 +46,9 @@ def test_cruise_at_5_mps_and_stop_on_the_waypoint() -> None:
 
 
 def test_landing_from_30_m_takes_about_30_s() -> None:
-    s = KinematicState(0, 0, 30.0, 0.0, on_ground=False, setpoint=Setpoint(SetpointKind.LAND, 0, 0, 0))
+    s = KinematicState(
+        0, 0, 30.0, 0.0, on_ground=False, setpoint=Setpoint(SetpointKind.LAND, 0, 0, 0)
+    )
     trace = run(s, 60.0)
     t_down = next(i for i, t in enumerate(trace) if t.on_ground) * DT
     assert 28.0 < t_down < 36.0
@@ -51,7 +56,9 @@ def test_landing_from_30_m_takes_about_30_s() -> None:
 
 
 def test_step_splits_long_intervals() -> None:
-    s = KinematicState(0, 0, 30.0, 0.0, on_ground=False, setpoint=Setpoint(SetpointKind.POSITION, 50.0, 0, 30.0))
+    s = KinematicState(
+        0, 0, 30.0, 0.0, on_ground=False, setpoint=Setpoint(SetpointKind.POSITION, 50.0, 0, 30.0)
+    )
     fine = run(s, 10.0)[-1]
     coarse = step(s, 10.0)
     assert coarse.x == pytest.approx(fine.x, abs=0.2)
@@ -64,14 +71,21 @@ def test_disarmed_in_the_air_falls() -> None:
 
 
 def test_rover_turns_within_its_steering_limit_and_arrives() -> None:
-    s = KinematicState(0, 0, 5.0, 5.0, model=Model.ROVER, setpoint=Setpoint(SetpointKind.POSITION, -20.0, -20.0, 5.0, speed_xy=3.0))
+    s = KinematicState(
+        0,
+        0,
+        5.0,
+        5.0,
+        model=Model.ROVER,
+        setpoint=Setpoint(SetpointKind.POSITION, -20.0, -20.0, 5.0, speed_xy=3.0),
+    )
     trace = run(s, 40.0)
     assert math.hypot(trace[-1].x + 20.0, trace[-1].y + 20.0) < 0.5
     assert all(t.alt == 5.0 and t.on_ground for t in trace)
     assert max(t.ground_speed for t in trace) <= 3.0 + 1e-9
     # yaw rate never exceeds v * max curvature
     lim = s.limits
-    for a, b in zip(trace, trace[1:], strict=False):
+    for a, b in itertools.pairwise(trace):
         dyaw = abs((b.yaw - a.yaw + math.pi) % (2 * math.pi) - math.pi)
         assert dyaw <= b.ground_speed * lim.max_curvature * DT + 1e-9
 

@@ -17,7 +17,9 @@ async def test_rover_mission_ends_in_hold_armed_and_rtl_disarms() -> None:
     async with fleet_and_gcs(0, rovers=1, speed=20.0) as (fleet, gcs):
         v = fleet[0]
         hb = await gcs.wait_for("HEARTBEAT", since=gcs.mark())
-        assert hb.type == mavlink.MAV_TYPE_GROUND_ROVER and hb.autopilot == mavlink.MAV_AUTOPILOT_PX4
+        assert (
+            hb.type == mavlink.MAV_TYPE_GROUND_ROVER and hb.autopilot == mavlink.MAV_AUTOPILOT_PX4
+        )
         a = offset_latlon(HOME.lat, HOME.lon, 0.0, 30.0)
         b = offset_latlon(HOME.lat, HOME.lon, 25.0, 30.0)
         plan = [
@@ -32,11 +34,16 @@ async def test_rover_mission_ends_in_hold_armed_and_rtl_disarms() -> None:
         await eventually(lambda: v.ap.nav.name == "HOLD", 5)
         assert v.ap.armed  # a rover ends its mission in Hold, still armed
         reached = v.truth.of(TruthKind.ITEM_REACHED)
-        assert reached[0].distance_to(LatLon(*a)) <= 2.0 and reached[1].distance_to(LatLon(*b)) <= 2.0
+        assert (
+            reached[0].distance_to(LatLon(*a)) <= 2.0 and reached[1].distance_to(LatLon(*b)) <= 2.0
+        )
         assert all(abs(e.rel_alt) < 1e-6 for e in v.truth.events)
         ext = await gcs.wait_for("EXTENDED_SYS_STATE", since=gcs.mark())
         assert ext.landed_state == mavlink.MAV_LANDED_STATE_ON_GROUND
         assert (await gcs.command(mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH)).result == 0
         await eventually(lambda: not v.ap.armed, 20)
         lat, lon = v.ap.latlon()
-        assert LatLon(lat, lon) and v.truth.of(TruthKind.DISARMED)[-1].distance_to(LatLon(HOME.lat, HOME.lon)) <= 2.5
+        assert (
+            LatLon(lat, lon)
+            and v.truth.of(TruthKind.DISARMED)[-1].distance_to(LatLon(HOME.lat, HOME.lon)) <= 2.5
+        )

@@ -22,13 +22,19 @@ def test_port_modes() -> None:
 
 def _world() -> World:
     pads = tuple(
-        Pad(f"pad-{i}", f"Pad {i}", LatLon(22.53 + i * 1e-4, 114.05), "wh-1", 15.0 + i) for i in range(2)
+        Pad(f"pad-{i}", f"Pad {i}", LatLon(22.53 + i * 1e-4, 114.05), "wh-1", 15.0 + i)
+        for i in range(2)
     )
     ring = ((22.52, 114.04), (22.52, 114.06), (22.54, 114.06), (22.54, 114.04))
     return World(
-        name="test", frame=LocalFrame(22.53, 114.05), map_id="test", boundary=ring,
+        name="test",
+        frame=LocalFrame(22.53, 114.05),
+        map_id="test",
+        boundary=ring,
         area=Polygon([(-1000, -1000), (1000, -1000), (1000, 1000), (-1000, 1000)]),
-        warehouses=(), pads=pads, communities=(),
+        warehouses=(),
+        pads=pads,
+        communities=(),
     )
 
 
@@ -38,7 +44,9 @@ async def test_homes_from_world_pads_and_sequential_ports() -> None:
     for g in gcss:
         await g.__aenter__()
     try:
-        async with SimFleet(3, clock=AcceleratedClock(10), world=_world(), first_port=first) as fleet:
+        async with SimFleet(
+            3, clock=AcceleratedClock(10), world=_world(), first_port=first
+        ) as fleet:
             assert [v.sysid for v in fleet.vehicles] == [1, 2, 3]
             for i, g in enumerate(gcss):
                 hb = await g.wait_for("HEARTBEAT")
@@ -57,8 +65,16 @@ async def test_homes_from_world_pads_and_sequential_ports() -> None:
 async def test_manual_clock_drives_the_loop() -> None:
     clock = ManualClock()
     port = free_udp_ports(1)
-    async with Gcs(port) as gcs, SimFleet(2, clock=clock, first_port=port, port_mode="shared",
-                                          homes=[Home(22.5, 114.0, 5.0), Home(22.5, 114.001, 5.0)]) as fleet:
+    async with (
+        Gcs(port) as gcs,
+        SimFleet(
+            2,
+            clock=clock,
+            first_port=port,
+            port_mode="shared",
+            homes=[Home(22.5, 114.0, 5.0), Home(22.5, 114.001, 5.0)],
+        ) as fleet,
+    ):
         assert fleet.period() == fleet.tick
         await clock.advance(1.0, step=0.02)
         await gcs.wait_for("HEARTBEAT", sysid=1)
