@@ -273,6 +273,7 @@ class Dispatcher:
                 or st.link != LinkState.ONLINE
                 or st.armed
                 or st.landed != LandedState.ON_GROUND
+                or not st.ready_to_arm
             ):
                 continue
             where = st.home or st.position

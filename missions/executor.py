@@ -83,8 +83,18 @@ class MissionRun:
         )
         changes: dict[str, Any] = {"state": dst}
         now = self.ctx.clock.now()
-        if phase is not None:
+        events = [ev]
+        if phase is not None and phase != self.mission.phase:
             changes["phase"] = phase
+            events.append(
+                j.event(
+                    EventKind.PHASE,
+                    f"phase {phase}",
+                    mission_id=self.mission.id,
+                    vehicle_id=self.mission.vehicle_id,
+                    phase=str(phase),
+                )
+            )
         if dst == MissionState.UNDERWAY:
             changes["started_at"] = now
         if dst in MISSION_TERMINAL:
@@ -95,11 +105,11 @@ class MissionRun:
         extra_events: list[MissionEvent] = []
         async with self.ctx.store.transaction() as s:
             self.mission = await self.ctx.store.update_mission(
-                self.mission.id, expected_states=[src], events=[ev], session=s, **changes
+                self.mission.id, expected_states=[src], events=events, session=s, **changes
             )
             if extra is not None:
                 extra_events = list(await extra(s) or [])
-        j.published(ev, *extra_events)
+        j.published(*events, *extra_events)
         log.info(
             "mission.state",
             mission_id=self.mission.id,
