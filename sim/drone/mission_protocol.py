@@ -482,7 +482,9 @@ class MissionProtocol:
         if changed:
             return
         if now >= self._next_slow:
-            self._next_slow = now + SLOW_RATE_S
+            self._next_slow += SLOW_RATE_S
+            if self._next_slow <= now:
+                self._next_slow = now + SLOW_RATE_S
             self._mission_current()
             if (
                 count > 0
