@@ -49,5 +49,5 @@ def configure(level: str = "info", json_output: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(lvl)
     # chatty libraries
-    for name in ("amqtt", "transitions", "aiosqlite", "httpx", "httpcore", "hpack"):
+    for name in ("amqtt", "transitions", "aiosqlite", "httpx", "httpcore", "hpack", "alembic"):
         logging.getLogger(name).setLevel(max(lvl, logging.WARNING))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from api.deps import ActorDep, RuntimeDep
 from api.schemas import CancelIn, DeliveryRequestIn, RequestOut
 from api.views import request_out
+from fleet.store.tables import Task
 from missions.requests import ItemLine, NewDelivery
 from missions.states import RequestState
 
@@ -64,7 +65,10 @@ async def list_requests(
         limit=limit,
         offset=offset,
     )
-    return [request_out(r) for r in records]
+    by_request: dict[str, list[Task]] = {}
+    for task in await rt.store.tasks_of_requests(r.request.id for r in records):
+        by_request.setdefault(task.request_id, []).append(task)
+    return [request_out(r, by_request.get(r.request.id, [])) for r in records]
 
 
 @router.get("/{request_id}", response_model=RequestOut)

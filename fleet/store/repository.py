@@ -517,6 +517,13 @@ class Store:
         async with self._sessions() as s:
             return (await s.exec(select(Task).where(Task.mission_id == mission_id))).all()
 
+    async def tasks_of_requests(self, request_ids: Iterable[str]) -> Sequence[Task]:
+        ids = list(request_ids)
+        if not ids:
+            return []
+        async with self._sessions() as s:
+            return (await s.exec(select(Task).where(col(Task.request_id).in_(ids)))).all()
+
     async def request_tasks(self, request_id: str) -> Sequence[Task]:
         async with self._sessions() as s:
             return (await s.exec(select(Task).where(Task.request_id == request_id))).all()
