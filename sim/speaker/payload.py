@@ -159,6 +159,8 @@ class SimSpeakerPayload:
         self._play: _Play | None = None
         self._loading = False
         self._prev_fix: HostFix | None = None
+        self._prev_t = float("-inf")
+        self._prev_ok = False
         self._unsent: set[int] = set()
         self._last_state_at = float("-inf")
         self._state_dirty = True
@@ -519,6 +521,7 @@ class SimSpeakerPayload:
         now = self.clock.time()
         fix = self.position()
         session = self.session
+        ok = False
         if session is not None and self.clip is not None:
             ok, why = self._gate(session, fix)
             play = self._play
@@ -546,7 +549,7 @@ class SimSpeakerPayload:
                 if ok and now >= session.next_start and fix is not None:
                     # a play that fell due since the last tick (chained loop) starts when due
                     due = session.next_start
-                    if now - self.tick_s - 1e-9 <= due < now:
+                    if self._prev_ok and self._prev_t - 1e-9 <= due < now:
                         start, first = due, self._interpolate(due, now, fix)
                     else:
                         start, first = now, self._sample(now, fix)
@@ -555,7 +558,8 @@ class SimSpeakerPayload:
                     self._set_state(wire.PayloadState.PLAYING)
                 elif self.state is not wire.PayloadState.WAITING:
                     self._set_state(wire.PayloadState.WAITING)
-        self._prev_fix = fix
+        self._prev_fix, self._prev_t = fix, now
+        self._prev_ok = ok
         if self._state_dirty or now - self._last_state_at >= self.state_interval_s:
             await self._publish_state(fix)
 
@@ -572,7 +576,7 @@ class SimSpeakerPayload:
         prev = self._prev_fix
         if fix is None or prev is None or now <= 0:
             return self._sample(t, fix)
-        t_prev = now - self.tick_s
+        t_prev = self._prev_t
         w = 1.0 if now <= t_prev else min(1.0, max(0.0, (t - t_prev) / (now - t_prev)))
         return (
             t,
