@@ -708,7 +708,7 @@ class Vda5050Link(VehicleLink):
         self._vans[(manufacturer, serial)] = van
         self.ctx.registry.add(self._info(van), van)
         self.emit(van, VehicleEventKind.DISCOVERED, f"van {manufacturer}/{serial}")
-        log.info("vda5050.discovered", vehicle_id=van.vehicle_id, manufacturer=manufacturer)
+        log.debug("vda5050.discovered", vehicle_id=van.vehicle_id, manufacturer=manufacturer)
         return van
 
     def _info(self, van: VanHandle) -> VehicleInfo:
@@ -774,7 +774,9 @@ class Vda5050Link(VehicleLink):
                 Severity.INFO if new is LinkState.OFFLINE else Severity.WARNING,
                 data={"link": new.value},
             )
-        log.info("vda5050.link_state", vehicle_id=van.vehicle_id, link=new.value, reason=reason)
+        (log.debug if new is LinkState.ONLINE else log.info)(
+            "vda5050.link_state", vehicle_id=van.vehicle_id, link=new.value, reason=reason
+        )
 
     def emit(
         self,

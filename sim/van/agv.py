@@ -712,7 +712,18 @@ class VanAgv:
     # --- execution --------------------------------------------------------------------------
 
     def tick(self, dt: float) -> None:
-        """Advance the van by ``dt`` seconds (in steps of at most ``SUBSTEP_S``)."""
+        """Advance the van by ``dt`` seconds (in steps of at most ``SUBSTEP_S``).
+
+        A van standing idle (nothing to drive, run or charge) only draws its auxiliaries,
+        which one step covers exactly.
+        """
+        if dt > 0 and not (
+            self.busy or self.driving or self.battery.charging or self._cancel_id is not None
+        ):
+            soc_before = self.battery.soc
+            self.battery = battery_step(self.battery, self.spec, dt, 0.0, self.cargo_kg)
+            self._battery_faults(soc_before)
+            return
         while dt > 1e-9:
             step = min(SUBSTEP_S, dt)
             self._step(step)

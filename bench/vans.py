@@ -1,0 +1,399 @@
+"""Van telemetry at fleet scale: N sim vans, each on its own MQTT connection, publishing VDA 5050
+state at 1 Hz; how fast the bridge gets them into the registry, against a bare subscriber.
+
+The vans run in ``--procs`` child processes (real :class:`sim.van.client.SimVan` objects, one
+aiomqtt connection each, visualization off, start phases spread over ``--stagger`` seconds so
+the 1 Hz states are not synchronised). The main process then measures, one after the other, for
+``--seconds`` each after a warm-up:
+
+1. **baseline**: a bare aiomqtt subscriber on ``.../+/+/state`` that only reads each message's
+   header (``json.loads``) - the least any master control must do;
+2. **bridge**: the :class:`~firmware_bridges.vda5050.link.Vda5050Link` with a registry: full
+   validation, translation into ``VehicleStatus`` and ``registry.touch``.
+
+Latency is publish-to-registry: the child records the wall time just before each state
+``publish`` (by header id), the main process the time of ``registry.touch`` (or of receipt for
+the baseline). Printed: p50/p99/max latency, states per second, the throughput ratio
+bridge/baseline, and CPU per state in the receiving process. Targets: 1,000 vans, p99 < 100 ms,
+ratio >= 0.7.
+
+    python -m bench.vans [--vans 1000] [--seconds 20] [--procs 2] [--broker mqtt://127.0.0.1:1883]
+    python -m bench.vans --own-broker      # start a private mosquitto (max open files raised)
+
+The shared Mosquitto at 127.0.0.1:1883 is used by default; the bench first checks that it
+accepted every van's connection (``connection: ONLINE`` seen for all) and stops with the count
+if not. Bounded in time: connect phase at most ``--connect-timeout`` s, then 2 x (warm-up +
+``--seconds``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from firmware_bridges.vda5050 import wire
+from firmware_bridges.vda5050.link import VanHandle, Vda5050Link
+from fleet.clock import WallClock
+from fleet.events import EventBus
+from fleet.geo import LocalFrame
+from fleet.link import LinkContext
+from fleet.mqtt import BrokerAddress
+from fleet.registry import VehicleRegistry
+from sim.van.agv import VanAgv
+from sim.van.client import SimVan
+from sim.van.model import Pose
+
+MANUFACTURER = "bench"
+WARMUP_S = 3.0
+"""Seconds ignored at the start of each phase."""
+TARGET_VANS = 1000
+TARGET_P99_MS = 100.0
+TARGET_RATIO = 0.7
+
+
+# --- publishers (child processes) ------------------------------------------------------------
+
+
+class TimedSimVan(SimVan):
+    """A sim van that notes the wall time just before it publishes each state."""
+
+    sent: dict[int, float]
+
+    async def _publish(self, client: aiomqtt.Client, subtopic: str, msg: wire.Wire) -> None:
+        if subtopic == "state":
+            assert isinstance(msg, wire.State)
+            self.sent[msg.header_id] = time.time()
+        await super()._publish(client, subtopic, msg)
+
+
+def publisher(
+    broker_url: str, prefix: str, first: int, count: int, stagger_s: float, conn: Connection
+) -> None:
+    """Child process: run ``count`` vans until told to stop, then send back publish times."""
+    quiet()
+    asyncio.run(_publisher(broker_url, prefix, first, count, stagger_s, conn))
+
+
+async def _publisher(
+    broker_url: str, prefix: str, first: int, count: int, stagger_s: float, conn: Connection
+) -> None:
+    clock = WallClock()
+    vans = []
+    for i in range(first, first + count):
+        agv = VanAgv(MANUFACTURER, f"B{i:05d}", "bench", Pose(float(i), 0.0, 0.0))
+        van = TimedSimVan(
+            agv, broker_url, clock, topic_prefix=prefix, visualization_interval_s=None
+        )
+        van.sent = {}
+        vans.append(van)
+    loop = asyncio.get_running_loop()
+    async with contextlib.AsyncExitStack() as stack:
+        for van in vans:
+            await stack.enter_async_context(van)
+            await asyncio.sleep(stagger_s / max(1, count))
+        conn.send(("started", count))
+        await loop.run_in_executor(None, conn.recv)  # "stop"
+        states = sum(v.published["state"] for v in vans)
+    conn.send(("sent", {v.serial_number: v.sent for v in vans}, states))
+
+
+# --- receivers (main process) ----------------------------------------------------------------
+
+
+class TimingRegistry(VehicleRegistry):
+    """A registry that notes when each new state of a van lands in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recording = False
+        self.records: list[tuple[str, int, float]] = []
+        self._last: dict[str, int] = {}
+
+    def touch(self, vehicle_id: str) -> None:
+        super().touch(vehicle_id)
+        if not self.recording:
+            return
+        entry = self.find(vehicle_id)
+        if entry is None or not isinstance(entry.control, VanHandle):
+            return
+        state = entry.control.last_state
+        if state is None or self._last.get(vehicle_id) == state.header_id:
+            return
+        self._last[vehicle_id] = state.header_id
+        self.records.append((state.serial_number, state.header_id, time.time()))
+
+
+@dataclass
+class Phase:
+    name: str
+    records: list[tuple[str, int, float]]
+    seconds: float
+    cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.records) / self.seconds
+
+
+async def wait_online(broker: BrokerAddress, prefix: str, vans: int, timeout: float) -> int:
+    """Count vans whose ``connection: ONLINE`` is on the broker (retained), within ``timeout``."""
+    online: set[str] = set()
+    async with aiomqtt.Client(**broker.client_kwargs()) as client:
+        await client.subscribe(wire.topic(prefix, "uagv", MANUFACTURER, "+", "connection"), qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                async for m in client.messages:
+                    payload = m.payload if isinstance(m.payload, bytes) else b""
+                    if b'"ONLINE"' in payload:
+                        online.add(m.topic.value)
+                    if len(online) >= vans:
+                        break
+    return len(online)
+
+
+async def bare_phase(broker: BrokerAddress, prefix: str, seconds: float) -> Phase:
+    records: list[tuple[str, int, float]] = []
+    start = time.monotonic()
+    async with aiomqtt.Client(**broker.client_kwargs(), max_queued_incoming_messages=0) as client:
+        await client.subscribe(wire.topic(prefix, "uagv", MANUFACTURER, "+", "state"))
+        cpu0 = 0.0
+        recording = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WARMUP_S + seconds):
+                async for m in client.messages:
+                    now = time.time()
+                    if not recording and time.monotonic() - start >= WARMUP_S:
+                        recording, cpu0 = True, time.process_time()
+                    if recording:
+                        raw = m.payload
+                        head = json.loads(raw if isinstance(raw, bytes | str) else b"{}")
+                        records.append((head["serialNumber"], head["headerId"], now))
+        cpu = time.process_time() - cpu0
+    return Phase("bare aiomqtt subscriber", records, seconds, cpu)
+
+
+async def bridge_phase(
+    broker: BrokerAddress, prefix: str, vans: int, seconds: float
+) -> tuple[Phase, Vda5050Link]:
+    registry = TimingRegistry()
+    ctx = LinkContext(
+        registry, EventBus(), WallClock(), {"frame": LocalFrame(22.5, 114.0), "map_id": "bench"}
+    )
+    url = f"vda5050+mqtt://{broker.host}:{broker.port}/{MANUFACTURER}?prefix={prefix}"
+    link = Vda5050Link(url, ctx)
+    async with link:
+        await registry.wait_added(vans, 60.0, WallClock())
+        await asyncio.sleep(WARMUP_S)
+        registry.recording = True
+        cpu0 = time.process_time()
+        await asyncio.sleep(seconds)
+        registry.recording = False
+        cpu = time.process_time() - cpu0
+    return Phase("bridge -> registry", registry.records, seconds, cpu), link
+
+
+def latencies_ms(phase: Phase, sent: dict[str, dict[int, float]]) -> list[float]:
+    out = []
+    for serial, header_id, t in phase.records:
+        t0 = sent.get(serial, {}).get(header_id)
+        if t0 is not None:
+            out.append((t - t0) * 1000.0)
+    return sorted(out)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+# --- own broker ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def own_mosquitto(max_files: int = 20000) -> Any:
+    """A private mosquitto on a free port with the open-files limit raised."""
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        lines = [
+            f"listener {port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence false",
+            "max_connections -1",
+            "max_queued_messages 10000",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")
+        conf.write_text("\n".join(lines) + "\n")
+
+        def limits() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
+
+        proc = subprocess.Popen(
+            [exe, "-c", str(conf)],
+            preexec_fn=limits,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("private mosquitto did not start")
+                time.sleep(0.05)
+            yield f"mqtt://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def quiet() -> None:
+    """Warnings only: per-van connection logs would cost more than the states."""
+    import logging
+
+    import structlog
+
+    logging.basicConfig(level=logging.WARNING)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def raise_nofile(n: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, n))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+async def run(args: argparse.Namespace, broker_url: str, log: Callable[[str], None]) -> int:
+    broker = BrokerAddress.parse(broker_url)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    ctx = mp.get_context("spawn")
+    per = [
+        args.vans // args.procs + (1 if i < args.vans % args.procs else 0)
+        for i in range(args.procs)
+    ]
+    procs, pipes = [], []
+    first = 0
+    for count in per:
+        parent, child = ctx.Pipe()
+        p = ctx.Process(
+            target=publisher,
+            args=(broker_url, prefix, first, count, args.stagger, child),
+            daemon=True,
+        )
+        p.start()
+        procs.append(p)
+        pipes.append(parent)
+        first += count
+    try:
+        log(f"starting {args.vans} vans in {args.procs} processes on {broker.url} ...")
+        t0 = time.monotonic()
+        for pipe in pipes:
+            if not await asyncio.to_thread(pipe.poll, args.connect_timeout):
+                log("publishers did not start in time")
+                return 2
+            pipe.recv()
+        online = await wait_online(broker, prefix, args.vans, args.connect_timeout)
+        log(f"{online}/{args.vans} vans ONLINE after {time.monotonic() - t0:.1f} s")
+        if online < args.vans:
+            log("the broker did not accept every van; try --own-broker (raises the file limit)")
+            return 2
+        bare = await bare_phase(broker, prefix, args.seconds)
+        bridged, link = await bridge_phase(broker, prefix, args.vans, args.seconds)
+    finally:
+        for pipe in pipes:
+            with contextlib.suppress(OSError):
+                pipe.send("stop")
+    sent: dict[str, dict[int, float]] = {}
+    published = 0
+    for pipe in pipes:
+        if await asyncio.to_thread(pipe.poll, 60):
+            _, maps, states = pipe.recv()
+            sent.update(maps)
+            published += states
+    for p in procs:
+        p.join(30)
+
+    lat_bare = latencies_ms(bare, sent)
+    lat_bridge = latencies_ms(bridged, sent)
+    ratio = bridged.rate / bare.rate if bare.rate else float("nan")
+    offered = args.vans  # 1 Hz per van
+    log("")
+    log(
+        f"vans {args.vans}, state interval 1 s, offered ~{offered} states/s, "
+        f"{args.seconds:.0f} s per phase, broker {broker.url}"
+    )
+    log(f"{'phase':<26}{'states/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'CPU us/state':>14}")
+    for ph, lat in ((bare, lat_bare), (bridged, lat_bridge)):
+        cpu_us = ph.cpu_s / max(1, len(ph.records)) * 1e6
+        log(
+            f"{ph.name:<26}{ph.rate:>10.0f}{pct(lat, 0.5):>9.1f}{pct(lat, 0.99):>9.1f}"
+            f"{(lat[-1] if lat else float('nan')):>9.1f}{cpu_us:>14.0f}"
+        )
+    log(f"throughput ratio bridge/bare: {ratio:.3f} (target >= {TARGET_RATIO})")
+    p99 = pct(lat_bridge, 0.99)
+    log(f"bridge p99 latency: {p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms at {TARGET_VANS} vans)")
+    log(
+        f"bridge bad payloads: {link.stats.bad_payloads}, states handled: {link.stats.states}, "
+        f"vans published {published} states in total"
+    )
+    ok = args.vans >= TARGET_VANS and p99 < TARGET_P99_MS and ratio >= TARGET_RATIO
+    log("targets: " + ("met" if ok else "NOT met"))
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.vans", description=__doc__.split("\n")[0])
+    ap.add_argument("--vans", type=int, default=TARGET_VANS)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--procs", type=int, default=2, help="publisher processes")
+    ap.add_argument(
+        "--stagger", type=float, default=5.0, help="seconds over which van start times are spread"
+    )
+    ap.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    ap.add_argument("--own-broker", action="store_true")
+    ap.add_argument("--connect-timeout", type=float, default=60.0)
+    args = ap.parse_args(argv)
+    raise_nofile(4 * args.vans + 256)
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    quiet()
+    if args.own_broker:
+        with own_mosquitto(max(20000, 4 * args.vans)) as url:
+            return asyncio.run(run(args, url, log))
+    return asyncio.run(run(args, args.broker, log))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
