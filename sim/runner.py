@@ -36,6 +36,7 @@ from fleet.world import World
 from sim.drone.autopilot import Home
 from sim.drone.physics import Model
 from sim.drone.vehicle import SimVehicle, VehicleConfig
+from sim.van.fleet import SimVanFleet
 
 log = structlog.get_logger(__name__)
 
@@ -110,6 +111,9 @@ class SimFleet:
     come first (system ids ``first_sysid ..``), then rovers. ``params`` presets parameters on
     every vehicle (like ``PX4_PARAM_<NAME>``); ``signing_key`` (32 bytes) turns on MAVLink 2
     signing. ``components`` are entered and exited with the fleet (for vans and payloads).
+    ``vans`` > 0 adds that many VDA 5050 vans (:class:`sim.van.fleet.SimVanFleet`, each on its
+    own connection to the MQTT broker at ``mqtt_url``, topics under ``van_topic_prefix``) at the
+    world's warehouse docks; they are in :attr:`vans`.
     """
 
     def __init__(
@@ -131,8 +135,11 @@ class SimFleet:
         stream_rate_scale: float = 1.0,
         tick: float = 0.02,
         components: Sequence[SimComponent] = (),
+        vans: int = 0,
+        mqtt_url: str | None = None,
+        van_topic_prefix: str = "",
     ) -> None:
-        if drones < 0 or rovers < 0:
+        if drones < 0 or rovers < 0 or vans < 0:
             raise ValueError("vehicle counts must not be negative")
         if signing_key is not None and len(signing_key) != 32:
             raise ValueError("a MAVLink signing key has 32 bytes")
@@ -168,6 +175,15 @@ class SimFleet:
             )
             self.vehicles.append(SimVehicle(cfg, self.clock))
         self._components = list(components)
+        self.vans: SimVanFleet | None = None
+        """The simulated vans, when ``vans`` > 0."""
+        if vans:
+            if mqtt_url is None:
+                raise ValueError("sim vans need the MQTT broker's URL (mqtt_url)")
+            self.vans = SimVanFleet(
+                mqtt_url, self.clock, vans, world=world, topic_prefix=van_topic_prefix
+            )
+            self._components.append(self.vans)
         self._stack: AsyncExitStack | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._tg: asyncio.TaskGroup | None = None
@@ -286,6 +302,9 @@ async def run_sim(
     clock: Clock | None = None,
     duration: float | None = None,
     on_ready: Callable[[SimFleet], Awaitable[None] | None] | None = None,
+    vans: int = 0,
+    mqtt_url: str | None = None,
+    van_topic_prefix: str = "",
 ) -> None:
     """Run a sim fleet until cancelled (Ctrl-C) or for ``duration`` world seconds.
 
@@ -305,6 +324,9 @@ async def run_sim(
         host=host,
         params=params,
         signing_key=signing_key,
+        vans=vans,
+        mqtt_url=mqtt_url,
+        van_topic_prefix=van_topic_prefix,
     ) as fleet:
         for v in fleet.vehicles:
             log.info(
@@ -313,6 +335,13 @@ async def run_sim(
                 sysid=v.sysid,
                 sends_to=f"{v.target[0]}:{v.target[1]}",
                 home=f"{v.config.home.lat:.6f},{v.config.home.lon:.6f}",
+            )
+        for van in fleet.vans.vans if fleet.vans is not None else ():
+            log.info(
+                "sim.van.ready",
+                serial=van.serial_number,
+                topics=van.topic("+"),
+                node=van.agv.last_node_id,
             )
         if on_ready is not None:
             r = on_ready(fleet)
