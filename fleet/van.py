@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from fleet.errors import ValidationError
 from fleet.geo import LatLon
+
+if TYPE_CHECKING:
+    from fleet.roads import RoadNode, Route
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 """Identifiers VDA 5050 accepts everywhere (section 6.1.2), at most 128 characters."""
@@ -210,6 +213,67 @@ class VanTrip:
     def boxes(self) -> int:
         """Boxes dropped on this trip."""
         return sum(a.boxes for _, a in self.actions() if isinstance(a, Drop))
+
+
+def trip_from_routes(
+    trip_id: str,
+    routes: Sequence[Route],
+    stop_actions: Sequence[Sequence[StopAction]],
+    *,
+    base_nodes: int | None = None,
+    max_speed_mps: float | None = None,
+) -> VanTrip:
+    """A trip along road routes (:meth:`fleet.roads.RoadNetwork.shortest_path` results).
+
+    ``routes[i]`` leads from stop *i* to stop *i + 1*; ``stop_actions[i]`` are the actions at
+    stop *i* (``len(routes) + 1`` entries: the start, then each route's end). Every road node
+    on the way becomes a trip node (id = road node id, named after its dock or gate), every road
+    edge a trip edge with the road's speed limit (capped at ``max_speed_mps``) and length.
+    """
+    if len(stop_actions) != len(routes) + 1:
+        raise ValidationError(
+            f"{len(routes)} routes need {len(routes) + 1} stop action lists, "
+            f"not {len(stop_actions)}",
+            field="stop_actions",
+        )
+    if not routes or not routes[0].nodes:
+        raise ValidationError("a trip needs at least one route", field="routes")
+    nodes: list[TripNode] = []
+    edges: list[TripEdge] = []
+    for i, route in enumerate(routes):
+        if nodes and route.nodes[0].id != nodes[-1].node_id:
+            raise ValidationError(
+                f"route {i} starts at {route.nodes[0].id}, not at {nodes[-1].node_id}",
+                field="routes",
+            )
+        if not nodes:
+            first = route.nodes[0]
+            nodes.append(_trip_node(first, stop_actions[0]))
+        for j, edge in enumerate(route.edges):
+            end = route.nodes[j + 1]
+            last = j == len(route.edges) - 1
+            nodes.append(_trip_node(end, stop_actions[i + 1] if last else ()))
+            speed = edge.speed_limit_kmh / 3.6
+            edges.append(
+                TripEdge(
+                    edge.id,
+                    route.nodes[j].id,
+                    end.id,
+                    max_speed_mps=min(speed, max_speed_mps) if max_speed_mps else speed,
+                    length_m=round(edge.length_m, 3),
+                )
+            )
+        if not route.edges and stop_actions[i + 1]:
+            # a zero-length route: the next stop is this very node
+            prev = nodes[-1]
+            nodes[-1] = TripNode(
+                prev.node_id, prev.position, (*prev.actions, *stop_actions[i + 1]), prev.name
+            )
+    return VanTrip(trip_id, tuple(nodes), tuple(edges), base_nodes=base_nodes)
+
+
+def _trip_node(node: RoadNode, actions: Sequence[StopAction]) -> TripNode:
+    return TripNode(node.id, node.latlon, tuple(actions), name=", ".join(node.stops))
 
 
 # --- what the van reports --------------------------------------------------------------------

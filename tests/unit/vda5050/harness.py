@@ -97,7 +97,9 @@ async def bridge(
     url: str, clock: Clock, options: dict[str, Any] | None = None
 ) -> AsyncIterator[Bridge]:
     registry, bus = VehicleRegistry(), EventBus()
-    opts = {"frame": FRAME, "map_id": MAP_ID, **(options or {})}
+    opts = dict(options or {})
+    if "world" not in opts:
+        opts = {"frame": FRAME, "map_id": MAP_ID, **opts}
     ctx = LinkContext(registry, bus, clock, opts)
     with bus.subscribe(maxsize=100_000) as events:
         link = create_link(url, ctx)
