@@ -389,6 +389,36 @@ async def geofence(fleet: SimFleet, drones: list[Drone]) -> None:
 
 
 @scenario()
+async def infeasible_mission(fleet: SimFleet, drones: list[Drone]) -> None:
+    """A waypoint outside the fence: upload accepted, start refused, vehicle stays on the ground."""
+    d, v = drones[0], fleet[0]
+    await d.ready()
+    corners = [
+        offset_latlon(HOME.lat, HOME.lon, e, n)
+        for e, n in ((-100, -100), (100, -100), (100, 100), (-100, 100))
+    ]
+    await d.geofence.upload_geofence(
+        GeofenceData([Polygon([Point(lat, lon) for lat, lon in corners], FenceType.INCLUSION)], [])
+    )
+    rel = mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT
+    inside = offset_latlon(HOME.lat, HOME.lon, 0.0, 50.0)
+    outside = offset_latlon(HOME.lat, HOME.lon, 0.0, 300.0)
+    items = [
+        _raw(0, rel, mavlink.MAV_CMD_NAV_WAYPOINT, (0, 1.0, 0, math.nan), *inside, 10.0),
+        _raw(1, rel, mavlink.MAV_CMD_NAV_WAYPOINT, (0, 1.0, 0, math.nan), *outside, 10.0),
+    ]
+    await d.raw.upload_mission(items)  # MISSION_ACK ACCEPTED, as on PX4
+    check(not v.ap.result.valid, "mission marked invalid")
+    try:
+        await d.raw.start_mission()
+    except Exception as e:  # MissionRawError
+        check("DENIED" in str(e) or "REJECTED" in str(e), f"refused: {e}")
+    else:
+        raise AssertionError("an infeasible mission started")
+    check(not await d.telemetry.armed(), "still disarmed")
+
+
+@scenario()
 async def parameters(fleet: SimFleet, drones: list[Drone]) -> None:
     """Parameter get/set with PX4 defaults, int32 and float."""
     d = drones[0]
