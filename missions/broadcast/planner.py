@@ -32,6 +32,7 @@ message ``repeats`` times, and checks it on a grid *before flight*:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -62,6 +63,9 @@ from missions.broadcast.timeline import Kinematics, RoutePoint, Track, simulate
 
 MIN_AUDIBLE_RADIUS_M = 5.0
 """Below this audible radius a broadcast is not worth flying."""
+MAX_LEG_M = 400.0
+"""Transit legs are cut into pieces no longer than this: PX4 refuses a first waypoint further
+than ``MIS_DIST_1WP`` (900 m) from home, and older versions any two waypoints that far apart."""
 
 
 @dataclass(frozen=True)
@@ -634,15 +638,26 @@ def _route(
             if n > 0 and i == 0:
                 # the turn-around station of a back-and-forth pass was just held
                 continue
-            for q in router.path(pos, (st.x, st.y))[1:-1]:
-                route.append(RoutePoint(q[0], q[1]))
+            path = _subdivide(router.path(pos, (st.x, st.y)))
+            route.extend(RoutePoint(q[0], q[1]) for q in path[1:-1])
             route.append(RoutePoint(st.x, st.y, hold_s=hold, station=True))
             pos = (st.x, st.y)
-    for q in router.path(pos, start)[1:]:
-        route.append(RoutePoint(q[0], q[1]))
+    route.extend(RoutePoint(q[0], q[1]) for q in _subdivide(router.path(pos, start))[1:])
     if not route or (route[-1].x, route[-1].y) != start:
         route.append(RoutePoint(start[0], start[1]))
     return route
+
+
+def _subdivide(path: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The polyline with legs longer than :data:`MAX_LEG_M` cut into equal pieces."""
+    out = [path[0]]
+    for a, b in itertools.pairwise(path):
+        n = max(1, math.ceil(math.dist(a, b) / MAX_LEG_M))
+        out.extend(
+            (a[0] + (b[0] - a[0]) * i / n, a[1] + (b[1] - a[1]) * i / n) for i in range(1, n)
+        )
+        out.append(b)
+    return out
 
 
 def _flight_plan(world: World, route: Sequence[RoutePoint], p: BroadcastParams) -> FlightPlan:

@@ -11,9 +11,9 @@ sounded. Every incoming message is validated: a bad one gets an error reply (whe
 It follows its drone as a real payload reads its flight controller: ``position`` is a callable
 returning the drone's ground truth (:func:`follow` reads a :class:`sim.drone.vehicle.SimVehicle`
 in the same process). It **sounds only while the drone is inside the area** and at least the
-minimum height above take-off, looking one tick ahead so that it falls silent before crossing
-the boundary (the rules are in the protocol document, "Playback rules"). Time is the injected
-clock's; the payload ticks every ``tick_s`` world seconds.
+minimum height above take-off, looking ``lookahead_s`` ahead so that it falls silent before
+crossing the boundary (the rules are in the protocol document, "Playback rules"). Time is the
+injected clock's; the payload ticks every ``tick_s`` world seconds.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import hashlib
 import io
 import uuid
 import wave
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -126,6 +127,8 @@ class SimSpeakerPayload:
     namespace: str = wire.DEFAULT_NAMESPACE
     tick_s: float = 0.1
     """World seconds between two checks of the drone's position."""
+    lookahead_s: float = 1.0
+    """Silent when the drone, keeping its velocity, would be outside this much later."""
     sample_s: float = 1.0
     """World seconds between two recorded positions while sounding."""
     state_interval_s: float = 1.0
@@ -159,6 +162,7 @@ class SimSpeakerPayload:
         self._play: _Play | None = None
         self._loading = False
         self._prev_fix: HostFix | None = None
+        self._history: deque[tuple[float, HostFix]] = deque()
         self._prev_t = float("-inf")
         self._prev_ok = False
         self._unsent: set[int] = set()
@@ -494,13 +498,26 @@ class SimSpeakerPayload:
             self._state_dirty = True
 
     def _gate(self, session: _Session, fix: HostFix | None) -> tuple[bool, str]:
-        """Whether the payload may sound now, and if not why (``left_area``/``too_low``)."""
+        """Whether the payload may sound now, and if not why (``left_area``/``too_low``).
+
+        It looks ahead: the drone must be inside now and still be inside ``lookahead_s`` later
+        if it keeps its velocity (estimated over the last second of positions), so that the
+        payload falls silent before the drone crosses the boundary, whatever the jitter of its
+        own loop or of the flight controller's position updates.
+        """
         if fix is None:
             return False, wire.EndReason.LEFT_AREA.value
-        prev = self._prev_fix or fix
-        ahead = HostFix(
-            2 * fix.lat - prev.lat, 2 * fix.lon - prev.lon, 2 * fix.rel_alt - prev.rel_alt
-        )
+        now = self.clock.time()
+        ahead = fix
+        old = [(t, f) for t, f in self._history if now - t >= 0.3]
+        if old:
+            t0, f0 = old[-1]
+            k = self.lookahead_s / max(1e-6, now - t0)
+            ahead = HostFix(
+                fix.lat + k * (fix.lat - f0.lat),
+                fix.lon + k * (fix.lon - f0.lon),
+                fix.rel_alt + k * (fix.rel_alt - f0.rel_alt),
+            )
         for f in (fix, ahead):
             if f.rel_alt < session.min_rel_alt_m:
                 return False, wire.EndReason.TOO_LOW.value
@@ -508,6 +525,13 @@ class SimSpeakerPayload:
             if not shapely.contains_xy(session.polygon, x, y):
                 return False, wire.EndReason.LEFT_AREA.value
         return True, ""
+
+    def _remember(self, t: float, fix: HostFix | None) -> None:
+        if fix is None:
+            return
+        self._history.append((t, fix))
+        while self._history and t - self._history[0][0] > 1.5:
+            self._history.popleft()
 
     async def _tick_loop(self) -> None:
         while True:
@@ -559,6 +583,7 @@ class SimSpeakerPayload:
                 elif self.state is not wire.PayloadState.WAITING:
                     self._set_state(wire.PayloadState.WAITING)
         self._prev_fix, self._prev_t = fix, now
+        self._remember(now, fix)
         self._prev_ok = ok
         if self._state_dirty or now - self._last_state_at >= self.state_interval_s:
             await self._publish_state(fix)
