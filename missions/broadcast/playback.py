@@ -4,13 +4,14 @@ These are the rules a payload follows (``docs/protocols/speaker.md``, "Playback 
 that the planner predicts what the payload will do:
 
 1. While a broadcast is active the payload sounds only when its drone is inside the area
-   polygon and at least ``min_rel_alt_m`` above its take-off point.
+   polygon and at least ``min_rel_alt_m`` above its take-off point, now and ``lookahead_s``
+   (1 s) later if it keeps its velocity.
 2. Entering (or re-entering) the area starts a play at once.
 3. A play that sounds its whole clip (``duration_s``) is *completed*; the next one starts
    ``period_s`` after the start of the previous one (at once when the period equals the
    duration) if the drone is still inside.
-4. Leaving the area (or dropping below ``min_rel_alt_m``) cuts the current play: the payload
-   looks ahead and falls silent at its last position inside. The play is not completed.
+4. About to leave the area (or to drop below ``min_rel_alt_m``) cuts the current play: the
+   payload looks ahead and falls silent before the boundary. The play is not completed.
 5. With ``repeats`` > 0 the broadcast ends after that many completed plays.
 """
 
@@ -33,11 +34,21 @@ def predict_plays(
     *,
     min_rel_alt_m: float = 0.0,
     repeats: int = 0,
+    lookahead_s: float = 1.0,
 ) -> list[Play]:
     """Plays the payload makes along ``track`` (rules in the module docstring)."""
     if period_s < duration_s:
         raise ValueError("the period is shorter than the clip")
-    inside = shapely.contains_xy(area, track.x, track.y) & (track.z >= min_rel_alt_m)
+    ahead_t = np.minimum(track.t + lookahead_s, track.t[-1])
+    ax = np.interp(ahead_t, track.t, track.x)
+    ay = np.interp(ahead_t, track.t, track.y)
+    az = np.interp(ahead_t, track.t, track.z)
+    inside = (
+        shapely.contains_xy(area, track.x, track.y)
+        & (track.z >= min_rel_alt_m)
+        & shapely.contains_xy(area, ax, ay)
+        & (az >= min_rel_alt_m)
+    )
     t = track.t
     plays: list[Play] = []
     completed = 0
@@ -68,7 +79,9 @@ def predict_plays(
         end_t = start_t + duration_s
         if not inside[i] and t[i] <= end_t:
             # the payload looks ahead and falls silent at its last position inside
-            plays.append(make(max(start_t, float(t[i - 1])), False))
+            end_t = max(start_t, float(t[i - 1]))
+            if end_t > start_t:  # nothing sounded otherwise
+                plays.append(make(end_t, False))
             playing, next_start = False, -np.inf
             continue  # re-examine this sample: a play starts only once back inside
         if t[i] >= end_t:

@@ -107,7 +107,9 @@ SQUARE = Polygon([(-100, -100), (100, -100), (100, 100), (-100, 100)])
 
 def test_payload_plays_back_to_back_only_inside_the_area() -> None:
     track = line_track(4.0)  # inside the 200 m square from t = 50 s to t = 100 s
-    plays = predict_plays(track, SQUARE, duration_s=8.0, period_s=8.0, slant_range_m=90.0)
+    plays = predict_plays(
+        track, SQUARE, duration_s=8.0, period_s=8.0, slant_range_m=90.0, lookahead_s=0.0
+    )
     completed = [p for p in plays if p.completed]
     # the first sample strictly inside is t = 50.5 s, the last 99.5 s: six complete plays,
     # and a seventh cut when the drone is about to leave
@@ -115,6 +117,10 @@ def test_payload_plays_back_to_back_only_inside_the_area() -> None:
     assert len(plays) == 7 and not plays[-1].completed
     assert plays[0].start == pytest.approx(50.5)
     assert plays[-1].end == pytest.approx(99.5)
+    # looking 1 s ahead the payload falls silent a second before the boundary
+    ahead = predict_plays(track, SQUARE, duration_s=8.0, period_s=8.0, slant_range_m=90.0)
+    assert ahead[-1].end <= 99.0
+    assert len([p for p in ahead if p.completed]) == 6
     for a, b in itertools.pairwise(completed):
         assert b.start == pytest.approx(a.end)  # chained exactly
     for p in plays:
