@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import math
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -85,6 +86,8 @@ STATE_TIMEOUT_INTERVALS = 3.0
 """State timeout in state intervals when the factsheet states the interval."""
 MIN_STATE_TIMEOUT_S = 2.0
 """Shortest state timeout derived from a factsheet."""
+KEEP_TRIPS = 8
+"""Trips per van whose actions and loads the link remembers (for events and box counts)."""
 MIN_REAL_STATE_TIMEOUT_S = 1.0
 """A state timeout is never shorter than this in real seconds: under an accelerated clock,
 network and scheduling jitter (real time) must not make vans look silent."""
@@ -155,6 +158,7 @@ class VanHandle:
         """action id -> (trip id, node id, action) for every stop action sent."""
         self._action_status: dict[str, ActionStatus] = {}
         self._fault_keys: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        self._recent: deque[str] = deque()
 
     # --- VanControl ----------------------------------------------------------------------------
 
@@ -182,8 +186,13 @@ class VanHandle:
                 node_count=len(trip.nodes),
             )
             self._remember(trip, book, 0)
-            await self._deliver(order)
-            self._trip = book
+            previous, self._trip = self._trip, book
+            try:
+                await self._deliver(order)
+            except BaseException:
+                if self._trip is book:
+                    self._trip = previous
+                raise
 
     async def update_trip(self, extension: VanTrip) -> None:
         frame, map_id = self.link.map_frame()
@@ -320,12 +329,26 @@ class VanHandle:
             raise LinkLost(f"van {self.vehicle_id} is offline", vehicle_id=self.vehicle_id)
 
     def _remember(self, trip: VanTrip, book: _TripBook, first_seq: int) -> None:
+        if trip.trip_id not in self._recent:
+            self._recent.append(trip.trip_id)
+            self._forget_old_trips()
         for i, node in enumerate(trip.nodes):
             for action in node.actions:
                 self._actions[action.action_id] = (trip.trip_id, node.node_id, action)
                 book.action_seq[action.action_id] = first_seq + 2 * i
                 if isinstance(action, Pick):
                     self._picks[action.load_id] = action
+
+    def _forget_old_trips(self) -> None:
+        """Keep what was sent for the last :data:`KEEP_TRIPS` trips only (an 8-hour shift
+        sends hundreds)."""
+        while len(self._recent) > KEEP_TRIPS:
+            old = self._recent.popleft()
+            for aid in [a for a, (tid, _, _) in self._actions.items() if tid == old]:
+                action = self._actions.pop(aid)[2]
+                self._action_status.pop(aid, None)
+                if isinstance(action, Pick) and self._picks.get(action.load_id) is action:
+                    del self._picks[action.load_id]
 
     async def _deliver(self, order: wire.Order) -> None:
         """Publish ``order`` until the van's state echoes it; raise if the van rejects it."""
