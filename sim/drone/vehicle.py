@@ -205,8 +205,14 @@ class SimVehicle:
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.link_down:
             return
+        mav = self.mav
+        if mav.buf_len():
+            # a frame never spans datagrams: drop what a bad datagram left half-parsed
+            mav.buf = bytearray()
+            mav.buf_index = 0
+            mav.expected_length = mavlink.HEADER_LEN_V1 + 2
         try:
-            msgs = self.mav.parse_buffer(data)
+            msgs = mav.parse_buffer(data)
         except Exception:  # pymavlink raises on some malformed input even in robust mode
             log.debug("sim.vehicle.bad_datagram", vehicle=self.vehicle_id, size=len(data))
             return

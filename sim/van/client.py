@@ -205,7 +205,10 @@ class SimVan:
                     delay = RECONNECT_MIN_S
                     log.debug("simvan.connected", serial=self.serial_number)
                     async for message in client.messages:
-                        self._receive(message)
+                        try:
+                            self._receive(message)
+                        except Exception:
+                            log.exception("simvan.receive_failed", serial=self.serial_number)
             except aiomqtt.MqttError as exc:
                 log.debug("simvan.disconnected", serial=self.serial_number, error=str(exc))
             finally:
