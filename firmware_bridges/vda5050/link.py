@@ -112,6 +112,8 @@ class LinkStats:
     instant_actions_sent: int = 0
     unsent: int = 0
     """Publishes skipped because the broker was away (the command retries them)."""
+    handler_errors: int = 0
+    """Valid messages whose handling raised (logged with the traceback)."""
 
     @property
     def bad_payloads(self) -> int:
@@ -666,7 +668,12 @@ class Vda5050Link(VehicleLink):
                         "vda5050.connected", broker=self.broker.url, link=self.address.display_url
                     )
                     async for message in client.messages:
-                        self._handle(message)
+                        try:
+                            self._handle(message)
+                        except Exception:
+                            # a bug must not take the link down: log, count, go on
+                            self.stats.handler_errors += 1
+                            log.exception("vda5050.handler_failed", topic=message.topic.value)
             except aiomqtt.MqttError as exc:
                 if self._client is not None:
                     self.stats.disconnects += 1

@@ -205,6 +205,7 @@ class Wire(BaseModel):
         populate_by_name=True,
         extra="ignore",
         use_enum_values=False,
+        allow_inf_nan=False,  # section 6.1.4: NaN and infinity are not JSON numbers here
     )
 
     def to_json(self) -> bytes:

@@ -444,3 +444,11 @@ def test_state_message_reports_order_progress() -> None:
         (5, False),
     ]
     assert msg.operating_mode is wire.OperatingMode.AUTOMATIC
+
+
+def test_nan_is_not_a_number_on_the_wire() -> None:
+    agv = van()
+    payload = order("o1", [(0, 0), (10, 0)]).to_json().replace(b'"x":10.0', b'"x":NaN')
+    agv.receive_order(payload)
+    (err,) = errors(agv, "validationError")
+    assert "finite" in (err.error_description or "")
