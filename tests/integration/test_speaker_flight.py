@@ -8,7 +8,6 @@ service sees only the wire. Time runs ten times faster than real time.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from pathlib import Path
 
@@ -25,8 +24,9 @@ from fleet.registry import VehicleRegistry
 from fleet.speaker import ClipRef, speaker_on
 from fleet.vehicle import MissionRunState
 from missions.broadcast.acoustics import SpeakerModel
+from missions.broadcast.flight import fly_broadcast
 from missions.broadcast.planner import BroadcastParams, DroneStart, plan_broadcast
-from missions.broadcast.report import TrackRow, build_report, render_png
+from missions.broadcast.report import build_report, render_png
 from missions.broadcast.request import CommunityArea, resolve_area
 from sim.drone.autopilot import Home
 from sim.runner import SimFleet
@@ -39,15 +39,6 @@ pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
 SPEED = 10.0
 """World seconds per real second."""
-
-
-async def sample_track(drone: MavlinkDrone, clock: AcceleratedClock, rows: list[TrackRow]) -> None:
-    """What the executor does during a broadcast: sample the drone's reported position."""
-    while True:
-        pos = drone.status.position
-        if pos is not None:
-            rows.append((clock.time(), pos.lat, pos.lon, pos.rel_alt))
-        await clock.sleep(1.0)
 
 
 async def test_planned_broadcast_flight_covers_the_community(
@@ -76,7 +67,6 @@ async def test_planned_broadcast_flight_covers_the_community(
     namespace = f"{mqtt_prefix}/speaker"
     spk = create_link(link_url(mqtt_url, ns=namespace), ctx)
     home = Home(pad.location.lat, pad.location.lon, pad.ground_alt_m)
-    track: list[TrackRow] = []
     async with (
         ClipServer() as clips,
         mav,
@@ -84,9 +74,9 @@ async def test_planned_broadcast_flight_covers_the_community(
         SimFleet(1, clock=clock, homes=[home], first_port=port) as fleet,
     ):
         payload = attach_speaker(
-            fleet[0], mqtt_url, clock, namespace=namespace, clear_retained_on_exit=True, tick_s=0.1
+            fleet[0], mqtt_url, clock, namespace=namespace, clear_retained_on_exit=True
         )
-        async with payload, asyncio.TaskGroup() as tg:
+        async with payload:
             await registry.wait_added(1, within=60, clock=clock)
             drone = registry.get("drone-1").control
             assert isinstance(drone, MavlinkDrone)
@@ -94,38 +84,29 @@ async def test_planned_broadcast_flight_covers_the_community(
             await eventually(lambda: "speaker-SPK-1" in registry, timeout=10)
             speaker = speaker_on(registry, "drone-1")
             url, sha = clips.add(clip_bytes)
-            loaded = await speaker.load_clip(ClipRef(url, sha))
-            assert loaded.duration_s == pytest.approx(plan.clip_duration_s)
-
-            await drone.upload_mission(mission.flight_plan)
-            session = await speaker.play_in_area(mission.play)
-            sampler = tg.create_task(sample_track(drone, clock, track))
-            t_start = clock.time()
-            await drone.start_mission()
-            status = drone.status
-            await eventually(lambda: status.armed, timeout=10)
-            last_item = len(mission.flight_plan.items) - 1
-
-            def landed_after_mission() -> bool:
-                done = status.mission.state == MissionRunState.COMPLETE
-                return not status.armed and (done or status.mission.reached >= last_item)
-
-            await eventually(
-                landed_after_mission,
-                timeout=mission.duration_s * 1.6 / SPEED + 30,
-                interval=0.1,
-                message="broadcast flight finished and the drone landed",
+            flight = await fly_broadcast(
+                registry,
+                "drone-1",
+                speaker,
+                mission,
+                ClipRef(url, sha),
+                params.volume,
+                plan.clip_duration_s,
+                clock,
+                max_flight_s=mission.duration_s * 1.5,
             )
-            flown_s = clock.time() - t_start
-            await speaker.stop()
-            await speaker.wait_session_end(session, within=60)
-            sampler.cancel()
-            records = speaker.playback_records(session)
+            records = flight.records
             # nothing lost between payload and service
             assert [r.seq for r in records] == [r.seq for r in payload.records]
+            assert drone.status.mission.state == MissionRunState.COMPLETE or (
+                drone.status.mission.reached >= len(mission.flight_plan.items) - 1
+            )
+    flown_s = flight.ended_at - flight.started_at
+    t_start = flight.started_at
+    assert len(flight.track) >= flown_s * 0.8  # about one position a second
 
     report = build_report(
-        area.vertices, world.frame, records, params.repeats, model=model, track=track
+        area.vertices, world.frame, records, params.repeats, model=model, track=flight.track
     )
     png = render_png(report)
     (tmp_path / "coverage.png").write_bytes(png)
