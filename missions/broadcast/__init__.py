@@ -5,6 +5,7 @@
 * :mod:`.acoustics`: the speaker model (source level, spreading, absorption, audible radius);
 * :mod:`.lanes`, :mod:`.routing`, :mod:`.timeline`, :mod:`.playback`, :mod:`.coverage`,
   :mod:`.planner`: the coverage plan and its prediction before flight;
+* :mod:`.flight`: the broadcast steps of one drone's flight (clip, plan, session, records);
 * :mod:`.report`: the proof of coverage after flight, with its PNG map.
 
 See ``docs/broadcast.md``.
