@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyvrp
 from pyvrp import stop as pyvrp_stop
+from pyvrp.exceptions import PenaltyBoundWarning
 
 from missions.priorities import class_weight
 from missions.routing.shuttle import (
@@ -262,14 +264,18 @@ def solve(
         criteria.append(pyvrp_stop.NoImprovement(s.no_improvement_iterations))
     stop_rule = criteria[0] if len(criteria) == 1 else pyvrp_stop.MultipleCriteria(criteria)
     init = _initial_solution(data, dur_int, previous, pool, cmap, type_vans)
-    result = pyvrp.solve(
-        data,
-        stop_rule,
-        seed=s.seed,
-        collect_stats=False,
-        display=False,
-        initial_solution=init,
-    )
+    with warnings.catch_warnings():
+        # PyVRP warns when its penalties saturate on hard instances; the answer is re-checked
+        # against every hard limit by the caller, and infeasibility is reported there.
+        warnings.simplefilter("ignore", PenaltyBoundWarning)
+        result = pyvrp.solve(
+            data,
+            stop_rule,
+            seed=s.seed,
+            collect_stats=False,
+            display=False,
+            initial_solution=init,
+        )
     best = result.best
     routes: dict[str, list[list[int]]] = {}
     free = [list(vans) for vans in type_vans]
@@ -296,6 +302,7 @@ class _Slot:
     cap: list[int]
     end: int
     free: int
+    max_trips: int
     trips: list[list[int]] = field(default_factory=list)
     cur: list[int] = field(default_factory=list)
     t: int = 0
@@ -321,7 +328,15 @@ class _Builder:
             service = data.depot(vt.start_depot).service_duration
             for _ in vans:
                 self.slots.append(
-                    _Slot(k, vt.start_depot, service, list(vt.capacity), vt.tw_late, vt.tw_early)
+                    _Slot(
+                        k,
+                        vt.start_depot,
+                        service,
+                        list(vt.capacity),
+                        vt.tw_late,
+                        vt.tw_early,
+                        vt.max_trips,
+                    )
                 )
 
     def option(self, v: int, ci: int, new_trip: bool) -> tuple[int, int] | None:
@@ -329,6 +344,8 @@ class _Builder:
         sl = self.slots[v]
         c = self.data.client(ci)
         if new_trip or not sl.cur:
+            if len(sl.trips) + (1 if sl.cur else 0) >= sl.max_trips:
+                return None
             back = sl.t + int(self.dur[sl.loc, 0]) if sl.cur else sl.free
             depart = max(back, c.release_time) + sl.service
             t, loc, load = depart, 0, [0] * len(sl.cap)
@@ -436,10 +453,8 @@ def _initial_solution(
     )
     for i in order:
         b.place(copies[i])
-    routes = b.routes()
-    if not routes:
-        return None
     try:
-        return pyvrp.Solution(data, routes)
-    except (ValueError, IndexError, RuntimeError):
+        routes = b.routes()
+        return pyvrp.Solution(data, routes) if routes else None
+    except (ValueError, IndexError, RuntimeError):  # a start is a help, never a must
         return None

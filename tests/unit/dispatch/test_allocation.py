@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from fleet.errors import ValidationError
 from missions.allocation import (
+    Allocation,
     AllocationRule,
     Demand,
     allocate,
@@ -163,7 +164,7 @@ def test_large_quantities_are_fast_and_exact() -> None:
 # --- properties ------------------------------------------------------------------------------
 
 
-def _check_max_min(a, asked: dict[str, int], weights: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+def _check_max_min(a: Allocation, asked: dict[str, int], weights: dict[str, int]) -> None:
     """No community short of its demand could gain a unit by taking one from a community
     above the one-unit floor without that community ending below the gainer's new share."""
     x = {c.community_id: c.allocated for c in a.communities}
@@ -193,7 +194,9 @@ demand_lists = st.lists(
     st.integers(0, 400),
     st.lists(st.integers(1, 5000), min_size=8, max_size=8),
 )
-def test_allocation_invariants(raw, stock: int, wlist: list[int]) -> None:  # type: ignore[no-untyped-def]
+def test_allocation_invariants(
+    raw: list[tuple[int, int, Priority, int]], stock: int, wlist: list[int]
+) -> None:
     weights = {f"C{i}": w for i, w in enumerate(wlist)}
     demands = [
         Demand(f"r{k}", f"C{c}", q, p, deadline=float(d), approved_at=float(k))

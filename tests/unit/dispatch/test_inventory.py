@@ -117,7 +117,7 @@ operations = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(operations)
-def test_stock_never_goes_negative(ops) -> None:  # type: ignore[no-untyped-def]
+def test_stock_never_goes_negative(ops: list[tuple[MovementKind, int, str, str]]) -> None:
     ledger = Ledger()
     accepted: list[Movement] = []
     for kind, q, req, mission in ops:
