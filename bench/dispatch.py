@@ -371,6 +371,8 @@ class Metrics:
     allocation_jain: float
     """Mean weighted Jain's index of the allocation of the scarce SKUs."""
     boxes_on_time: int
+    allocated: float
+    """Share of requests allocated anything (the ceiling of the on-time share)."""
 
 
 def measure(sc: Scenario, o: Outcome) -> Metrics:
@@ -399,6 +401,7 @@ def measure(sc: Scenario, o: Outcome) -> Metrics:
         jain=jain,
         allocation_jain=statistics.fmean(o.allocation_jain) if o.allocation_jain else 1.0,
         boxes_on_time=boxes_ok,
+        allocated=sum(1 for r in sc.requests if o.allocated.get(r.id, 0) > 0) / len(sc.requests),
     )
 
 
@@ -430,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'':34} {'dispatcher':>11} {'FCFS-nearest':>13} {'ratio':>7}")
         rows = [
             ("planning time, s", a.planning_s, b.planning_s),
+            ("requests allocated stock", a.allocated, b.allocated),
             ("delivered before deadline", a.on_time, b.on_time),
             ("  urgent medical", a.on_time_urgent, b.on_time_urgent),
             ("boxes delivered before deadline", a.boxes_on_time, b.boxes_on_time),
