@@ -416,7 +416,7 @@ def _assignment(
         f"{best.drone_id}: {timing}; {best.distance_m / 1000:.1f} km round trip with "
         f"{task.kg:g} kg uses {best.energy:.0%} of the battery{swap}, landing with "
         f"{best.battery_after:.0%}. Earliest safe drop of the {feasible} drone(s) able to fly "
-        f"it ({class_label(task.priority)})"
+        f"it ({class_label(task.priority)}; near-ties go to less energy, then the lower id)"
     )
     return Decision(
         kind=DecisionKind.ASSIGNMENT,

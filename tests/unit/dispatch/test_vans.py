@@ -282,3 +282,12 @@ def test_travel_matrix_validation() -> None:
     m = TravelMatrix.from_points([(0, 0), (300, 400)], speed_mps=5, detour=1.2)
     assert m.metres(0, 1) == pytest.approx(600)
     assert m.seconds(1, 0) == pytest.approx(120)
+
+
+def test_a_van_joining_later_takes_work_only_from_its_shift_start() -> None:
+    joins = T0 + 2 * 3600
+    stops = [VanStop(f"s{i}", 1 + i % 3, 150, deadline=T0 + 3.5 * 3600) for i in range(8)]
+    vans = [Van("early"), Van("late", shift_start=joins)]
+    plan = plan_vans(problem(stops, vans), FAST)
+    assert plan.trips_of("late"), "the joining van is used"
+    assert all(t.load_start is not None and t.load_start >= joins for t in plan.trips_of("late"))
