@@ -17,7 +17,7 @@ import structlog
 
 from fleet.airspace import world_geofence
 from fleet.drone import DroneControl
-from fleet.errors import Conflict, StreetfleetError, VehicleError
+from fleet.errors import Conflict, NotFound, StreetfleetError, VehicleError
 from fleet.geo import LatLon, distance_m
 from fleet.registry import VehicleEntry
 from fleet.store.tables import Mission, MissionEvent, Task
@@ -47,6 +47,7 @@ class MissionRun:
         self.dp: DeliveryPlan = plan_from_json(mission.plan)
         self.cfg = ctx.settings.drone_missions
         self._cancel_requested: str | None = None
+        self._resuming = MissionState(mission.state) == MissionState.UNDERWAY
 
     @property
     def vehicle_id(self) -> str:
@@ -313,16 +314,23 @@ class MissionRun:
         return Phase.LANDING
 
     async def _follow(self) -> None:
-        """Follow the vehicle until it is back on the ground and disarmed."""
+        """Follow the vehicle until it is back on the ground and disarmed.
+
+        Also used after a restart: the vehicle may not be discovered yet, and what happened
+        while nobody watched (a release, a landing) is read from its mission progress.
+        """
         clock, registry = self.ctx.clock, self.ctx.registry
         released = bool(self.mission.result.get("released"))
         took_off = bool(self.mission.result.get("took_off"))
-        deadline = clock.monotonic() + self.cfg.max_flight_s
+        resumed = self.mission.started_at is not None and self._resuming
+        started = self.mission.started_at.timestamp() if self.mission.started_at else clock.time()
+        deadline = started + self.cfg.max_flight_s
         seen = -1
         link_lost_noted = False
         recall_sent = False
+        fresh = resumed  # after a restart the registry holds nothing stale
         while True:
-            remaining = deadline - clock.monotonic()
+            remaining = deadline - clock.time()
             if remaining <= 0:
                 await self._recall(f"not back after {self.cfg.max_flight_s:.0f} s")
                 return
@@ -335,8 +343,14 @@ class MissionRun:
                 )
             except TimeoutError:
                 continue
+            except NotFound:  # not (re)discovered yet after a restart
+                await clock.sleep(1.0)
+                continue
             seen = entry.version
             st = entry.status
+            progress = st.mission
+            if progress.state == MissionRunState.UNKNOWN:
+                continue  # wait for its first mission report before judging anything
             if st.link == LinkState.LOST and not link_lost_noted:
                 link_lost_noted = True
                 await self.note(EventKind.VEHICLE, "link lost; the drone continues its mission")
@@ -349,15 +363,21 @@ class MissionRun:
             if not took_off and st.landed == LandedState.IN_AIR:
                 took_off = True
                 await self._record_result(took_off=True)
-            progress = st.mission
-            seq = max(progress.current, progress.reached + 1)
-            if progress.state == MissionRunState.COMPLETE:
-                seq = len(self.dp.plan.items)
-            if took_off and not recall_sent:
-                await self.set_phase(self._phase_of(seq))
-            if not released and took_off and seq > self.dp.gripper_index and not recall_sent:
-                released = True
-                await self._released(entry)
+            if progress.state == MissionRunState.ACTIVE:
+                fresh = True
+            # until this mission runs, progress describes the vehicle's previous mission (PX4
+            # keeps reporting it, and repeats MISSION_ITEM_REACHED for a while)
+            if fresh:
+                seq = progress.current
+                if progress.state == MissionRunState.COMPLETE:
+                    seq = len(self.dp.plan.items)
+                if took_off and not recall_sent:
+                    await self.set_phase(self._phase_of(seq))
+                if not released and took_off and seq > self.dp.gripper_index and not recall_sent:
+                    released = True
+                    # after a restart the release may have happened unobserved: no position
+                    await self._released(entry, observed=not resumed)
+                resumed = False
             if took_off and st.landed == LandedState.ON_GROUND and not st.armed:
                 await self._landed(entry, released)
                 return
@@ -367,8 +387,8 @@ class MissionRun:
             self.mission.id, result={**self.mission.result, **result}
         )
 
-    async def _released(self, entry: VehicleEntry) -> None:
-        pos = entry.status.position
+    async def _released(self, entry: VehicleEntry, observed: bool = True) -> None:
+        pos = entry.status.position if observed else None
         at = LatLon(pos.lat, pos.lon) if pos else None
         dist = distance_m(at, self.dp.drop) if at else None
         result: dict[str, Any] = {
@@ -377,11 +397,12 @@ class MissionRun:
             "release_position": [pos.lat, pos.lon, pos.rel_alt] if pos else None,
             "release_distance_m": round(dist, 2) if dist is not None else None,
         }
-        reason = (
-            f"payload released {dist:.1f} m from the drop point of {self.dp.community_id}"
-            if dist is not None
-            else "payload released"
-        )
+        if not observed:
+            reason = "payload released while the service was restarting (position not observed)"
+        elif dist is None:
+            reason = "payload released (position not reported)"
+        else:
+            reason = f"payload released {dist:.1f} m from the drop point of {self.dp.community_id}"
 
         async def book(s: Any) -> list[MissionEvent]:
             events = await self._stock_for_tasks(
