@@ -59,6 +59,8 @@ SCHEME_UDPOUT = "mavlink+udpout"
 """Send to a vehicle at HOST:PORT."""
 _HEARTBEAT = mavlink.MAVLINK_MSG_ID_HEARTBEAT
 _STATUSTEXT = mavlink.MAVLINK_MSG_ID_STATUSTEXT
+_LOGGED_ERRORS = 20
+"""Handler failures logged in full; after that one in a thousand."""
 _WATCHDOG_MAX_S = 0.5
 """Longest period of the link watchdog (world seconds)."""
 
@@ -260,7 +262,14 @@ class MavlinkLink(VehicleLink):
                 handler(session, msg)
             except Exception:
                 stats.handler_errors += 1
-                log.exception("mavlink.handler_failed", vehicle_id=session.vehicle_id, msgid=msgid)
+                # a vehicle sending something that trips a handler may do it 60 times a second
+                if stats.handler_errors <= _LOGGED_ERRORS or stats.handler_errors % 1000 == 0:
+                    log.exception(
+                        "mavlink.handler_failed",
+                        vehicle_id=session.vehicle_id,
+                        msgid=msgid,
+                        count=stats.handler_errors,
+                    )
 
     def _decode(self, frame: bytes) -> Any:
         try:
