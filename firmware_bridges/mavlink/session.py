@@ -316,6 +316,8 @@ class VehicleSession:
                 return False
         if not self.status.armed:
             return False
+        if old == FlightMode.TAKEOFF and new == FlightMode.HOLD:
+            return False  # PX4 loiters once the take-off altitude is reached
         progress = self.status.mission
         if old == FlightMode.MISSION:
             if progress.total > 0 and progress.current >= progress.total - 1:

@@ -66,13 +66,17 @@ async def flight() -> AsyncIterator[Flight]:
 async def test_arm_takeoff_land(flight: Flight) -> None:
     drone, status = flight.drone, flight.drone.status
     assert status.link == LinkState.ONLINE and status.landed == LandedState.ON_GROUND
+    failsafes = flight.bus.subscribe(
+        lambda e: getattr(e, "kind", None) == VehicleEventKind.FAILSAFE
+    )
     await drone.arm()
     await eventually(lambda: status.armed)
     await drone.takeoff(10.0)
     await eventually(
         lambda: status.position is not None and status.position.rel_alt > 9.0, timeout=30
     )
-    assert status.mode in (FlightMode.TAKEOFF, FlightMode.HOLD)
+    # PX4 loiters (Hold) once the take-off altitude is reached
+    await eventually(lambda: status.mode == FlightMode.HOLD, timeout=20)
     await drone.land()
     await eventually(
         lambda: not status.armed and status.landed == LandedState.ON_GROUND, timeout=30
@@ -80,6 +84,8 @@ async def test_arm_takeoff_land(flight: Flight) -> None:
     truth = flight.fleet[0].truth
     kinds = [e.kind for e in truth.events]
     assert TruthKind.TAKEOFF in kinds and TruthKind.LANDING in kinds
+    assert failsafes.get_nowait() is None  # take-off -> hold -> land is normal flying
+    failsafes.close()
 
 
 async def test_delivery_mission_with_gripper(flight: Flight) -> None:
