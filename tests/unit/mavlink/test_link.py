@@ -381,3 +381,35 @@ async def test_mavlink1_vehicle_is_understood(env: Env, open_link: OpenLink) -> 
             assert ours.get_msgbuf()[0] == 0xFD
         finally:
             peer.close()
+
+
+async def test_incomplete_chunks_and_repeated_events(env: Env, open_link: OpenLink) -> None:
+    async with open_link() as link:
+        peer = await Peer.open(link.local_address)
+        try:
+            await _discovered(env, peer)
+            peer.beat()
+            with env.bus.subscribe(
+                lambda e: getattr(e, "kind", None) == VehicleEventKind.STATUS_TEXT
+            ) as texts:
+                # chunk 1 of 3 is lost: after 2 world seconds the rest is reported, marked
+                peer.statustext("B" * 50, mavlink.MAV_SEVERITY_INFO, id=9, chunk_seq=0)
+                peer.statustext("tail", mavlink.MAV_SEVERITY_INFO, id=9, chunk_seq=2)
+                ev = await asyncio.wait_for(texts.get(), 2)
+                assert isinstance(ev, VehicleEvent)
+                assert ev.message == "B" * 50 + "…tail" and ev.data["incomplete"] is True
+                # an EVENT sent again (after a request) is not recorded twice
+                eid = px4_event_id("navigator_mis_wp_below_home")
+                peer.event(eid, pack_arguments("h", 4), seq=3, level=4)
+                peer.event(eid, pack_arguments("h", 4), seq=3, level=4)
+                peer.statustext("marker", mavlink.MAV_SEVERITY_INFO)
+                got = []
+                while True:
+                    ev = await asyncio.wait_for(texts.get(), 2)
+                    assert isinstance(ev, VehicleEvent)
+                    if ev.message == "marker":
+                        break
+                    got.append(ev.message)
+                assert got == ["Waypoint 4 below home"]
+        finally:
+            peer.close()
