@@ -3,19 +3,21 @@ state at 1 Hz; how fast the bridge gets them into the registry, against a bare s
 
 The vans run in ``--procs`` child processes (real :class:`sim.van.client.SimVan` objects, one
 aiomqtt connection each, visualization off, start phases spread over ``--stagger`` seconds so
-the 1 Hz states are not synchronised). The main process then measures, one after the other, for
-``--seconds`` each after a warm-up:
+the 1 Hz states are not synchronised). After a warm-up, for ``--seconds``, two receivers on the
+same broker take the same messages at the same time:
 
-1. **baseline**: a bare aiomqtt subscriber on ``.../+/+/state`` that only reads each message's
-   header (``json.loads``) - the least any master control must do;
-2. **bridge**: the :class:`~firmware_bridges.vda5050.link.Vda5050Link` with a registry: full
-   validation, translation into ``VehicleStatus`` and ``registry.touch``.
+1. **baseline**: a bare aiomqtt subscriber on ``.../+/+/state`` (in its own process) that only
+   reads each message's header (``json.loads``) - the least any master control must do;
+2. **bridge**: the :class:`~firmware_bridges.vda5050.link.Vda5050Link` with a registry (in the
+   main process): full validation, translation into ``VehicleStatus`` and ``registry.touch``.
 
-Latency is publish-to-registry: the child records the wall time just before each state
-``publish`` (by header id), the main process the time of ``registry.touch`` (or of receipt for
-the baseline). Printed: p50/p99/max latency, states per second, the throughput ratio
-bridge/baseline, and CPU per state in the receiving process. Targets: 1,000 vans, p99 < 100 ms,
-ratio >= 0.7.
+``--sequential`` measures them one after the other instead (each alone on the machine, but on
+different seconds of the publishers). Latency is publish-to-registry: the van's process records
+the wall time just before each state ``publish`` (by header id), the receiver the time of
+``registry.touch`` (or of receipt for the baseline); publisher-side and broker delays are in
+both, so the difference between the two rows is what the bridge adds. Printed: p50/p99/max
+latency, states per second, the throughput ratio bridge/baseline, and CPU per state in each
+receiving process. Targets: 1,000 vans, p99 < 100 ms, ratio >= 0.7.
 
     python -m bench.vans [--vans 1000] [--seconds 20] [--procs 2] [--broker mqtt://127.0.0.1:1883]
     python -m bench.vans --own-broker      # start a private mosquitto (max open files raised)
@@ -169,6 +171,50 @@ async def wait_online(broker: BrokerAddress, prefix: str, vans: int, timeout: fl
     return len(online)
 
 
+def bare_subscriber(broker_url: str, prefix: str, conn: Connection) -> None:
+    """Child process: the bare subscriber, recording between "start" and "stop" from ``conn``."""
+    quiet()
+    asyncio.run(_bare_subscriber(BrokerAddress.parse(broker_url), prefix, conn))
+
+
+async def _bare_subscriber(broker: BrokerAddress, prefix: str, conn: Connection) -> None:
+    records: list[tuple[str, int, float]] = []
+    recording = asyncio.Event()
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def control() -> None:
+        conn.recv()  # "start"
+        loop.call_soon_threadsafe(recording.set)
+        conn.recv()  # "stop"
+        loop.call_soon_threadsafe(stopped.set)
+
+    async with aiomqtt.Client(**broker.client_kwargs()) as client:
+        await client.subscribe(wire.topic(prefix, "uagv", MANUFACTURER, "+", "state"))
+        conn.send("ready")
+        waiter = loop.run_in_executor(None, control)
+        cpu0 = 0.0
+
+        async def receive() -> None:
+            nonlocal cpu0
+            async for m in client.messages:
+                now = time.time()
+                if recording.is_set():
+                    if not records:
+                        cpu0 = time.process_time()
+                    raw = m.payload
+                    head = json.loads(raw if isinstance(raw, bytes | str) else b"{}")
+                    records.append((head["serialNumber"], head["headerId"], now))
+
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(receive())
+            await stopped.wait()
+            task.cancel()
+        cpu = time.process_time() - cpu0
+        await waiter
+    conn.send((records, cpu))
+
+
 async def bare_phase(broker: BrokerAddress, prefix: str, seconds: float) -> Phase:
     records: list[tuple[str, int, float]] = []
     start = time.monotonic()
@@ -191,8 +237,13 @@ async def bare_phase(broker: BrokerAddress, prefix: str, seconds: float) -> Phas
 
 
 async def bridge_phase(
-    broker: BrokerAddress, prefix: str, vans: int, seconds: float
+    broker: BrokerAddress,
+    prefix: str,
+    vans: int,
+    seconds: float,
+    bare: Connection | None = None,
 ) -> tuple[Phase, Vda5050Link]:
+    """The bridge alone, or with the bare subscriber process recording the same window."""
     registry = TimingRegistry()
     ctx = LinkContext(
         registry, EventBus(), WallClock(), {"frame": LocalFrame(22.5, 114.0), "map_id": "bench"}
@@ -202,10 +253,14 @@ async def bridge_phase(
     async with link:
         await registry.wait_added(vans, 60.0, WallClock())
         await asyncio.sleep(WARMUP_S)
+        if bare is not None:
+            bare.send("start")
         registry.recording = True
         cpu0 = time.process_time()
         await asyncio.sleep(seconds)
         registry.recording = False
+        if bare is not None:
+            bare.send("stop")
         cpu = time.process_time() - cpu0
     return Phase("bridge -> registry", registry.records, seconds, cpu), link
 
@@ -327,8 +382,24 @@ async def run(args: argparse.Namespace, broker_url: str, log: Callable[[str], No
         if online < args.vans:
             log("the broker did not accept every van; try --own-broker (raises the file limit)")
             return 2
-        bare = await bare_phase(broker, prefix, args.seconds)
-        bridged, link = await bridge_phase(broker, prefix, args.vans, args.seconds)
+        if args.sequential:
+            bare = await bare_phase(broker, prefix, args.seconds)
+            bridged, link = await bridge_phase(broker, prefix, args.vans, args.seconds)
+        else:
+            parent, child = ctx.Pipe()
+            sub = ctx.Process(target=bare_subscriber, args=(broker_url, prefix, child), daemon=True)
+            sub.start()
+            procs.append(sub)
+            if not await asyncio.to_thread(parent.poll, 30):
+                log("bare subscriber did not start")
+                return 2
+            parent.recv()
+            bridged, link = await bridge_phase(broker, prefix, args.vans, args.seconds, parent)
+            if not await asyncio.to_thread(parent.poll, 60):
+                log("bare subscriber did not report")
+                return 2
+            records, cpu = parent.recv()
+            bare = Phase("bare aiomqtt subscriber", records, args.seconds, cpu)
     finally:
         for pipe in pipes:
             with contextlib.suppress(OSError):
@@ -382,6 +453,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--broker", default="mqtt://127.0.0.1:1883")
     ap.add_argument("--own-broker", action="store_true")
     ap.add_argument("--connect-timeout", type=float, default=60.0)
+    ap.add_argument(
+        "--sequential",
+        action="store_true",
+        help="measure the bare subscriber first, then the bridge (default: both at once, the "
+        "bare one in its own process, on the same messages)",
+    )
+    ap.add_argument(
+        "--uvloop", action="store_true", help="run the receiving side on uvloop (as uvicorn does)"
+    )
     args = ap.parse_args(argv)
     raise_nofile(4 * args.vans + 256)
 
@@ -389,10 +469,15 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
 
     quiet()
+    runner: Callable[[Any], int] = asyncio.run
+    if args.uvloop:
+        import uvloop
+
+        runner = uvloop.run
     if args.own_broker:
         with own_mosquitto(max(20000, 4 * args.vans)) as url:
-            return asyncio.run(run(args, url, log))
-    return asyncio.run(run(args, args.broker, log))
+            return runner(run(args, url, log))
+    return runner(run(args, args.broker, log))
 
 
 if __name__ == "__main__":
