@@ -6,7 +6,8 @@ URL schemes (registered in :mod:`fleet.link` when ``firmware_bridges.mavlink`` i
   instance i sends its API link to 14540+i). Each system id is answered at the address it was
   last heard from.
 * ``mavlink+udpout://HOST:PORT`` binds an ephemeral port and sends to the vehicle at HOST:PORT
-  first (our heartbeat opens the link), for vehicles that wait for the ground station.
+  first (our heartbeat opens the link), for vehicles that wait for the ground station. HOST is
+  resolved once when the link opens (IPv4 preferred).
 
 Receive path: every datagram is split into frames (:func:`.codec.iter_frames`); a frame from a
 known vehicle's autopilot is decoded only if :data:`.session.HANDLERS` has a handler for its
@@ -115,6 +116,7 @@ class MavlinkLink(VehicleLink):
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._remote: tuple[str, int] | None = None
+        self._family: int | None = None
 
     # -- VehicleLink ----------------------------------------------------------------------------
 
@@ -128,6 +130,16 @@ class MavlinkLink(VehicleLink):
 
     async def __aenter__(self) -> Self:
         loop = asyncio.get_running_loop()
+        if self.mode == "out":
+            try:
+                infos = await loop.getaddrinfo(self.host, self.port_number, type=socket.SOCK_DGRAM)
+            except OSError as exc:
+                raise LinkError(f"cannot resolve {self.url}: {exc}", url=self.url) from exc
+            # UDP cannot probe which address answers: prefer IPv4, as vehicles and routers do
+            infos.sort(key=lambda info: info[0] != socket.AF_INET)
+            family, *_, sockaddr = infos[0]
+            self._remote = (str(sockaddr[0]), int(sockaddr[1]))
+            self._family = family
         sock = self._open_socket()
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
         self._transport = transport
@@ -172,7 +184,7 @@ class MavlinkLink(VehicleLink):
         return None
 
     def _open_socket(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        family = self._family or (socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.options.rcvbuf_bytes)
@@ -181,7 +193,6 @@ class MavlinkLink(VehicleLink):
                 sock.bind((self.host, self.port_number))
             else:
                 sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
-                self._remote = (self.host, self.port_number)
             sock.setblocking(False)
         except OSError as exc:
             sock.close()

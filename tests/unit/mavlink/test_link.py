@@ -329,8 +329,8 @@ async def test_two_vehicles_one_endpoint_and_one_socket(env: Env, open_link: Ope
 async def test_udpout_sends_first(env: Env, open_link: OpenLink) -> None:
     vehicle = await Peer.open(None)
     try:
-        host, port = vehicle.address
-        async with open_link(f"mavlink+udpout://{host}:{port}") as link:
+        _, port = vehicle.address
+        async with open_link(f"mavlink+udpout://localhost:{port}") as link:
             hb = await vehicle.expect("HEARTBEAT")  # we spoke first
             assert hb.type == mavlink.MAV_TYPE_GCS
             assert vehicle.gcs_addr is not None
