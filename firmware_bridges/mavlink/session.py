@@ -25,7 +25,7 @@ import structlog
 from pymavlink.dialects.v20 import common as mavlink
 
 from firmware_bridges.mavlink import px4_events, translate
-from firmware_bridges.mavlink.codec import Codec
+from firmware_bridges.mavlink.codec import Codec, LinkStats
 from firmware_bridges.mavlink.options import MavlinkOptions
 from fleet.clock import Clock
 from fleet.events import EventBus, Severity, VehicleEvent, VehicleEventKind
@@ -56,6 +56,7 @@ class LinkPort(Protocol):
     """What a session needs from its link."""
 
     codec: Codec
+    stats: LinkStats
     clock: Clock
     registry: VehicleRegistry
     bus: EventBus
@@ -470,6 +471,8 @@ class VehicleSession:
     def on_targeted(self, msg: Any) -> None:
         if self.addressed_to_us(msg.target_system, msg.target_component):
             self._offer(msg)
+        else:
+            self.port.stats.foreign += 1  # an answer to another ground station
         self._touch()
 
     def on_param_value(self, msg: Any) -> None:

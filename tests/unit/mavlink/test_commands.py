@@ -308,3 +308,31 @@ async def test_parameter_not_applied(env: Env, open_link: OpenLink) -> None:
             await drone.set_parameter("GF_ACTION", 3)
         assert info.value.fields["result"] == "NOT_APPLIED"
         peer.close()
+
+
+async def test_in_progress_without_final_ack_times_out(env: Env, open_link: OpenLink) -> None:
+    async with open_link() as link:
+        peer, drone = await _vehicle(env, link)
+        gripper = mavlink.MAV_CMD_DO_GRIPPER
+
+        def stuck(m: Any) -> bool:
+            if m.get_type() == "COMMAND_LONG" and m.command == gripper:
+                peer.ack(gripper, mavlink.MAV_RESULT_IN_PROGRESS, progress=10)
+                return True
+            return False
+
+        peer.auto.insert(0, stuck)
+        with pytest.raises(CommandTimeout, match="in progress"):
+            await drone.release_payload()  # 10 world s = 1 real s
+        assert peer.count("COMMAND_LONG", lambda m: m.command == gripper) == 1
+        peer.close()
+
+
+async def test_link_lost_while_waiting(env: Env, open_link: OpenLink) -> None:
+    async with open_link(link_timeout_s=1.0, command_timeout_s=5.0) as link:
+        peer, drone = await _vehicle(env, link, beat=False)
+        peer.heartbeat()
+        with pytest.raises(LinkLost):
+            await drone.arm()  # the vehicle goes silent: no ack, no heartbeat
+        assert peer.count("COMMAND_LONG", lambda m: m.command == ARM) == 1
+        peer.close()

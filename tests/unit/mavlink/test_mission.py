@@ -323,3 +323,24 @@ async def test_land_without_position_lands_at_previous_item(env: Env, open_link:
         wp, land = server.stored[0]
         assert land.command == 21 and (land.x, land.y) == (wp.x, wp.y) and land.frame == 6
         peer.close()
+
+
+async def test_requests_for_another_ground_station_are_ignored(
+    env: Env, open_link: OpenLink
+) -> None:
+    async with open_link() as link:
+        peer, drone = await _vehicle(env, link)
+        server = MissionServer(peer)
+        _report_state(peer, server, mavlink.MISSION_STATE_NOT_STARTED)
+
+        def other_gcs(m: Any) -> bool:
+            if m.get_type() == "MISSION_COUNT":
+                # a request addressed to another GCS (254) must not be answered by us
+                peer.send(mavlink.MAVLink_mission_request_int_message(254, 190, 4, 0))
+            return False
+
+        peer.auto.insert(0, other_gcs)
+        await _with_server(peer, server, drone.upload_mission(PLAN))
+        assert peer.count("MISSION_ITEM_INT", lambda m: m.seq == 4) == 1
+        assert link.stats.foreign >= 1
+        peer.close()
