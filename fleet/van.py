@@ -222,6 +222,7 @@ def trip_from_routes(
     *,
     base_nodes: int | None = None,
     max_speed_mps: float | None = None,
+    start_deviation_m: float | None = None,
 ) -> VanTrip:
     """A trip along road routes (:meth:`fleet.roads.RoadNetwork.shortest_path` results).
 
@@ -229,6 +230,8 @@ def trip_from_routes(
     stop *i* (``len(routes) + 1`` entries: the start, then each route's end). Every road node
     on the way becomes a trip node (id = road node id, named after its dock or gate), every road
     edge a trip edge with the road's speed limit (capped at ``max_speed_mps``) and length.
+    ``start_deviation_m`` lets a van that stopped off the start node (after a cancel) take the
+    trip from where it stands (VDA 5050 6.6.3.1).
     """
     if len(stop_actions) != len(routes) + 1:
         raise ValidationError(
@@ -247,8 +250,12 @@ def trip_from_routes(
                 field="routes",
             )
         if not nodes:
-            first = route.nodes[0]
-            nodes.append(_trip_node(first, stop_actions[0]))
+            first = _trip_node(route.nodes[0], stop_actions[0])
+            if start_deviation_m is not None:
+                first = TripNode(
+                    first.node_id, first.position, first.actions, first.name, start_deviation_m
+                )
+            nodes.append(first)
         for j, edge in enumerate(route.edges):
             end = route.nodes[j + 1]
             last = j == len(route.edges) - 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -251,3 +252,35 @@ def test_capabilities_from_the_sim_factsheet() -> None:
     assert {"cancelOrder", "startPause", "stopPause", "factsheetRequest"} <= caps.instant_actions
     assert caps.state_interval_s == 1.0
     assert caps.pick_time_per_box_s == 8.0
+
+
+def test_trip_from_road_routes() -> None:
+    from fleet.van import trip_from_routes
+    from fleet.worldfile import load_world
+
+    world = load_world(Path(__file__).resolve().parents[3] / "examples/worlds/shatou.geojson")
+    net = world.road_network
+    dock = world.dock_node(world.warehouses[0].id)
+    gate = world.gate_node(world.communities[2].id)
+    out, back = net.shortest_path(dock, gate), net.shortest_path(gate, dock)
+    trip = trip_from_routes(
+        "T9",
+        [out, back],
+        [[Pick("L9", 5, 30.0)], [Drop("L9", 5, 30.0)], []],
+        max_speed_mps=30 / 3.6,
+        start_deviation_m=25.0,
+    )
+    assert [n.node_id for n in trip.nodes] == [n.id for n in out.nodes] + [
+        n.id for n in back.nodes[1:]
+    ]
+    assert trip.nodes[0].allowed_deviation_m == 25.0 and trip.nodes[0].name == "dock:W1"
+    gate_node = trip.nodes[len(out.nodes) - 1]
+    assert gate_node.node_id == gate.id and isinstance(gate_node.actions[0], Drop)
+    assert all(e.max_speed_mps is not None and e.max_speed_mps <= 30 / 3.6 for e in trip.edges)
+    assert sum(e.length_m or 0 for e in trip.edges) == pytest.approx(
+        out.length_m + back.length_m, abs=0.01
+    )
+    with pytest.raises(ValidationError):
+        trip_from_routes("T9", [out, back], [[], []])
+    with pytest.raises(ValidationError):
+        trip_from_routes("T9", [out, out], [[], [], []])  # second route starts elsewhere
