@@ -22,7 +22,8 @@ Options (``LinkContext.options``): ``world`` (a :class:`fleet.world.World`, for 
 and ``map_id``) or ``frame`` + ``map_id``; ``broker_url`` (for URLs without host);
 ``state_timeout_s`` (default: three state intervals from the factsheet, else 31 s: the
 specification lets a van stay silent up to 30 s); ``resend_interval_s`` (3 s),
-``order_timeout_s`` (60 s) and ``command_timeout_s`` (15 s), all world seconds.
+``order_timeout_s`` (60 s) and ``command_timeout_s`` (15 s), all world seconds; under a fast
+clock the defaults are stretched to at least 0.5, 10 and 5 real seconds.
 """
 
 from __future__ import annotations
@@ -571,9 +572,18 @@ class Vda5050Link(VehicleLink):
             self.address.state_timeout_s or opts.get("state_timeout_s") or DEFAULT_STATE_TIMEOUT_S
         )
         self._fixed_timeout = bool(self.address.state_timeout_s or opts.get("state_timeout_s"))
-        self.resend_interval_s = float(opts.get("resend_interval_s", 3.0))
-        self.order_timeout_s = float(opts.get("order_timeout_s", 60.0))
-        self.command_timeout_s = float(opts.get("command_timeout_s", 15.0))
+        speed = ctx.clock.speed if math.isfinite(ctx.clock.speed) else 0.0
+
+        def world_s(key: str, default: float, real_floor: float) -> float:
+            # an explicit option is taken as is; a default never gets shorter than real_floor
+            # real seconds, so that a fast clock does not outrun the network
+            if key in opts:
+                return float(opts[key])
+            return max(default, real_floor * speed)
+
+        self.resend_interval_s = world_s("resend_interval_s", 3.0, 0.5)
+        self.order_timeout_s = world_s("order_timeout_s", 60.0, 10.0)
+        self.command_timeout_s = world_s("command_timeout_s", 15.0, 5.0)
         self.default_max_boxes = int(opts.get("max_boxes", 0))
         self.stats = LinkStats()
         self.connected = asyncio.Event()
