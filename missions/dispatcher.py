@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -33,7 +33,14 @@ from missions.drone_delivery import (
     plan_to_json,
 )
 from missions.journal import EventKind
-from missions.states import MissionKind, MissionState, Priority, RequestState, TaskState
+from missions.states import (
+    MissionKind,
+    MissionState,
+    Priority,
+    RequestKind,
+    RequestState,
+    TaskState,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -49,22 +56,31 @@ class Candidate:
     pad: Pad
 
 
-class Dispatcher:
-    """Plans missions for approved requests."""
+class RequestPlanner(Protocol):
+    """Turns approved requests of one kind into planned missions."""
 
-    def __init__(
-        self,
-        ctx: MissionContext,
-        busy: Callable[[str], bool],
-        start_mission: Callable[[Mission], None],
-    ) -> None:
+    request_kind: str
+    """The ``RequestKind`` value it plans."""
+
+    async def dispatch(self, pending: list[RequestRecord]) -> int:
+        """Plan what can be planned now (``pending`` is in queue order); return how many
+        missions were planned. Requests that must wait get a recorded reason."""
+        ...
+
+
+class Dispatcher:
+    """Runs dispatch rounds over the registered request planners."""
+
+    def __init__(self, ctx: MissionContext) -> None:
         self.ctx = ctx
-        self._busy = busy
-        self._start_mission = start_mission
+        self.planners: list[RequestPlanner] = []
         self._wake = asyncio.Event()
         self._waiting_reason: dict[str, str] = {}
         """Last reason recorded for a request that waits (recorded again only if it changes)."""
         self.interval_s = 5.0
+
+    def add_planner(self, planner: RequestPlanner) -> None:
+        self.planners.append(planner)
 
     def kick(self) -> None:
         """Ask for a dispatch round soon."""
@@ -82,21 +98,19 @@ class Dispatcher:
                 await self.ctx.clock.wait_for(self._wake.wait(), self.interval_s)
 
     async def dispatch_once(self) -> int:
-        """One round: returns how many missions were planned."""
-        pending = await self.ctx.store.list_requests(
-            states=[RequestState.APPROVED], kind="delivery", limit=10_000
-        )
-        if not pending:
-            return 0
-        skus = {s.id: s for s in await self.ctx.store.skus()}
-        pending.sort(key=_queue_key)
+        """One round over every planner: returns how many missions were planned."""
         planned = 0
-        for rec in pending:
-            if await self._dispatch_request(rec, skus):
-                planned += 1
+        for planner in self.planners:
+            pending = await self.ctx.store.list_requests(
+                states=[RequestState.APPROVED], kind=planner.request_kind, limit=10_000
+            )
+            if pending:
+                pending.sort(key=queue_key)
+                planned += await planner.dispatch(pending)
         return planned
 
-    async def _wait(self, rec: RequestRecord, reason: str, **data: Any) -> None:
+    async def record_wait(self, rec: RequestRecord, reason: str, **data: Any) -> None:
+        """Record why a request waits (once per distinct reason)."""
         rid = rec.request.id
         if self._waiting_reason.get(rid) == reason:
             return
@@ -104,6 +118,39 @@ class Dispatcher:
         ev = self.ctx.journal.event(EventKind.DECISION, reason, request_id=rid, **data)
         await self.ctx.store.add_events([ev])
         self.ctx.journal.published(ev)
+
+    def planned(self, request_id: str) -> None:
+        """Forget the wait reason of a request that got a mission."""
+        self._waiting_reason.pop(request_id, None)
+
+
+class DroneDeliveryPlanner:
+    """Delivery requests whose load fits a drone: one sortie on the best free drone."""
+
+    request_kind: str = RequestKind.DELIVERY
+
+    def __init__(
+        self,
+        ctx: MissionContext,
+        dispatcher: Dispatcher,
+        busy: Callable[[str], bool],
+        start_mission: Callable[[Mission], None],
+    ) -> None:
+        self.ctx = ctx
+        self.dispatcher = dispatcher
+        self._busy = busy
+        self._start_mission = start_mission
+
+    async def _wait(self, rec: RequestRecord, reason: str, **data: Any) -> None:
+        await self.dispatcher.record_wait(rec, reason, **data)
+
+    async def dispatch(self, pending: list[RequestRecord]) -> int:
+        skus = {s.id: s for s in await self.ctx.store.skus()}
+        planned = 0
+        for rec in pending:
+            if await self._dispatch_request(rec, skus):
+                planned += 1
+        return planned
 
     async def _dispatch_request(self, rec: RequestRecord, skus: dict[str, Sku]) -> bool:
         req = rec.request
@@ -250,7 +297,7 @@ class Dispatcher:
             )
             return False
         j.published(*events)
-        self._waiting_reason.pop(req.id, None)
+        self.dispatcher.planned(req.id)
         log.info("dispatch.planned", request_id=req.id, mission_id=mission.id, vehicle_id=vid)
         self._start_mission(mission)
         return True
@@ -286,7 +333,8 @@ class Dispatcher:
         return out
 
 
-def _queue_key(rec: RequestRecord) -> tuple[int, float, float]:
+def queue_key(rec: RequestRecord) -> tuple[int, float, float]:
+    """Queue order: priority class, then deadline, then arrival."""
     r = rec.request
     deadline = r.deadline.timestamp() if r.deadline else float("inf")
     return (Priority(r.priority).rank, deadline, r.created_at.timestamp())

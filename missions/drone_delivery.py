@@ -48,6 +48,8 @@ class DeliveryPlan:
 
     plan: FlightPlan
     pad_id: str
+    warehouse_id: str
+    """The pad's warehouse: the load comes from its stock."""
     community_id: str
     drop: LatLon
     gripper_index: int
@@ -84,6 +86,8 @@ def plan_delivery(
 ) -> DeliveryPlan:
     """The flight plan from ``pad`` to ``community``'s drop point and back."""
     drop = community.drop_point
+    if pad.warehouse_id is None:
+        raise PlanningError(f"pad {pad.id} belongs to no warehouse: nothing to load there")
     if world.no_fly_at(drop, cfg.drop_alt_m) is not None:
         raise PlanningError(f"the drop point of {community.id} is inside a no-fly zone")
     if cfg.cruise_alt_m > world.max_altitude_m:
@@ -123,6 +127,7 @@ def plan_delivery(
     return DeliveryPlan(
         plan=FlightPlan(tuple(items)),
         pad_id=pad.id,
+        warehouse_id=pad.warehouse_id,
         community_id=community.id,
         drop=drop,
         gripper_index=gripper_index,
@@ -157,6 +162,7 @@ def plan_to_json(dp: DeliveryPlan) -> dict[str, Any]:
     return {
         "type": "drone_delivery",
         "pad_id": dp.pad_id,
+        "warehouse_id": dp.warehouse_id,
         "community_id": dp.community_id,
         "drop": [dp.drop.lat, dp.drop.lon],
         "gripper_index": dp.gripper_index,
@@ -174,6 +180,7 @@ def plan_from_json(data: dict[str, Any]) -> DeliveryPlan:
     return DeliveryPlan(
         plan=FlightPlan(tuple(item_from_json(it) for it in data["items"])),
         pad_id=data["pad_id"],
+        warehouse_id=data["warehouse_id"],
         community_id=data["community_id"],
         drop=LatLon(*data["drop"]),
         gripper_index=data["gripper_index"],

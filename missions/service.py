@@ -9,6 +9,7 @@ tasks without touching the record, so the next start recovers them the same way.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,13 +20,13 @@ from fleet.events import VehicleEvent, VehicleEventKind
 from fleet.store.repository import RequestRecord
 from fleet.store.tables import Mission, MissionEvent
 from missions.context import MissionContext
-from missions.dispatcher import Dispatcher
-from missions.executor import MissionRun
+from missions.delivery_run import DroneDeliveryRun
+from missions.dispatcher import Dispatcher, DroneDeliveryPlanner
 from missions.journal import EventKind
 from missions.requests import RequestService
+from missions.run import MissionRun
 from missions.states import (
     MISSION_ACTIVE,
-    MissionKind,
     MissionState,
     RequestState,
     TaskState,
@@ -34,16 +35,29 @@ from missions.states import (
 log = structlog.get_logger(__name__)
 
 
+RunFactory = Callable[[MissionContext, Mission, Callable[[str], None]], MissionRun]
+"""Builds the run of one mission (a ``MissionRun`` subclass)."""
+
+
 class MissionService:
-    """Dispatcher, executor and recovery, as one owned set of tasks."""
+    """Dispatcher, executor and recovery, as one owned set of tasks.
+
+    Mission kinds plug in with :meth:`register_run` (how to execute a mission of that kind) and
+    ``dispatcher.add_planner`` (how to turn approved requests into missions).
+    """
 
     def __init__(self, ctx: MissionContext) -> None:
         self.ctx = ctx
         self.runs: dict[str, MissionRun] = {}
+        self.run_factories: dict[str, RunFactory] = {}
+        self.resumable: set[str] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._background: list[asyncio.Task[None]] = []
-        self.dispatcher = Dispatcher(ctx, busy=self.is_busy, start_mission=self._spawn)
+        self.dispatcher = Dispatcher(ctx)
+        self.dispatcher.add_planner(
+            DroneDeliveryPlanner(ctx, self.dispatcher, busy=self.is_busy, start_mission=self.spawn)
+        )
         self.requests = RequestService(
             store=ctx.store,
             world=ctx.world,
@@ -52,6 +66,13 @@ class MissionService:
             settings=ctx.settings.requests,
             on_approved=self.dispatcher.kick,
         )
+        self.register_run(DroneDeliveryRun)
+
+    def register_run(self, run: type[MissionRun]) -> None:
+        """Execute missions of ``run.kind`` with ``run``."""
+        self.run_factories[run.kind] = run
+        if run.resumable:
+            self.resumable.add(run.kind)
 
     def is_busy(self, vehicle_id: str) -> bool:
         return any(r.mission.vehicle_id == vehicle_id for r in self.runs.values())
@@ -95,9 +116,10 @@ class MissionService:
             async for _ in sub:
                 self.dispatcher.kick()
 
-    def _spawn(self, mission: Mission) -> None:
+    def spawn(self, mission: Mission) -> None:
+        """Start executing a planned mission (planners call this)."""
         assert self._tg is not None
-        run = MissionRun(self.ctx, mission, on_done=self._finished)
+        run = self.run_factories[mission.kind](self.ctx, mission, self._finished)
         self.runs[mission.id] = run
         self._tasks[mission.id] = self._tg.create_task(run.run(), name=f"mission-{mission.id}")
 
@@ -109,12 +131,13 @@ class MissionService:
     async def _recover(self) -> None:
         active = await self.ctx.store.list_missions(states=list(MISSION_ACTIVE), limit=10_000)
         for m in active:
-            if m.kind != MissionKind.DRONE_DELIVERY:
+            if m.kind not in self.run_factories:
+                log.warning("mission.unknown_kind", mission_id=m.id, kind=m.kind)
                 continue
-            if m.state == MissionState.UNDERWAY:
+            if m.state == MissionState.UNDERWAY and m.kind in self.resumable:
                 log.info("mission.resume", mission_id=m.id, vehicle_id=m.vehicle_id)
                 await self._note(m, "service restarted; following the mission again")
-                self._spawn(m)
+                self.spawn(m)
             else:
                 await self._interrupt_unstarted(m, "service restarted before the mission started")
 
@@ -126,8 +149,8 @@ class MissionService:
         self.ctx.journal.published(ev)
 
     async def _interrupt_unstarted(self, m: Mission, reason: str) -> None:
-        run = MissionRun(self.ctx, m, on_done=lambda _id: None)
-        loaded = m.state == MissionState.AUTHORIZED
+        run = self.run_factories[m.kind](self.ctx, m, lambda _id: None)
+        loaded = m.state in (MissionState.AUTHORIZED, MissionState.UNDERWAY)
 
         async def undo(s: Any) -> list[MissionEvent]:
             kind, why = ("return", "unloaded: " + reason) if loaded else ("release", reason)
@@ -158,7 +181,7 @@ class MissionService:
                 if run is not None and run.mission.state == MissionState.PLANNED:
                     run.cancel(why)
                     self._tasks[run.mission.id].cancel()
-                    await run._cancel_before_flight(why)
+                    await run.cancel_unstarted(why)
                 elif run is not None:
                     raise Conflict(
                         f"request {request_id} is already loaded on mission {run.mission.id}; "

@@ -1,253 +1,34 @@
-"""The executor: one task per running mission, driving its vehicle through the mission's phases.
-
-A run takes a mission from ``planned`` to a terminal state. Every transition is stored with its
-reason together with what it implies (stock movements, task and request states) in one
-transaction, then announced on the bus. Vehicle errors fail the mission with the vehicle's reason
-and put its work back in the queue; nothing is torn up once the vehicle has started it, and a
-mission found ``underway`` after a restart is followed again rather than restarted.
-"""
+"""Drone delivery runs: upload fence and plan, start, follow the phases, book the release and
+the landing (see ``missions.drone_delivery`` for the plan)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
-
-import structlog
 
 from fleet.airspace import world_geofence
 from fleet.drone import DroneControl
 from fleet.errors import Conflict, NotFound, StreetfleetError, VehicleError
 from fleet.geo import LatLon, distance_m
 from fleet.registry import VehicleEntry
-from fleet.store.tables import Mission, MissionEvent, Task
+from fleet.store.tables import Mission, MissionEvent
 from fleet.vehicle import LandedState, LinkState, MissionRunState
 from missions.context import MissionContext
 from missions.drone_delivery import DeliveryPlan, plan_from_json
 from missions.journal import EventKind
-from missions.states import (
-    MISSION_TERMINAL,
-    MissionState,
-    Phase,
-    RequestState,
-    TaskState,
-    check_mission_transition,
-)
-
-log = structlog.get_logger(__name__)
+from missions.run import MissionRun
+from missions.states import MissionKind, MissionState, Phase, RequestState, TaskState
 
 
-class MissionRun:
+class DroneDeliveryRun(MissionRun):
     """Executes one drone delivery mission."""
 
-    def __init__(self, ctx: MissionContext, mission: Mission, on_done: Callable[[str], None]):
-        self.ctx = ctx
-        self.mission = mission
-        self.on_done = on_done
+    kind = MissionKind.DRONE_DELIVERY
+    resumable = True
+
+    def __init__(self, ctx: MissionContext, mission: Mission, on_done: Any) -> None:
+        super().__init__(ctx, mission, on_done)
         self.dp: DeliveryPlan = plan_from_json(mission.plan)
         self.cfg = ctx.settings.drone_missions
-        self._cancel_requested: str | None = None
-        self._resuming = MissionState(mission.state) == MissionState.UNDERWAY
-
-    @property
-    def vehicle_id(self) -> str:
-        assert self.mission.vehicle_id is not None
-        return self.mission.vehicle_id
-
-    # --- state changes -----------------------------------------------------------------------
-
-    async def transition(
-        self,
-        dst: MissionState,
-        reason: str,
-        *,
-        phase: Phase | None = None,
-        result: dict[str, Any] | None = None,
-        extra: Callable[[Any], Any] | None = None,
-        **data: Any,
-    ) -> None:
-        """Move the mission to ``dst`` (checked), with its event, in one transaction.
-
-        ``extra(session)`` runs in the same transaction (stock movements, request updates).
-        """
-        src = MissionState(self.mission.state)
-        check_mission_transition(src, dst)
-        j = self.ctx.journal
-        ev = j.event(
-            EventKind.STATE,
-            reason,
-            mission_id=self.mission.id,
-            vehicle_id=self.mission.vehicle_id,
-            from_state=src,
-            to_state=dst,
-            **data,
-        )
-        changes: dict[str, Any] = {"state": dst}
-        now = self.ctx.clock.now()
-        events = [ev]
-        if phase is not None and phase != self.mission.phase:
-            changes["phase"] = phase
-            events.append(
-                j.event(
-                    EventKind.PHASE,
-                    f"phase {phase}",
-                    mission_id=self.mission.id,
-                    vehicle_id=self.mission.vehicle_id,
-                    phase=str(phase),
-                )
-            )
-        if dst == MissionState.UNDERWAY:
-            changes["started_at"] = now
-        if dst in MISSION_TERMINAL:
-            changes["ended_at"] = now
-            changes["reason"] = reason
-        if result:
-            changes["result"] = {**self.mission.result, **result}
-        extra_events: list[MissionEvent] = []
-        async with self.ctx.store.transaction() as s:
-            self.mission = await self.ctx.store.update_mission(
-                self.mission.id, expected_states=[src], events=events, session=s, **changes
-            )
-            if extra is not None:
-                extra_events = list(await extra(s) or [])
-        j.published(*events, *extra_events)
-        log.info(
-            "mission.state",
-            mission_id=self.mission.id,
-            vehicle_id=self.vehicle_id,
-            from_state=str(src),
-            to_state=str(dst),
-            reason=reason,
-        )
-
-    async def set_phase(self, phase: Phase, reason: str = "", **data: Any) -> None:
-        if self.mission.phase == phase:
-            return
-        ev = self.ctx.journal.event(
-            EventKind.PHASE,
-            reason or f"phase {phase}",
-            mission_id=self.mission.id,
-            vehicle_id=self.vehicle_id,
-            phase=str(phase),
-            **data,
-        )
-        self.mission = await self.ctx.store.update_mission(
-            self.mission.id, events=[ev], phase=phase
-        )
-        self.ctx.journal.published(ev)
-
-    async def note(self, kind: str, reason: str, **data: Any) -> None:
-        ev = self.ctx.journal.event(
-            kind, reason, mission_id=self.mission.id, vehicle_id=self.vehicle_id, **data
-        )
-        await self.ctx.store.add_events([ev])
-        self.ctx.journal.published(ev)
-
-    # --- stock and request bookkeeping ------------------------------------------------------
-
-    async def _tasks(self) -> list[Task]:
-        return list(await self.ctx.store.mission_tasks(self.mission.id))
-
-    def _warehouse_id(self) -> str:
-        pad = self.ctx.world.pad(self.dp.pad_id)
-        assert pad.warehouse_id is not None
-        return pad.warehouse_id
-
-    async def _stock_for_tasks(self, s: Any, kind: str, note: str) -> list[MissionEvent]:
-        """Apply one stock movement per task line; returns the events recording them."""
-        events = []
-        now = self.ctx.clock.now()
-        for task in await self._tasks():
-            for line in task.load:
-                mv = await self.ctx.store.move_stock(
-                    kind,
-                    self._warehouse_id(),
-                    line["sku_id"],
-                    line["quantity"],
-                    at=now,
-                    request_id=task.request_id,
-                    mission_id=self.mission.id,
-                    note=note,
-                    session=s,
-                )
-                ev = self.ctx.journal.event(
-                    EventKind.STOCK,
-                    f"{kind} {mv.quantity} {mv.sku_id}: {note}",
-                    mission_id=self.mission.id,
-                    request_id=task.request_id,
-                    vehicle_id=self.vehicle_id,
-                    movement_id=mv.id,
-                    sku_id=mv.sku_id,
-                    quantity=mv.quantity,
-                    movement=kind,
-                )
-                s.add(ev)
-                events.append(ev)
-        return events
-
-    async def _requests_to(
-        self,
-        s: Any,
-        dst: RequestState,
-        reason: str,
-        *,
-        from_states: list[RequestState],
-        task_state: TaskState | None = None,
-        **changes: Any,
-    ) -> list[MissionEvent]:
-        events = []
-        for task in await self._tasks():
-            if task_state is not None:
-                task.state = task_state
-                await self.ctx.store.update_task(task, s)
-            current = (await self.ctx.store.get_request(task.request_id)).request.state
-            ev = self.ctx.journal.event(
-                EventKind.STATE,
-                reason,
-                mission_id=self.mission.id,
-                request_id=task.request_id,
-                vehicle_id=self.vehicle_id,
-                from_state=current,
-                to_state=dst,
-            )
-            try:
-                await self.ctx.store.update_request(
-                    task.request_id,
-                    expected_states=from_states,
-                    events=[ev],
-                    session=s,
-                    state=dst,
-                    **changes,
-                )
-            except Conflict:
-                continue  # already moved on (e.g. cancelled); the mission's own event stands
-            events.append(ev)
-        return events
-
-    async def _release_reservations(self, s: Any, why: str) -> list[MissionEvent]:
-        return await self._stock_for_tasks(s, "release", why)
-
-    # --- the run ----------------------------------------------------------------------------
-
-    def cancel(self, reason: str) -> None:
-        """Ask the run to stop: before take-off it stops at once, in flight the drone returns."""
-        self._cancel_requested = reason
-
-    async def run(self) -> None:
-        try:
-            await self._run()
-        except asyncio.CancelledError:
-            log.info("mission.detached", mission_id=self.mission.id, state=str(self.mission.state))
-            raise
-        except Exception as exc:  # never lose a mission silently
-            log.exception("mission.crashed", mission_id=self.mission.id)
-            if MissionState(self.mission.state) not in MISSION_TERMINAL:
-                try:
-                    await self._fail(f"internal error: {exc}")
-                except StreetfleetError:
-                    log.exception("mission.fail_record_failed", mission_id=self.mission.id)
-        finally:
-            self.on_done(self.mission.id)
 
     async def _run(self) -> None:
         if MissionState(self.mission.state) == MissionState.PLANNED and not await self._start():
@@ -266,7 +47,7 @@ class MissionRun:
             await ctl.upload_geofence(world_geofence(self.ctx.world))
             await ctl.upload_mission(self.dp.plan)
             if self._cancel_requested:
-                await self._cancel_before_flight(self._cancel_requested)
+                await self.cancel_unstarted(self._cancel_requested)
                 return False
 
             async def load(s: Any) -> list[MissionEvent]:
@@ -546,16 +327,6 @@ class MissionRun:
             return events
 
         await self.transition(MissionState.FAILED, reason, phase=Phase.DONE, extra=undo)
-
-    async def _cancel_before_flight(self, why: str) -> None:
-        async def undo(s: Any) -> list[MissionEvent]:
-            events = await self._release_reservations(s, f"mission cancelled: {why}")
-            for task in await self._tasks():
-                task.state = TaskState.CANCELLED
-                await self.ctx.store.update_task(task, s)
-            return events
-
-        await self.transition(MissionState.CANCELLED, why, phase=Phase.DONE, extra=undo)
 
     async def _fail(self, reason: str) -> None:
         if MissionState(self.mission.state) in (MissionState.PLANNED, MissionState.AUTHORIZED):
