@@ -111,14 +111,26 @@ def serve(
 
 @asynccontextmanager
 async def _sim_fleet(
-    world_path: Path, drones: int, clock: Clock, first_port: int, host: str
+    world_path: Path,
+    drones: int,
+    clock: Clock,
+    first_port: int,
+    host: str,
+    vans: int = 0,
+    mqtt_url: str | None = None,
 ) -> AsyncIterator[Any]:
     from fleet.worldfile import load_world
     from sim.runner import SimFleet
 
     world = load_world(world_path)
     async with SimFleet(
-        world=world, clock=clock, drones=drones, first_port=first_port, host=host
+        drones,
+        world=world,
+        clock=clock,
+        first_port=first_port,
+        host=host,
+        vans=vans,
+        mqtt_url=mqtt_url,
     ) as fleet:
         yield fleet
 
@@ -132,16 +144,22 @@ def sim(
     speed: Annotated[float, typer.Option(min=0.1, max=1000, help="Time acceleration")] = 1.0,
     first_port: Annotated[int, typer.Option(help="Drone i sends to first_port + i")] = 14540,
     host: Annotated[str, typer.Option(help="Where the ground station listens")] = "127.0.0.1",
+    vans: Annotated[int, typer.Option(min=0, max=1000, help="VDA 5050 vans")] = 0,
+    mqtt_url: Annotated[
+        str, typer.Option(help="Broker the vans use (the service's mqtt.url)")
+    ] = "mqtt://127.0.0.1:1883",
 ) -> None:
     """Run simulated vehicles that speak the real protocols (like PX4 SITL instances)."""
     configure_logging("info")
     clock = make_clock("accelerated" if speed != 1 else "wall", speed)
 
     async def main() -> None:
-        async with _sim_fleet(world, drones, clock, first_port, host):
+        async with _sim_fleet(world, drones, clock, first_port, host, vans, mqtt_url):
             typer.echo(
                 f"sim: {drones} drones on {world} at {speed}x; drone i -> "
-                f"udp://{host}:{first_port}+i. Ctrl-C stops."
+                f"udp://{host}:{first_port}+i"
+                + (f"; {vans} vans on {mqtt_url}" if vans else "")
+                + ". Ctrl-C stops."
             )
             await asyncio.Event().wait()
 
@@ -150,7 +168,8 @@ def sim(
 
 @app.command()
 def demo(
-    drones: Annotated[int, typer.Option(min=1, max=50)] = 3,
+    drones: Annotated[int, typer.Option(min=0, max=50)] = 3,
+    vans: Annotated[int, typer.Option(min=0, max=20)] = 1,
     speed: Annotated[float, typer.Option(min=1, max=100, help="Time acceleration")] = 5.0,
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     config: ConfigOpt = None,
@@ -162,7 +181,7 @@ def demo(
         service={"port": port},
         clock={"mode": "accelerated", "speed": speed},
         mavlink={"links": [f"mavlink+udpin://127.0.0.1:{first + i}" for i in range(drones)]},
-        sim={"drones": drones, "first_port": first},
+        sim={"drones": drones, "vans": vans, "first_port": first},
     )
     clock = make_clock("accelerated", speed)
     url = f"http://{settings.service.host}:{settings.service.port}"
@@ -175,7 +194,8 @@ def demo(
     )
     banner = (
         f"\nstreetfleet demo is up at {url}  (API docs: {url}/docs)\n"
-        f"  {drones} simulated drones at {speed}x speed, world {settings.world.path}\n"
+        f"  {drones} simulated drones and {vans} vans at {speed}x speed, "
+        f"world {settings.world.path}\n"
         f"  request a delivery:\n"
         f"    curl -s {url}/v1/sites?kind=community | python3 -m json.tool | head\n"
         f"    curl -s -X POST {url}/v1/requests -H 'content-type: application/json' "
@@ -185,9 +205,23 @@ def demo(
     )
 
     async def main() -> None:
+        from fleet.mqtt_broker import EmbeddedBroker
+
         await _seed_demo_stock(settings)
-        async with _sim_fleet(settings.world.path, drones, clock, first, "127.0.0.1"):
-            await _serve(settings, clock, banner)
+        async with contextlib.AsyncExitStack() as stack:
+            mqtt_url = settings.mqtt.url
+            if mqtt_url is None:  # one embedded broker for the service and the sim vans
+                broker = await stack.enter_async_context(
+                    EmbeddedBroker(port=settings.mqtt.embedded_port)
+                )
+                mqtt_url = broker.url
+            run_settings = settings.model_copy(
+                update={"mqtt": settings.mqtt.model_copy(update={"url": mqtt_url})}
+            )
+            await stack.enter_async_context(
+                _sim_fleet(settings.world.path, drones, clock, first, "127.0.0.1", vans, mqtt_url)
+            )
+            await _serve(run_settings, clock, banner)
 
     _run(main())
 

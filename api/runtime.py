@@ -8,15 +8,17 @@ lifespan and the CLI both use it. Leaving the context stops everything in revers
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-import firmware_bridges.mavlink  # noqa: F401  (registers mavlink+udpin/udpout)
+import firmware_bridges.mavlink
+import firmware_bridges.vda5050.link  # noqa: F401  (registers vda5050+mqtt/mqtts)
 from fleet.clock import Clock, make_clock
 from fleet.events import EventBus
+from fleet.mqtt_broker import EmbeddedBroker
 from fleet.registry import VehicleRegistry
 from fleet.settings import Settings
 from fleet.store.repository import Store
@@ -43,6 +45,8 @@ class Runtime:
     bus: EventBus
     supervisor: FleetSupervisor
     missions: MissionService
+    mqtt_url: str | None
+    """The broker vans and payloads use (the embedded one when ``mqtt.url`` is unset)."""
 
 
 def mavlink_options(settings: Settings) -> dict[str, Any]:
@@ -77,10 +81,29 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
                 await store.upsert_sku(sku)
             log.info("catalogue.seeded", skus=len(default_skus()))
         registry, bus = VehicleRegistry(), EventBus()
-        links = [(url, mavlink_options(settings)) for url in settings.mavlink.links]
-        async with FleetSupervisor(
-            links=links, registry=registry, bus=bus, clock=clock, store=store
-        ) as supervisor:
+        async with AsyncExitStack() as stack:
+            mqtt_url = settings.mqtt.url
+            if settings.vda5050.links and mqtt_url is None:
+                broker = await stack.enter_async_context(
+                    EmbeddedBroker(port=settings.mqtt.embedded_port)
+                )
+                mqtt_url = broker.url
+                log.info("mqtt.embedded_broker", url=mqtt_url)
+            links = [(url, mavlink_options(settings)) for url in settings.mavlink.links]
+            links += [
+                (
+                    url,
+                    {
+                        "world": world,
+                        "broker_url": mqtt_url,
+                        "max_boxes": settings.vda5050.max_boxes,
+                    },
+                )
+                for url in settings.vda5050.links
+            ]
+            supervisor = await stack.enter_async_context(
+                FleetSupervisor(links=links, registry=registry, bus=bus, clock=clock, store=store)
+            )
             ctx = MissionContext(
                 store=store,
                 world=world,
@@ -100,4 +123,5 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
                     bus=bus,
                     supervisor=supervisor,
                     missions=missions,
+                    mqtt_url=mqtt_url,
                 )

@@ -105,9 +105,27 @@ class MqttSettings(_Section):
     """The MQTT broker for vans and speaker payloads."""
 
     url: str | None = None
-    """``mqtt://host:1883`` (``mqtts://`` for TLS); None starts an embedded broker."""
-    embedded_port: int = Field(1883, ge=0, le=65535)
-    """Port of the embedded broker when ``url`` is unset (0 picks a free one)."""
+    """``mqtt://host:1883`` (``mqtts://`` for TLS); None starts an embedded broker (loopback)."""
+    embedded_port: int = Field(0, ge=0, le=65535)
+    """Port of the embedded broker when ``url`` is unset; 0 picks a free one (the log says
+    which). Set it when vehicles outside the process must reach the embedded broker."""
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt_scheme(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("must start with mqtt:// or mqtts://")
+        return v
+
+
+class Vda5050Settings(_Section):
+    """Vans over VDA 5050 (``docs/protocols/vda5050.md``)."""
+
+    links: list[str] = Field(default_factory=lambda: ["vda5050+mqtt:///"])
+    """Link URLs; ``vda5050+mqtt:///`` finds every van on the service's broker
+    (``mqtt.url`` or the embedded one). Empty: no vans."""
+    max_boxes: int = Field(150, ge=1)
+    """Box capacity assumed for a van whose factsheet does not say."""
 
 
 class DroneMissionSettings(_Section):
@@ -145,6 +163,7 @@ class SimSettings(_Section):
     """The simulated fleet started by ``streetfleet demo``."""
 
     drones: int = Field(3, ge=0, le=1000)
+    vans: int = Field(1, ge=0, le=100)
     first_port: int = Field(14540, ge=1024, le=65535)
     """Sim drone i sends to UDP first_port + i (PX4 SITL convention)."""
 
@@ -175,6 +194,7 @@ class Settings(BaseSettings):
     clock: ClockSettings = Field(default_factory=ClockSettings)
     mavlink: MavlinkSettings = Field(default_factory=MavlinkSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    vda5050: Vda5050Settings = Field(default_factory=Vda5050Settings)
     drone_missions: DroneMissionSettings = Field(default_factory=DroneMissionSettings)
     requests: RequestSettings = Field(default_factory=RequestSettings)
     sim: SimSettings = Field(default_factory=SimSettings)

@@ -39,6 +39,7 @@ def service_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "world": {"path": str(WORLDS / "shatou.geojson")},
         "service": {"port": free_port()},
         "logging": {"level": "warning"},
+        "vda5050": {"links": []},  # tests that drive vans configure their broker and links
     }
     for key, value in overrides.items():
         base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
