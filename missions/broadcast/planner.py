@@ -43,6 +43,7 @@ from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
 
+from fleet.airspace import Router, router_for
 from fleet.drone import FlightItem, FlightPlan, ReturnToLaunch, Takeoff, Waypoint
 from fleet.errors import PlanningError, ValidationError
 from fleet.speaker import BroadcastArea, PlaybackRecord, PlaybackSample, PlaySpec
@@ -58,7 +59,6 @@ from missions.broadcast.lanes import (
 )
 from missions.broadcast.playback import predict_plays
 from missions.broadcast.request import ResolvedArea
-from missions.broadcast.routing import Router
 from missions.broadcast.timeline import Kinematics, RoutePoint, Track, simulate
 
 MIN_AUDIBLE_RADIUS_M = 5.0
@@ -310,7 +310,7 @@ def _plan(
             audible_radius_m=radius,
         )
     polygon = area.polygon
-    router = Router.for_zones(world.no_fly_zones, p.altitude_m, p.no_fly_margin_m)
+    router = router_for(world, p.altitude_m, p.no_fly_margin_m)
     flyable = _flyable(polygon, world.area, router.blocked, p.boundary_margin_m)
     angle = sweep_angle(polygon)
     spacing = lane_spacing(polygon, 2.0 * radius, angle)

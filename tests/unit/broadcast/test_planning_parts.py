@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from shapely.geometry import LineString, Point, Polygon
 
+from fleet.airspace import Router, path_length
 from fleet.errors import PlanningError
 from missions.broadcast.coverage import Grid, Play, covered_fraction, hear_counts, hears
 from missions.broadcast.lanes import (
@@ -20,7 +21,6 @@ from missions.broadcast.lanes import (
     sweep_angle,
 )
 from missions.broadcast.playback import predict_plays
-from missions.broadcast.routing import Router, path_length
 from missions.broadcast.timeline import Kinematics, RoutePoint, Track, leg_time, simulate
 
 
