@@ -147,6 +147,59 @@ class DroneMissionSettings(_Section):
     """A mission not done after this long is failed and the drone told to return."""
 
 
+class SpeakerModelSettings(_Section):
+    """The loudspeaker and the listening conditions broadcasts are planned for
+    (``docs/broadcast.md``, "How far a speaker is heard")."""
+
+    source_level_db: float = Field(120.0, ge=60, le=150)
+    """dB SPL at 1 m on the horn axis at full volume (the payload's data sheet)."""
+    background_db: float = Field(55.0, ge=0, le=120)
+    """Ambient noise on the ground, dB(A)."""
+    snr_db: float = Field(15.0, ge=0, le=40)
+    """Speech-to-noise margin needed (NFPA 72: 15 dB above the ambient level)."""
+    min_level_db: float = Field(65.0, ge=0, le=120)
+    """The required level never goes below this."""
+    excess_attenuation_db: float = Field(10.0, ge=0, le=60)
+    """Flat margin for buildings, ground effect, wind and horn directivity."""
+    temperature_c: float = Field(20.0, ge=-20, le=50)
+    relative_humidity: float = Field(70.0, ge=10, le=100)
+    """Percent (ISO 9613-1 absorption)."""
+
+
+class BroadcastSettings(_Section):
+    """Loudspeaker broadcasts: speaker links, clips, the speaker model and the planner."""
+
+    speaker_links: list[str] = Field(default_factory=lambda: ["speaker+mqtt:///"])
+    """Speaker payload link URLs; ``speaker+mqtt:///`` finds every payload on the service's
+    broker (``mqtt.url`` or the embedded one). Empty: no loudspeaker payloads."""
+    clip_dir: Path = Path("var/clips")
+    """Where audio clips (uploaded and spoken) are stored, by SHA-256."""
+    espeak_executable: str = "espeak-ng"
+    """The text-to-speech engine (Debian package ``espeak-ng``)."""
+    altitude_m: float = Field(60.0, ge=5, le=120)
+    """Flight altitude above the take-off pad (China's light-UAV ceiling is 120 m)."""
+    pause_s: float = Field(2.0, ge=0, le=60)
+    """Silence between two plays when a request gives no period."""
+    target_coverage: float = Field(0.95, gt=0, le=1)
+    """Share of the area that must hear the message the requested number of times (predicted
+    before flight; a plan below it is refused)."""
+    max_flight_s: float = Field(1500.0, gt=60)
+    """Longest flight of one drone, take-off to landing; less when its battery says so."""
+    reserve_fraction: float = Field(0.25, ge=0, lt=1)
+    """Battery that must remain on landing."""
+    no_fly_margin_m: float = Field(20.0, ge=0)
+    """Lateral clearance kept from no-fly zones."""
+    boundary_margin_m: float = Field(3.0, ge=0, le=50)
+    """Lanes stay this far inside the area so the payload does not flicker at its edge."""
+    lead_s: float = Field(120.0, ge=0, le=3600)
+    """A scheduled broadcast is dispatched this long before its time (take-off and transit)."""
+    max_delay_s: float = Field(1800.0, gt=0)
+    """A scheduled occurrence not flown this long after its time is recorded as missed."""
+    max_attempts: int = Field(3, ge=1, le=10)
+    """Flights of one occurrence tried before it is recorded as failed."""
+    speaker: SpeakerModelSettings = Field(default_factory=SpeakerModelSettings)
+
+
 class RequestSettings(_Section):
     """How requests are accepted."""
 
@@ -157,6 +210,52 @@ class RequestSettings(_Section):
     max_lines: int = Field(50, ge=1)
     """Most SKU lines in one delivery request."""
     max_units_per_line: int = Field(1_000_000, ge=1)
+
+
+class ShuttleSettings(_Section):
+    """Van shuttles: shift hours, trip building and re-planning (``docs/shuttles.md``)."""
+
+    timezone: str = "Asia/Shanghai"
+    """IANA time zone of shuttle plan hours when a plan does not name its own."""
+    routing_time_limit_s: float = Field(1.0, gt=0, le=60)
+    """Real seconds the route optimiser may spend on one plan."""
+    replan_interval_s: float = Field(300.0, gt=0)
+    """World seconds between re-plans for an idle van when the pending work did not change."""
+    link_lost_grace_s: float = Field(600.0, gt=0)
+    """World seconds a van on a trip may stay unheard (broker restart, radio shadow) before its
+    undelivered stops are planned again onto other vans (at least 10 real seconds)."""
+    trip_timeout_s: float = Field(4 * 3600.0, gt=0)
+    """World seconds after which a trip that has not ended is given up."""
+    charge_below: float = Field(0.3, ge=0, le=1)
+    """An idle van at the dock below this battery fraction charges before its next trip."""
+    charge_until: float = Field(0.8, gt=0, le=1)
+    """A charging van takes trips again from this battery fraction on."""
+    range_reserve_fraction: float = Field(0.1, ge=0, lt=1)
+    """Share of the van's remaining range a trip may not use."""
+    dock_fixed_s: float = Field(120.0, ge=0)
+    """Planning: docking and checks at the warehouse per trip, before loading."""
+    stop_fixed_s: float = Field(180.0, ge=0)
+    """Planning: per community served on a trip (its pick at the dock and its drop at the
+    gate each take a fixed handling time on the van)."""
+    load_per_box_s: float = Field(8.0, gt=0)
+    """Planning: loading one box, when the van's factsheet does not say."""
+    unload_per_box_s: float = Field(6.0, gt=0)
+    """Planning: unloading one box, when the van's factsheet does not say."""
+    max_speed_kmh: float = Field(30.0, gt=0, le=130)
+    """Speed cap for routes (city rules for unmanned vans)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)"
+            ) from None
+        return v
 
 
 class SimSettings(_Section):
@@ -196,9 +295,21 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     vda5050: Vda5050Settings = Field(default_factory=Vda5050Settings)
     drone_missions: DroneMissionSettings = Field(default_factory=DroneMissionSettings)
+    broadcast: BroadcastSettings = Field(default_factory=BroadcastSettings)
     requests: RequestSettings = Field(default_factory=RequestSettings)
+    shuttle: ShuttleSettings = Field(default_factory=ShuttleSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @field_validator("broadcast")
+    @classmethod
+    def _speaker_links_are_urls(cls, v: BroadcastSettings) -> BroadcastSettings:
+        for url in v.speaker_links:
+            if not url.startswith(("speaker+mqtt://", "speaker+mqtts://")):
+                raise ValueError(
+                    f"speaker link {url!r} is not a speaker+mqtt:// or speaker+mqtts:// URL"
+                )
+        return v
 
     @field_validator("mavlink")
     @classmethod

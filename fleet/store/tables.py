@@ -12,7 +12,7 @@ Every change of schema goes through an Alembic migration in ``fleet/store/migrat
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -273,3 +273,52 @@ class AuditLog(SQLModel, table=True):
     object_type: str = Field(max_length=32)
     object_id: str = Field(max_length=64)
     detail: dict[str, Any] = _json(default_factory=dict)
+
+
+class ShuttlePlan(SQLModel, table=True):
+    """An operator's shuttle plan: which vans serve which communities from which warehouse, and
+    the daily shift hours in local time (``missions.shuttle`` runs it; ``docs/shuttles.md``)."""
+
+    __tablename__ = "shuttle_plan"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(default="", max_length=200)
+    warehouse_id: str = Field(foreign_key="site.id", max_length=64, index=True)
+    community_ids: list[str] = _json(default_factory=list)
+    """Communities served (their gates are the van stops)."""
+    vehicle_ids: list[str] = _json(default_factory=list)
+    """Vans running the plan."""
+    shift_start: str = Field(max_length=5)
+    """Local time the shift starts, ``HH:MM``."""
+    shift_end: str = Field(max_length=5)
+    """Local time the shift ends, ``HH:MM`` (at or before the start: the next day)."""
+    timezone: str = Field(max_length=64)
+    """IANA time zone of the shift hours, e.g. ``Asia/Shanghai``."""
+    valid_from: date | None = Field(default=None)
+    """First local day the shift runs (None: from any day)."""
+    valid_until: date | None = Field(default=None)
+    """Last local day a shift starts (None: no end)."""
+    enabled: bool = True
+    """False suspends the plan without deleting it."""
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    created_by: str = Field(default="", max_length=100)
+    deleted_at: datetime | None = _ts(default=None)
+    """Set when an operator deleted it; kept so that its trips stay traceable."""
+    version: int = Field(default=1)
+    """Optimistic-lock counter, bumped on every change."""
+
+
+class ShuttleTrip(SQLModel, table=True):
+    """Links a van trip (a ``van_shuttle`` mission) to the shuttle plan and shift it belongs to."""
+
+    __tablename__ = "shuttle_trip"
+
+    mission_id: str = Field(primary_key=True, foreign_key="mission.id", max_length=36)
+    shuttle_plan_id: str = Field(foreign_key="shuttle_plan.id", max_length=36, index=True)
+    vehicle_id: str = Field(max_length=64, index=True)
+    shift_day: date
+    """Local day the shift started."""
+    number: int
+    """1, 2, ... within the van's shift."""
+    created_at: datetime = _ts()
