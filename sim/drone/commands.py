@@ -4,8 +4,9 @@ Every command addressed to the autopilot (target component 0 or 1) is answered w
 COMMAND_ACK, retransmissions included, except MAV_CMD_DO_WINCH, which PX4 SITL forwards to a
 winch that does not exist and never acknowledges. Unknown commands get UNSUPPORTED; commands not
 allowed now get TEMPORARILY_REJECTED (arming checks, mode changes) or DENIED (mission start
-without a valid mission). MAV_CMD_DO_GRIPPER is acknowledged IN_PROGRESS at once and ACCEPTED one
-second later, as measured on PX4 SITL.
+without a valid mission). The message-rate and request commands are answered as PX4's
+``MavlinkReceiver`` answers them (see :mod:`sim.drone.streams`). MAV_CMD_DO_GRIPPER is
+acknowledged IN_PROGRESS at once and ACCEPTED one second later, as measured on PX4 SITL.
 """
 
 from __future__ import annotations
@@ -162,7 +163,15 @@ def _termination(v: SimVehicle, c: Command) -> int:
 
 
 def _set_message_interval(v: SimVehicle, c: Command) -> int:
-    return v.set_message_interval(_int(c.p1, -1), c.p2 if math.isfinite(c.p2) else 0.0)
+    return v.set_message_interval(
+        _int(c.p1, -1), c.p2 if math.isfinite(c.p2) else 0.0, (c.p3, c.p4, c.alt)
+    )
+
+
+def _get_message_interval(v: SimVehicle, c: Command) -> int:
+    msg_id = _int(c.p1, -1)
+    v.mav.send(v.mav.message_interval_encode(msg_id & 0xFFFF, v.message_interval_us(msg_id)))
+    return ACCEPTED
 
 
 def _request_message(v: SimVehicle, c: Command) -> int:
@@ -170,16 +179,16 @@ def _request_message(v: SimVehicle, c: Command) -> int:
 
 
 def _request_capabilities(v: SimVehicle, c: Command) -> int:
-    v.request_message(mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
-    return ACCEPTED
+    return _request(v, mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
 
 
 def _get_home(v: SimVehicle, c: Command) -> int:
-    return (
-        ACCEPTED
-        if v.request_message(mavlink.MAVLINK_MSG_ID_HOME_POSITION)
-        else TEMPORARILY_REJECTED
-    )
+    return _request(v, mavlink.MAVLINK_MSG_ID_HOME_POSITION)
+
+
+def _request(v: SimVehicle, msg_id: int) -> int:
+    """The legacy request commands, answered as MAV_CMD_REQUEST_MESSAGE (as PX4 does)."""
+    return ACCEPTED if v.request_message(msg_id) else DENIED
 
 
 HANDLERS: dict[int, Handler] = {
@@ -198,6 +207,7 @@ HANDLERS: dict[int, Handler] = {
     mavlink.MAV_CMD_DO_WINCH: _winch,
     mavlink.MAV_CMD_DO_FLIGHTTERMINATION: _termination,
     mavlink.MAV_CMD_SET_MESSAGE_INTERVAL: _set_message_interval,
+    mavlink.MAV_CMD_GET_MESSAGE_INTERVAL: _get_message_interval,
     mavlink.MAV_CMD_REQUEST_MESSAGE: _request_message,
     mavlink.MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES: _request_capabilities,
     mavlink.MAV_CMD_GET_HOME_POSITION: _get_home,

@@ -1,11 +1,20 @@
 """Telemetry a sim drone streams, at PX4's "normal" mavlink mode rates, and the message builders.
 
 :data:`NORMAL_STREAMS` lists the messages and default rates PX4 configures for a link in
-``MAVLINK_MODE_NORMAL`` (``mavlink_main.cpp``), restricted to the messages a SIH vehicle without
-RC, camera or distance sensor actually sends, plus HEARTBEAT (1 Hz) and SYSTEM_TIME.
-MISSION_CURRENT and MISSION_ITEM_REACHED come from the mission protocol. A ground station changes
-a rate with MAV_CMD_SET_MESSAGE_INTERVAL and asks for one message with MAV_CMD_REQUEST_MESSAGE;
-:func:`build` makes any of these messages (and AUTOPILOT_VERSION) on demand.
+``MAVLINK_MODE_NORMAL`` (``Mavlink::configure_streams_to_default`` in ``mavlink_main.cpp``, plus
+the HEARTBEAT every link gets), restricted to the messages a SIH vehicle without RC, camera,
+gimbal, ADS-B, ESC telemetry or distance sensor actually has data for: about 55 messages/s.
+MISSION_CURRENT (1 Hz) and MISSION_ITEM_REACHED come from the mission protocol, as PX4's mission
+manager sends them outside the stream scheduler. :data:`NOT_SENT` names what PX4 would add on a
+SIH vehicle and the sim does not send, with the reason.
+
+A ground station changes a rate with MAV_CMD_SET_MESSAGE_INTERVAL and asks for one message with
+MAV_CMD_REQUEST_MESSAGE, answered as PX4's ``MavlinkReceiver`` does: a rate is accepted for any
+message PX4 has a stream for (:data:`PX4_STREAMS`, even when it has no data to send), FAILED for
+HEARTBEAT, for messages without a stream (MISSION_CURRENT is sent by the mission manager and has
+none) and for unsupported param3/param4/param7; a request is ACCEPTED only when the message was
+sent, else DENIED (HOME_POSITION before home is set). :data:`BUILDERS` makes any message the sim
+can produce on demand.
 """
 
 from __future__ import annotations
@@ -352,6 +361,167 @@ def autopilot_version(c: Context) -> MAVLink_message:
     )
 
 
+def attitude_quaternion(c: Context) -> MAVLink_message:
+    roll, pitch = _tilt(c.ap)
+    yaw = c.ap.kin.yaw
+    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
+    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
+    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
+    return c.mav.attitude_quaternion_encode(
+        _boot_ms(c),
+        cr * cp * cy + sr * sp * sy,
+        sr * cp * cy - cr * sp * sy,
+        cr * sp * cy + sr * cp * sy,
+        cr * cp * sy - sr * sp * cy,
+        0.0,
+        0.0,
+        0.0,
+    )
+
+
+def position_target_local_ned(c: Context) -> MAVLink_message:
+    ap = c.ap
+    sp = ap.setpoint
+    return c.mav.position_target_local_ned_encode(
+        _boot_ms(c),
+        mavlink.MAV_FRAME_LOCAL_NED,
+        0,
+        sp.y,
+        sp.x,
+        -(sp.alt - ap.ground_alt) if sp.alt else 0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        ap.kin.yaw,
+        0.0,
+    )
+
+
+SEA_LEVEL_HPA = 1013.25
+"""Standard sea-level pressure (ISA), for SCALED_PRESSURE."""
+
+
+def scaled_pressure(c: Context) -> MAVLink_message:
+    alt = c.ap.kin.alt
+    press = SEA_LEVEL_HPA * (1.0 - 2.25577e-5 * alt) ** 5.25588
+    return c.mav.scaled_pressure_encode(_boot_ms(c), press, 0.0, 2500)
+
+
+def estimator_status(c: Context) -> MAVLink_message | None:
+    ap = c.ap
+    if not ap.ready:
+        return None
+    flags = (
+        mavlink.ESTIMATOR_ATTITUDE
+        | mavlink.ESTIMATOR_VELOCITY_HORIZ
+        | mavlink.ESTIMATOR_VELOCITY_VERT
+        | mavlink.ESTIMATOR_POS_HORIZ_REL
+        | mavlink.ESTIMATOR_POS_HORIZ_ABS
+        | mavlink.ESTIMATOR_POS_VERT_ABS
+        | mavlink.ESTIMATOR_PRED_POS_HORIZ_REL
+        | mavlink.ESTIMATOR_PRED_POS_HORIZ_ABS
+    )
+    return c.mav.estimator_status_encode(_usec(c), flags, 0.1, 0.1, 0.1, 0.05, 0.0, 0.0, 0.5, 0.8)
+
+
+def gps_global_origin(c: Context) -> MAVLink_message | None:
+    ap = c.ap
+    if not ap.ready:
+        return None  # the estimator has no origin before the first GPS fix
+    lat, lon = ap.frame.to_latlon(0.0, 0.0)
+    return c.mav.gps_global_origin_encode(
+        round(lat * 1e7), round(lon * 1e7), round(ap.ground_alt * 1000), _usec(c)
+    )
+
+
+def vibration(c: Context) -> MAVLink_message:
+    level = 0.02 if c.ap.armed else 0.0
+    return c.mav.vibration_encode(_usec(c), level, level, level, 0, 0, 0)
+
+
+def wind_cov(c: Context) -> MAVLink_message:
+    k = c.ap.kin
+    return c.mav.wind_cov_encode(_usec(c), 0.0, 0.0, 0.0, 0.1, 0.1, k.alt, 0.5, 0.5)
+
+
+PING_PERIOD_S = 10.0
+"""PX4's PING stream period in normal mode (0.1 Hz)."""
+
+
+def ping(c: Context) -> MAVLink_message:
+    # PX4 pings every system on the link (target 0/0) with an increasing sequence
+    seq = int(max(0.0, c.now() - c.ap.boot_time) / PING_PERIOD_S) & 0xFFFFFFFF
+    return c.mav.ping_encode(_usec(c), seq, 0, 0)
+
+
+def _gps_fix(c: Context) -> bool:
+    return c.ap.gps_ok
+
+
+def open_drone_id_location(c: Context) -> MAVLink_message | None:
+    ap = c.ap
+    if not _gps_fix(c):
+        return None
+    k = ap.kin
+    lat, lon = ap.latlon()
+    status = mavlink.MAV_ODID_STATUS_AIRBORNE if ap.in_air else mavlink.MAV_ODID_STATUS_GROUND
+    moving = k.ground_speed > 0.2
+    direction = int(math.degrees(math.atan2(k.vx, k.vy)) % 360 * 100) if moving else 36100
+    tod = c.ap.clock.time() % 3600.0  # seconds after the full hour
+    return c.mav.open_drone_id_location_encode(
+        0,
+        0,
+        [0] * 20,
+        status,
+        direction,
+        min(25425, int(k.ground_speed * 100)),
+        max(-6200, min(6200, int(k.vz * 100))),
+        round(lat * 1e7),
+        round(lon * 1e7),
+        k.alt,
+        k.alt,
+        mavlink.MAV_ODID_HEIGHT_REF_OVER_TAKEOFF,
+        ap.rel_alt(),
+        mavlink.MAV_ODID_HOR_ACC_3_METER,
+        mavlink.MAV_ODID_VER_ACC_3_METER,
+        mavlink.MAV_ODID_VER_ACC_3_METER,
+        mavlink.MAV_ODID_SPEED_ACC_1_METERS_PER_SECOND,
+        round(tod * 10) / 10,
+        mavlink.MAV_ODID_TIME_ACC_1_0_SECOND,
+    )
+
+
+ODID_EPOCH = 1_546_300_800
+"""00:00:00 01/01/2019 UTC, the epoch of OPEN_DRONE_ID_SYSTEM.timestamp."""
+
+
+def open_drone_id_system(c: Context) -> MAVLink_message | None:
+    ap = c.ap
+    h = ap.home
+    if not _gps_fix(c) or h is None:
+        return None  # PX4 sends it only with a 3D fix and a valid home
+    return c.mav.open_drone_id_system_encode(
+        0,
+        0,
+        [0] * 20,
+        mavlink.MAV_ODID_OPERATOR_LOCATION_TYPE_TAKEOFF,
+        mavlink.MAV_ODID_CLASSIFICATION_TYPE_UNDECLARED,
+        round(h.lat * 1e7),
+        round(h.lon * 1e7),
+        1,
+        0,
+        -1000.0,
+        -1000.0,
+        mavlink.MAV_ODID_CATEGORY_EU_UNDECLARED,
+        mavlink.MAV_ODID_CLASS_EU_UNDECLARED,
+        h.alt,
+        max(0, int(ap.clock.time()) - ODID_EPOCH),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class StreamDef:
     """A periodic message: its id, default rate in Hz (world time) and builder."""
@@ -363,31 +533,163 @@ class StreamDef:
 
 NORMAL_STREAMS: tuple[StreamDef, ...] = (
     StreamDef(mavlink.MAVLINK_MSG_ID_HEARTBEAT, 1.0, heartbeat),
-    StreamDef(mavlink.MAVLINK_MSG_ID_SYS_STATUS, 1.0, sys_status),
+    StreamDef(mavlink.MAVLINK_MSG_ID_ALTITUDE, 1.0, altitude),
+    StreamDef(mavlink.MAVLINK_MSG_ID_ATTITUDE, 15.0, attitude),
+    StreamDef(mavlink.MAVLINK_MSG_ID_ATTITUDE_QUATERNION, 10.0, attitude_quaternion),
+    StreamDef(mavlink.MAVLINK_MSG_ID_ATTITUDE_TARGET, 2.0, attitude_target),
+    StreamDef(mavlink.MAVLINK_MSG_ID_BATTERY_STATUS, 0.5, battery_status),
+    StreamDef(mavlink.MAVLINK_MSG_ID_ESTIMATOR_STATUS, 0.5, estimator_status),
     StreamDef(mavlink.MAVLINK_MSG_ID_EXTENDED_SYS_STATE, 1.0, extended_sys_state),
     StreamDef(mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT, 5.0, global_position_int),
-    StreamDef(mavlink.MAVLINK_MSG_ID_ATTITUDE, 15.0, attitude),
-    StreamDef(mavlink.MAVLINK_MSG_ID_ATTITUDE_TARGET, 2.0, attitude_target),
-    StreamDef(mavlink.MAVLINK_MSG_ID_VFR_HUD, 4.0, vfr_hud),
-    StreamDef(mavlink.MAVLINK_MSG_ID_GPS_RAW_INT, 1.0, gps_raw_int),
+    StreamDef(mavlink.MAVLINK_MSG_ID_GPS_GLOBAL_ORIGIN, 1.0, gps_global_origin),
+    StreamDef(mavlink.MAVLINK_MSG_ID_GPS_RAW_INT, 5.0, gps_raw_int),
     StreamDef(mavlink.MAVLINK_MSG_ID_HOME_POSITION, 0.5, home_position),
-    StreamDef(mavlink.MAVLINK_MSG_ID_BATTERY_STATUS, 0.5, battery_status),
     StreamDef(mavlink.MAVLINK_MSG_ID_LOCAL_POSITION_NED, 1.0, local_position_ned),
-    StreamDef(mavlink.MAVLINK_MSG_ID_ALTITUDE, 1.0, altitude),
     StreamDef(mavlink.MAVLINK_MSG_ID_NAV_CONTROLLER_OUTPUT, 1.0, nav_controller_output),
+    StreamDef(mavlink.MAVLINK_MSG_ID_OPEN_DRONE_ID_LOCATION, 1.0, open_drone_id_location),
+    StreamDef(mavlink.MAVLINK_MSG_ID_OPEN_DRONE_ID_SYSTEM, 1.0, open_drone_id_system),
+    StreamDef(mavlink.MAVLINK_MSG_ID_PING, 0.1, ping),
     StreamDef(mavlink.MAVLINK_MSG_ID_POSITION_TARGET_GLOBAL_INT, 1.0, position_target_global_int),
+    StreamDef(mavlink.MAVLINK_MSG_ID_POSITION_TARGET_LOCAL_NED, 1.5, position_target_local_ned),
+    StreamDef(mavlink.MAVLINK_MSG_ID_SCALED_PRESSURE, 1.0, scaled_pressure),
     StreamDef(mavlink.MAVLINK_MSG_ID_SERVO_OUTPUT_RAW, 1.0, servo_output_raw),
-    StreamDef(mavlink.MAVLINK_MSG_ID_SYSTEM_TIME, 1.0, system_time),
+    StreamDef(mavlink.MAVLINK_MSG_ID_SYS_STATUS, 1.0, sys_status),
+    StreamDef(mavlink.MAVLINK_MSG_ID_VFR_HUD, 4.0, vfr_hud),
+    StreamDef(mavlink.MAVLINK_MSG_ID_VIBRATION, 0.1, vibration),
+    StreamDef(mavlink.MAVLINK_MSG_ID_WIND_COV, 0.5, wind_cov),
 )
-"""The periodic messages of a sim drone and their default rates."""
+"""The periodic messages of a sim vehicle and their default rates (PX4 ``MAVLINK_MODE_NORMAL``)."""
 
-ON_REQUEST: dict[int, Builder] = {
+MISSION_CURRENT_RATE_HZ = 1.0
+"""MISSION_CURRENT, sent by the mission protocol (PX4's mission manager) outside the streams."""
+
+NOT_SENT: dict[str, str] = {
+    "CURRENT_MODE (0.5 Hz)": "not in the codec's common dialect (pymavlink 2.4.50)",
+    "LINK_NODE_STATUS (1 Hz)": "not in the codec's common dialect (pymavlink 2.4.50)",
+    "TIME_ESTIMATE_TO_TARGET (1 Hz)": "not in the codec's common dialect (pymavlink 2.4.50)",
+    "ESC_INFO, ESC_STATUS (1 Hz each)": "the sim has no ESC telemetry model",
+    "AVAILABLE_MODES_MONITOR": "PX4 sends it only after the set of modes changes",
+}
+"""Normal-mode messages a PX4 SIH quadrotor may send that the sim does not, and why."""
+
+BUILDERS: dict[int, Builder] = {
     **{s.msg_id: s.build for s in NORMAL_STREAMS},
+    mavlink.MAVLINK_MSG_ID_SYSTEM_TIME: system_time,
     mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION: autopilot_version,
 }
-"""Messages MAV_CMD_REQUEST_MESSAGE can ask for."""
+"""Every message the sim can build: the streams, SYSTEM_TIME and AUTOPILOT_VERSION (streamable
+with SET_MESSAGE_INTERVAL, sent once with REQUEST_MESSAGE)."""
+
+ON_REQUEST = BUILDERS
+"""Messages MAV_CMD_REQUEST_MESSAGE can produce (alias of :data:`BUILDERS`)."""
+
+_UNKNOWN_TO_CODEC = {
+    "LINK_NODE_STATUS": 8,
+    "ESC_INFO": 290,
+    "ESC_STATUS": 291,
+    "PROTOCOL_VERSION": 300,
+    "FIGURE_EIGHT_EXECUTION_STATUS": 361,
+    "BATTERY_INFO": 370,
+    "TIME_ESTIMATE_TO_TARGET": 380,
+    "COMPONENT_INFORMATION": 395,
+    "COMPONENT_METADATA": 397,
+    "AVAILABLE_MODES": 435,
+    "CURRENT_MODE": 436,
+    "UAVIONIX_ADSB_OUT_CFG": 10001,
+    "UAVIONIX_ADSB_OUT_DYNAMIC": 10002,
+}
+
+_PX4_STREAM_NAMES = (
+    "HEARTBEAT",
+    "STATUSTEXT",
+    "COMMAND_LONG",
+    "SYS_STATUS",
+    "BATTERY_STATUS",
+    "HIGHRES_IMU",
+    "SCALED_IMU",
+    "SCALED_IMU2",
+    "SCALED_IMU3",
+    "SCALED_PRESSURE",
+    "SCALED_PRESSURE2",
+    "SCALED_PRESSURE3",
+    "ACTUATOR_OUTPUT_STATUS",
+    "ATTITUDE",
+    "ATTITUDE_QUATERNION",
+    "VFR_HUD",
+    "GPS_GLOBAL_ORIGIN",
+    "GPS_RAW_INT",
+    "GPS2_RAW",
+    "SYSTEM_TIME",
+    "TIMESYNC",
+    "GLOBAL_POSITION_INT",
+    "LANDING_TARGET",
+    "LOCAL_POSITION_NED",
+    "MAG_CAL_REPORT",
+    "ODOMETRY",
+    "ESTIMATOR_STATUS",
+    "VIBRATION",
+    "AUTOPILOT_STATE_FOR_GIMBAL_DEVICE",
+    "GIMBAL_DEVICE_ATTITUDE_STATUS",
+    "GIMBAL_MANAGER_INFORMATION",
+    "GIMBAL_DEVICE_INFORMATION",
+    "GIMBAL_MANAGER_STATUS",
+    "GIMBAL_DEVICE_SET_ATTITUDE",
+    "HOME_POSITION",
+    "HYGROMETER_SENSOR",
+    "SERVO_OUTPUT_RAW",
+    "HIL_ACTUATOR_CONTROLS",
+    "POSITION_TARGET_GLOBAL_INT",
+    "POSITION_TARGET_LOCAL_NED",
+    "ATTITUDE_TARGET",
+    "RC_CHANNELS",
+    "MANUAL_CONTROL",
+    "TRAJECTORY_REPRESENTATION_WAYPOINTS",
+    "OPTICAL_FLOW_RAD",
+    "NAMED_VALUE_FLOAT",
+    "DEBUG",
+    "DEBUG_VECT",
+    "DEBUG_FLOAT_ARRAY",
+    "NAV_CONTROLLER_OUTPUT",
+    "CAMERA_TRIGGER",
+    "CAMERA_IMAGE_CAPTURED",
+    "DISTANCE_SENSOR",
+    "EXTENDED_SYS_STATE",
+    "ALTITUDE",
+    "ADSB_VEHICLE",
+    "COLLISION",
+    "WIND_COV",
+    "MOUNT_ORIENTATION",
+    "HIGH_LATENCY2",
+    "HIL_STATE_QUATERNION",
+    "PING",
+    "ORBIT_EXECUTION_STATUS",
+    "OBSTACLE_DISTANCE",
+    "OPEN_DRONE_ID_BASIC_ID",
+    "OPEN_DRONE_ID_LOCATION",
+    "OPEN_DRONE_ID_SYSTEM",
+    "AUTOPILOT_VERSION",
+    "FLIGHT_INFORMATION",
+    "GPS_STATUS",
+    "STORAGE_INFORMATION",
+    "RAW_RPM",
+    "EFI_STATUS",
+    "GPS_RTCM_DATA",
+)
+"""Names of the streams in PX4's ``streams_list`` the codec knows by name."""
+
+
+def _msg_id(name: str) -> int:
+    known = _UNKNOWN_TO_CODEC.get(name)
+    return known if known is not None else int(getattr(mavlink, f"MAVLINK_MSG_ID_{name}"))
+
+
+PX4_STREAMS: frozenset[int] = frozenset(
+    [_msg_id(n) for n in _PX4_STREAM_NAMES] + list(_UNKNOWN_TO_CODEC.values())
+)
+"""Message ids PX4 has a ``MavlinkStream`` for (``streams_list`` in ``mavlink_messages.cpp``):
+the messages SET_MESSAGE_INTERVAL accepts. MISSION_CURRENT is not one of them."""
 
 
 def normal_rate_total() -> float:
-    """Messages per second of :data:`NORMAL_STREAMS` (plus MISSION_CURRENT at 1 Hz)."""
-    return sum(s.rate_hz for s in NORMAL_STREAMS) + 1.0
+    """Messages per second of :data:`NORMAL_STREAMS` plus MISSION_CURRENT."""
+    return sum(s.rate_hz for s in NORMAL_STREAMS) + MISSION_CURRENT_RATE_HZ

@@ -30,11 +30,11 @@ from pymavlink.dialects.v20 import common as mavlink
 
 from fleet.clock import Clock
 from sim.drone import commands
-from sim.drone.autopilot import Autopilot, Home, Nav
+from sim.drone.autopilot import ACCEPTED, FAILED, Autopilot, Home, Nav
 from sim.drone.mission_protocol import MissionProtocol
 from sim.drone.params import ParamStore, UnknownParam, decode_value, encode_value
 from sim.drone.physics import Model
-from sim.drone.streams import NORMAL_STREAMS, ON_REQUEST, StreamDef
+from sim.drone.streams import BUILDERS, NORMAL_STREAMS, PX4_STREAMS, StreamDef
 from sim.truth import GroundTruth
 
 log = structlog.get_logger(__name__)
@@ -284,23 +284,52 @@ class SimVehicle:
         due = self.clock.monotonic() + delay
         self._pending_acks.append((due, command, result, *self._ack_target))
 
-    def set_message_interval(self, msg_id: int, interval_us: float) -> int:
+    def set_message_interval(
+        self, msg_id: int, interval_us: float, extra: tuple[float, ...] = ()
+    ) -> int:
+        """MAV_CMD_SET_MESSAGE_INTERVAL as PX4's ``MavlinkReceiver::set_message_interval``.
+
+        ``interval_us`` < 0 stops the stream, 0 restores its default rate, > 0 sets it.
+        ``extra`` holds param3, param4 and param7, which PX4 refuses when set. The result is
+        ACCEPTED for any message PX4 has a stream for (a stream without data sends nothing),
+        FAILED for HEARTBEAT, for messages without a PX4 stream and for unsupported options.
+        """
+        if msg_id == mavlink.MAVLINK_MSG_ID_HEARTBEAT or msg_id not in PX4_STREAMS:
+            return FAILED
+        if any(math.isfinite(p) and round(p) != 0 for p in extra):
+            return FAILED
+        build = BUILDERS.get(msg_id)
+        if build is None:
+            return ACCEPTED
+        entry = next((e for e in self._streams if e[2].msg_id == msg_id), None)
+        if interval_us < -1e-5:
+            interval = math.inf
+        elif interval_us > 1e-5:
+            interval = interval_us / 1e6
+        else:
+            default = next((s for s in NORMAL_STREAMS if s.msg_id == msg_id), None)
+            if default is None:
+                return ACCEPTED  # no default rate: PX4 leaves the stream as it is
+            interval = 1.0 / (default.rate_hz * self.config.stream_rate_scale)
+        if entry is None:
+            if not math.isfinite(interval):
+                return ACCEPTED
+            entry = [0.0, interval, StreamDef(msg_id, 1.0 / interval, build)]
+            self._streams.append(entry)
+        entry[1] = interval
+        entry[0] = self.clock.monotonic() + interval if math.isfinite(interval) else math.inf
+        return ACCEPTED
+
+    def message_interval_us(self, msg_id: int) -> int:
+        """The interval MESSAGE_INTERVAL reports: µs between messages, 0 when not streamed."""
         for entry in self._streams:
-            s: StreamDef = entry[2]
-            if s.msg_id != msg_id:
-                continue
-            if interval_us < 0:
-                entry[1] = math.inf
-            elif interval_us == 0:
-                entry[1] = 1.0 / (s.rate_hz * self.config.stream_rate_scale)
-            else:
-                entry[1] = interval_us / 1e6
-            entry[0] = self.clock.monotonic() + entry[1] if math.isfinite(entry[1]) else math.inf
-            return commands.ACCEPTED
-        return commands.DENIED
+            if entry[2].msg_id == msg_id and math.isfinite(entry[1]):
+                return round(entry[1] * 1e6)
+        return 0
 
     def request_message(self, msg_id: int) -> bool:
-        build = ON_REQUEST.get(msg_id)
+        """Send ``msg_id`` once; False when the sim cannot build it now (PX4 then DENIES)."""
+        build = BUILDERS.get(msg_id)
         if build is None:
             return False
         m = build(self)

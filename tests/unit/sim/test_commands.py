@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
 from firmware_bridges.mavlink.px4 import AutoSubMode, MainMode, decode_custom_mode
@@ -243,3 +244,88 @@ async def test_target_system_filtering_on_a_shared_port() -> None:
         await gcs.wait_for("HEARTBEAT", since=gcs.mark(), sysid=1)
         assert not [m for m in gcs.messages[since:] if m.get_type() == "COMMAND_ACK"]
         assert fleet[0].ap.nav.name == "HOLD"
+
+
+async def test_message_rate_answers_follow_px4() -> None:
+    """SET_MESSAGE_INTERVAL: ACCEPTED for any message PX4 has a stream for, FAILED for
+    HEARTBEAT, MISSION_CURRENT (no stream in PX4) and unsupported options; MESSAGE_INTERVAL
+    reports the current interval; the legacy GET_HOME_POSITION is DENIED before home is set."""
+    async with fleet_and_gcs(1, speed=5.0, ready_delay=30.0) as (fleet, gcs):
+        smi = mavlink.MAV_CMD_SET_MESSAGE_INTERVAL
+        ack = await gcs.command(mavlink.MAV_CMD_GET_HOME_POSITION)
+        assert ack.result == mavlink.MAV_RESULT_DENIED
+        for msg_id in (mavlink.MAVLINK_MSG_ID_HEARTBEAT, mavlink.MAVLINK_MSG_ID_MISSION_CURRENT):
+            ack = await gcs.command(smi, msg_id, 1_000_000)
+            assert ack.result == mavlink.MAV_RESULT_FAILED, msg_id
+        ack = await gcs.command(
+            mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_MISSION_CURRENT
+        )
+        assert ack.result == mavlink.MAV_RESULT_DENIED
+        # param3 (stream instance) and param7 (response target) are refused; NaN means unset
+        ack = await gcs.command(smi, mavlink.MAVLINK_MSG_ID_ALTITUDE, 500_000, 1)
+        assert ack.result == mavlink.MAV_RESULT_FAILED
+        ack = await gcs.command(smi, mavlink.MAVLINK_MSG_ID_ALTITUDE, 500_000, 0, 0, 0, 0, 2)
+        assert ack.result == mavlink.MAV_RESULT_FAILED
+        ack = await gcs.command(
+            smi, mavlink.MAVLINK_MSG_ID_ALTITUDE, 500_000, NAN, NAN, NAN, NAN, NAN
+        )
+        assert ack.result == mavlink.MAV_RESULT_ACCEPTED
+        # a PX4 stream the vehicle has no data for: accepted, nothing is sent
+        ack = await gcs.command(smi, mavlink.MAVLINK_MSG_ID_RC_CHANNELS, 100_000)
+        assert ack.result == mavlink.MAV_RESULT_ACCEPTED
+        # a stream outside the default set (SYSTEM_TIME) starts at the asked rate
+        ack = await gcs.command(smi, mavlink.MAVLINK_MSG_ID_SYSTEM_TIME, 200_000)
+        assert ack.result == mavlink.MAV_RESULT_ACCEPTED
+        await gcs.wait_for("SYSTEM_TIME", since=gcs.mark())
+        since = gcs.mark()
+        ack = await gcs.command(
+            mavlink.MAV_CMD_GET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_ALTITUDE
+        )
+        assert ack.result == mavlink.MAV_RESULT_ACCEPTED
+        mi = await gcs.wait_for("MESSAGE_INTERVAL", since=since)
+        assert (mi.message_id, mi.interval_us) == (mavlink.MAVLINK_MSG_ID_ALTITUDE, 500_000)
+        # interval 0 restores the default (1 Hz); -1 stops the stream (interval then 0)
+        await gcs.command(smi, mavlink.MAVLINK_MSG_ID_ALTITUDE, 0)
+        since = gcs.mark()
+        await gcs.command(mavlink.MAV_CMD_GET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_ALTITUDE)
+        mi = await gcs.wait_for("MESSAGE_INTERVAL", since=since)
+        assert mi.interval_us == 1_000_000
+        await gcs.command(smi, mavlink.MAVLINK_MSG_ID_SYSTEM_TIME, -1)
+        since = gcs.mark()
+        await gcs.command(mavlink.MAV_CMD_GET_MESSAGE_INTERVAL, mavlink.MAVLINK_MSG_ID_SYSTEM_TIME)
+        mi = await gcs.wait_for("MESSAGE_INTERVAL", since=since)
+        assert mi.interval_us == 0
+        assert not [m for m in gcs.messages if m.get_type() == "RC_CHANNELS"]
+        assert not fleet[0].ap.ready
+
+
+async def test_normal_stream_set_matches_px4_rates() -> None:
+    """Per world second the sim sends PX4's normal-mode set: about 58 messages, with the
+    documented rates of the busiest streams."""
+    from sim.drone.streams import normal_rate_total
+
+    assert 55.0 <= normal_rate_total() <= 60.0
+    async with fleet_and_gcs(1, speed=10.0) as (fleet, gcs):
+        await eventually(lambda: fleet[0].ap.ready, 5)
+        await gcs.wait_for("HOME_POSITION", since=gcs.mark())  # every stream runs by now
+        first = await gcs.wait_for("HEARTBEAT", since=gcs.mark())
+        a = gcs.messages.index(first)
+        for _ in range(20):  # 20 world seconds between heartbeats
+            last = await gcs.wait_for("HEARTBEAT", since=gcs.mark())
+        b = gcs.messages.index(last)
+        window = [m.get_type() for m in gcs.messages[a:b]]
+        n = len(window) / 20
+
+        def rate(t: str) -> float:
+            return window.count(t) / 20
+
+        # under 10x acceleration streams faster than the 5 Hz simulation step lose samples
+        assert 40.0 <= n <= 60.0, n
+        assert rate("GLOBAL_POSITION_INT") == pytest.approx(5.0, abs=0.5)
+        assert rate("GPS_RAW_INT") == pytest.approx(5.0, abs=0.5)
+        assert rate("VFR_HUD") == pytest.approx(4.0, abs=0.5)
+        assert rate("SYS_STATUS") == pytest.approx(1.0, abs=0.2)
+        assert rate("MISSION_CURRENT") == pytest.approx(1.0, abs=0.2)
+        for t in ("ATTITUDE_QUATERNION", "SCALED_PRESSURE", "OPEN_DRONE_ID_SYSTEM", "ALTITUDE"):
+            assert rate(t) > 0, t
+        assert "SYSTEM_TIME" not in window  # not in PX4's normal mode
