@@ -46,6 +46,9 @@ DEFAULT_SPACING_M = 5.0
 """East spacing between vehicles placed around :data:`DEFAULT_HOME`."""
 MAX_REAL_TICK_HZ = 50.0
 """The simulation loop runs at most this often per real second."""
+MAX_SYSID = 254
+"""Highest vehicle system id: MAVLink ids are one byte and 255 is the ground station's. System
+ids only need to differ per link, so more vehicles run as several fleets (see :class:`SimFleet`)."""
 
 
 class PortMode(StrEnum):
@@ -111,6 +114,7 @@ class SimFleet:
     come first (system ids ``first_sysid ..``), then rovers. ``params`` presets parameters on
     every vehicle (like ``PX4_PARAM_<NAME>``); ``signing_key`` (32 bytes) turns on MAVLink 2
     signing. ``components`` are entered and exited with the fleet (for vans and payloads).
+    System ids must stay within 1..:data:`MAX_SYSID` (one link's worth of vehicles).
     ``vans`` > 0 adds that many VDA 5050 vans (:class:`sim.van.fleet.SimVanFleet`, each on its
     own connection to the MQTT broker at ``mqtt_url``, topics under ``van_topic_prefix``) at the
     world's warehouse docks; they are in :attr:`vans`.
@@ -143,9 +147,17 @@ class SimFleet:
             raise ValueError("vehicle counts must not be negative")
         if signing_key is not None and len(signing_key) != 32:
             raise ValueError("a MAVLink signing key has 32 bytes")
+        total = drones + rovers
+        if first_sysid < 1 or first_sysid + total - 1 > MAX_SYSID:
+            raise ValueError(
+                f"{total} vehicles from system id {first_sysid} need ids up to "
+                f"{first_sysid + total - 1}; MAVLink system ids are 1..{MAX_SYSID} per link "
+                "(255 is the ground station). Run more vehicles as several SimFleets, each "
+                "sending to its own port (port_mode='shared') with system ids from 1, and give "
+                "the service one link per port (docs/sim.md, 'More than 254 vehicles')"
+            )
         self.clock = clock or WallClock()
         self.world = world
-        total = drones + rovers
         if homes is not None:
             if len(homes) < total:
                 raise ValueError(f"{total} vehicles need {total} homes, got {len(homes)}")

@@ -433,8 +433,9 @@ class Px4Sitl:
             raise Px4Error(
                 "UDP port(s) in use, PX4 SITL needs them free: "
                 + "; ".join(f"{p} ({ports[p]})" for p in busy)
-                + ". PX4's ports are fixed; stop whatever holds them (e.g. another SITL run, "
-                "QGroundControl is fine: it uses 14550 only)"
+                + ". PX4's ports are fixed: stop whatever holds them (another SITL run, "
+                "`streetfleet sim` or the demo on 14540...); QGroundControl on 14550 is no "
+                "conflict"
             )
 
     async def __aenter__(self) -> Px4Sitl:

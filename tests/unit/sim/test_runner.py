@@ -91,3 +91,11 @@ def test_bad_arguments() -> None:
         SimFleet(2, homes=[Home(0, 0, 0)])
     with pytest.raises(ValueError, match="32 bytes"):
         SimFleet(1, signing_key=b"short")
+    # system ids are one byte and 255 is the ground station: 500 drones need several fleets
+    with pytest.raises(ValueError, match=r"ids up to 500; MAVLink system ids are 1\.\.254"):
+        SimFleet(500)
+    with pytest.raises(ValueError, match="ids up to 255"):
+        SimFleet(5, first_sysid=251)
+    with pytest.raises(ValueError, match="system ids are 1"):
+        SimFleet(1, first_sysid=0)
+    assert len(SimFleet(4, first_sysid=251)) == 4
