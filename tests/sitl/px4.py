@@ -185,6 +185,17 @@ class Px4Build:
                 f"(in {self.airframes}); SIH models available: {', '.join(sih) or 'none'}"
             )
 
+    def startup_reads(self, variable: str) -> bool:
+        """Whether PX4's SITL start scripts (``etc/init.d-posix/rcS``, ``px4-rc.*``) use
+        ``variable``: older PX4 versions ignore some of the variables the suite sets."""
+        folder = self.etc / "init.d-posix"
+        for path in folder.iterdir() if folder.is_dir() else ():
+            if path.is_file() and (path.name == "rcS" or path.name.startswith("px4-rc")):
+                with contextlib.suppress(OSError):
+                    if variable in path.read_text(errors="replace"):
+                        return True
+        return False
+
     def rover_model(self) -> str | None:
         """The SIH Ackermann rover's model name in this build, if it has one."""
         models = set(self.models())
@@ -419,6 +430,15 @@ class Px4Sitl:
         self.build.validate()
         for model in sorted({i.model for i in self.instances}):
             self.build.require_model(model)
+        needed = {"PX4_HOME_LAT": "the vehicles would not stand on the world's pads"}
+        if any(i.params for i in self.instances):
+            needed["PX4_PARAM_"] = "parameter presets (PX4_PARAM_<NAME>) would be ignored"
+        for variable, consequence in needed.items():
+            if not self.build.startup_reads(variable):
+                raise Px4Error(
+                    f"this PX4 build's start scripts ({self.build.etc}/init.d-posix) do not read "
+                    f"{variable}: {consequence}. Use a newer PX4 (docs/testing.md)"
+                )
         locked = [i.index for i in self.instances if instance_locked(i.index, self.lock_dir)]
         if locked:
             raise Px4Error(

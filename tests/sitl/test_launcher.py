@@ -71,7 +71,12 @@ def fake_build(root: Path, models: tuple[str, ...] = ("10040_sihsim_quadx",)) ->
     px4.chmod(px4.stat().st_mode | stat.S_IXUSR)
     airframes = root / "etc" / "init.d-posix" / "airframes"
     airframes.mkdir(parents=True)
-    (root / "etc" / "init.d-posix" / "rcS").write_text("#!/bin/sh\n")
+    (root / "etc" / "init.d-posix" / "rcS").write_text(
+        '#!/bin/sh\ncase $name in "PX4_PARAM_"*) param set "${name#PX4_PARAM_}" "$value" ;; esac\n'
+    )
+    (root / "etc" / "init.d-posix" / "px4-rc.simulator").write_text(
+        "#!/bin/sh\nparam set SIH_LOC_LAT0 ${PX4_HOME_LAT}\n"
+    )
     for name in models:
         (airframes / name).write_text("#!/bin/sh\n")
     return Px4Build(root)
@@ -258,6 +263,15 @@ def test_preflight_names_what_is_wrong(tmp_path: Path) -> None:
         Px4Sitl(build, [Px4Instance(41, HOME, model="sihsim_hexa")], tmp_path).preflight()
     with pytest.raises(ValueError, match="must differ"):
         Px4Sitl(build, [spec, spec], tmp_path)
+    # an older PX4 whose start scripts ignore the variables the suite relies on
+    (build.etc / "init.d-posix" / "rcS").write_text("#!/bin/sh\n")
+    Px4Sitl(build, [spec], tmp_path, lock_dir=tmp_path).preflight()  # no presets asked
+    with_params = Px4Instance(41, HOME, params={"NAV_DLL_ACT": 0})
+    with pytest.raises(Px4Error, match="do not read PX4_PARAM_: parameter presets"):
+        Px4Sitl(build, [with_params], tmp_path, lock_dir=tmp_path).preflight()
+    (build.etc / "init.d-posix" / "px4-rc.simulator").write_text("#!/bin/sh\n")
+    with pytest.raises(Px4Error, match="do not read PX4_HOME_LAT"):
+        Px4Sitl(build, [spec], tmp_path, lock_dir=tmp_path).preflight()
     with pytest.raises(ValueError, match="no PX4 instance"):
         Px4Sitl(build, [], tmp_path)
 
