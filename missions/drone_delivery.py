@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from fleet import energy as energy_model
 from fleet.airspace import path_length_m, route_around
 from fleet.drone import (
     FlightItem,
@@ -32,14 +33,15 @@ from fleet.settings import DroneMissionSettings
 from fleet.store.tables import Sku
 from fleet.world import Community, Pad, World
 
-CRUISE_SPEED_MPS = 5.0
-"""Horizontal cruise speed assumed for estimates (PX4 MPC_XY_CRUISE default)."""
-CLIMB_SPEED_MPS = 1.5
-"""Vertical speed assumed for climbs (PX4 MPC_Z_V_AUTO_UP default is 3; SIH measured 1.5)."""
-DESCENT_SPEED_MPS = 1.0
-"""Vertical speed assumed for descents and landing."""
-HOVER_POWER_FRACTION_PER_MIN = 0.035
-"""Battery fraction a loaded delivery multicopter uses per minute of flight (≈ 28 min endurance)."""
+CRUISE_SPEED_MPS = energy_model.CRUISE_SPEED_MPS
+"""Horizontal cruise speed assumed for estimates (:mod:`fleet.energy`, PX4 MPC_XY_CRUISE)."""
+CLIMB_SPEED_MPS = energy_model.CLIMB_SPEED_MPS
+"""Vertical speed assumed for climbs (:mod:`fleet.energy`)."""
+DESCENT_SPEED_MPS = energy_model.DESCENT_SPEED_MPS
+"""Vertical speed assumed for descents and landing (:mod:`fleet.energy`)."""
+HOVER_POWER_FRACTION_PER_MIN = energy_model.LOADED_PER_MIN
+"""Battery fraction a loaded delivery multicopter uses per minute of flight (≈ 28 min endurance;
+:data:`fleet.energy.LOADED_PER_MIN`)."""
 
 
 @dataclass(frozen=True, slots=True)

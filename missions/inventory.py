@@ -15,9 +15,12 @@ units to boxes and kilograms for loads. Balances per (warehouse, SKU):
 * ``in_transit`` units loaded onto a vehicle and neither delivered nor returned, per
   (request, mission), so every unit that leaves is traceable to its request.
 
-Invariant, checked before every movement: ``0 <= reserved <= on_hand`` and every in-transit
-count ``>= 0``. Stock never goes negative; a movement that would break the invariant raises
-:class:`~fleet.errors.InsufficientStock` and changes nothing.
+The movement kinds and what each does to ``on_hand`` and ``reserved`` are
+:data:`fleet.ledger.MOVEMENT_EFFECTS`, the one table the store applies too; this module adds the
+per-request and per-mission rules. Invariant, checked before every movement:
+``0 <= reserved <= on_hand`` and every in-transit count ``>= 0``. Stock never goes negative: a
+movement that would break the invariant raises :class:`~fleet.errors.InsufficientStock` and
+changes nothing.
 
 =========  ==========================================  =====================================
 kind       effect                                      refused when
@@ -39,40 +42,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from fleet.errors import InsufficientStock, ValidationError
+from fleet.ledger import NEEDS_MISSION, NEEDS_REQUEST, MovementKind, effect, quantity_problem
 
-
-class MovementKind(StrEnum):
-    """What a ledger line does (see the module table)."""
-
-    RECEIVE = "receive"
-    """Goods arrive at the warehouse."""
-    RESERVE = "reserve"
-    """Available stock is promised to a request (allocation)."""
-    RELEASE = "release"
-    """A promise is withdrawn (cancellation, re-allocation)."""
-    LOAD = "load"
-    """Reserved stock leaves on a vehicle for a mission."""
-    DELIVER = "deliver"
-    """Loaded stock is handed over at the community."""
-    RETURN = "return"
-    """Loaded stock comes back to the warehouse undelivered."""
-    ADJUST = "adjust"
-    """Signed correction of on-hand stock after a count, damage or expiry."""
-
-
-_NEEDS_REQUEST = frozenset(
-    {
-        MovementKind.RESERVE,
-        MovementKind.RELEASE,
-        MovementKind.LOAD,
-        MovementKind.DELIVER,
-        MovementKind.RETURN,
-    }
-)
-_NEEDS_MISSION = frozenset({MovementKind.LOAD, MovementKind.DELIVER, MovementKind.RETURN})
+__all__ = [
+    "Balance",
+    "Ledger",
+    "Movement",
+    "MovementKind",
+    "SkuSpec",
+    "StockKey",
+    "balances",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,41 +175,41 @@ class Ledger:
         b = self.balance(m.warehouse_id, m.sku_id)
         q = m.quantity
         kind = m.kind
-        if kind is MovementKind.RECEIVE:
-            return Balance(b.on_hand + q, b.reserved, b.in_transit, b.delivered)
-        if kind is MovementKind.ADJUST:
-            if b.on_hand + q < b.reserved:
-                raise _refused(
-                    m,
-                    f"adjusting on-hand stock by {q} leaves {b.on_hand + q}, below the "
-                    f"{b.reserved} reserved; release reservations first",
-                    b,
-                )
-            return Balance(b.on_hand + q, b.reserved, b.in_transit, b.delivered)
-        assert m.request_id is not None
-        mine = self.reserved_for(m.warehouse_id, m.sku_id, m.request_id)
-        if kind is MovementKind.RESERVE:
-            if q > b.available:
-                raise _refused(m, f"only {b.available} available to reserve, {q} asked", b)
-            return Balance(b.on_hand, b.reserved + q, b.in_transit, b.delivered)
-        if kind is MovementKind.RELEASE:
-            if q > mine:
-                raise _refused(m, f"request holds {mine} reserved, cannot release {q}", b)
-            return Balance(b.on_hand, b.reserved - q, b.in_transit, b.delivered)
+        d_hand, d_res = effect(kind, q)
+        on_hand, reserved = b.on_hand + d_hand, b.reserved + d_res
+        in_transit, delivered = b.in_transit, b.delivered
         if kind is MovementKind.LOAD:
-            if q > mine:
-                raise _refused(m, f"request holds {mine} reserved, cannot load {q}", b)
-            return Balance(b.on_hand - q, b.reserved - q, b.in_transit + q, b.delivered)
-        assert m.mission_id is not None
-        carried = self.in_transit(m.warehouse_id, m.sku_id, m.request_id, m.mission_id)
-        if q > carried:
+            in_transit += q
+        elif kind is MovementKind.DELIVER:
+            in_transit -= q
+            delivered += q
+        elif kind is MovementKind.RETURN:
+            in_transit -= q
+        after = Balance(on_hand, reserved, in_transit, delivered)
+        if kind is MovementKind.ADJUST and on_hand < b.reserved:
             raise _refused(
-                m, f"mission carries {carried} for this request, cannot {kind.value} {q}", b
+                m,
+                f"adjusting on-hand stock by {q} leaves {on_hand}, below the "
+                f"{b.reserved} reserved; release reservations first",
+                b,
             )
-        if kind is MovementKind.DELIVER:
-            return Balance(b.on_hand, b.reserved, b.in_transit - q, b.delivered + q)
-        # RETURN
-        return Balance(b.on_hand + q, b.reserved, b.in_transit - q, b.delivered)
+        if kind is MovementKind.RESERVE and q > b.available:
+            raise _refused(m, f"only {b.available} available to reserve, {q} asked", b)
+        if kind in (MovementKind.RELEASE, MovementKind.LOAD):
+            assert m.request_id is not None
+            mine = self.reserved_for(m.warehouse_id, m.sku_id, m.request_id)
+            if q > mine:
+                raise _refused(m, f"request holds {mine} reserved, cannot {kind.value} {q}", b)
+        if kind in (MovementKind.DELIVER, MovementKind.RETURN):
+            assert m.request_id is not None and m.mission_id is not None
+            carried = self.in_transit(m.warehouse_id, m.sku_id, m.request_id, m.mission_id)
+            if q > carried:
+                raise _refused(
+                    m, f"mission carries {carried} for this request, cannot {kind.value} {q}", b
+                )
+        if not 0 <= after.reserved <= after.on_hand:  # the store's own condition
+            raise _refused(m, f"would leave on hand {on_hand}, reserved {reserved}", b)
+        return after
 
     def apply(self, m: Movement) -> Balance:
         """Apply ``m`` and return the new balance; raises and changes nothing if refused."""
@@ -245,7 +227,7 @@ class Ledger:
                     self._reserved_for[rkey] = left
                 else:
                     del self._reserved_for[rkey]
-            if m.mission_id is not None and m.kind in _NEEDS_MISSION:
+            if m.mission_id is not None and m.kind in NEEDS_MISSION:
                 tkey = (m.warehouse_id, m.sku_id, m.request_id, m.mission_id)
                 delta = q if m.kind is MovementKind.LOAD else -q
                 left = self._in_transit.get(tkey, 0) + delta
@@ -263,16 +245,12 @@ def balances(movements: Iterable[Movement]) -> dict[StockKey, Balance]:
 
 
 def _validate_shape(m: Movement) -> None:
-    if not isinstance(m.quantity, int) or isinstance(m.quantity, bool):
-        raise ValidationError("quantity must be an integer", field="quantity")
-    if m.kind is MovementKind.ADJUST:
-        if m.quantity == 0:
-            raise ValidationError("an adjustment must change the stock", field="quantity")
-    elif m.quantity <= 0:
-        raise ValidationError(f"{m.kind.value} quantity must be positive", field="quantity")
-    if m.kind in _NEEDS_REQUEST and not m.request_id:
+    problem = quantity_problem(m.kind, m.quantity)
+    if problem is not None:
+        raise ValidationError(problem, field="quantity")
+    if m.kind in NEEDS_REQUEST and not m.request_id:
         raise ValidationError(f"{m.kind.value} needs the request it is for", field="request_id")
-    if m.kind in _NEEDS_MISSION and not m.mission_id:
+    if m.kind in NEEDS_MISSION and not m.mission_id:
         raise ValidationError(f"{m.kind.value} needs the mission carrying it", field="mission_id")
 
 

@@ -23,6 +23,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from fleet.errors import Conflict, InsufficientStock, NotFound, StoreError, ValidationError
+from fleet.ledger import MOVEMENT_EFFECTS as LEDGER_EFFECTS
+from fleet.ledger import MovementKind, effect, quantity_problem
 from fleet.store.db import DatabaseUrl, migrate
 from fleet.store.tables import (
     AuditLog,
@@ -39,22 +41,9 @@ from fleet.store.tables import (
 )
 from fleet.world import World
 
-MOVEMENT_EFFECTS: dict[str, tuple[int, int]] = {
-    "receive": (+1, 0),
-    "reserve": (0, +1),
-    "release": (0, -1),
-    "load": (-1, -1),
-    "deliver": (0, 0),
-    "return": (+1, 0),
-    "adjust": (+1, 0),
-}
-"""Stock movement kind → (sign on on_hand, sign on reserved) per unit moved.
-
-``receive`` goods arrive; ``reserve`` promises on-hand units to a request; ``release`` undoes a
-reservation; ``load`` puts reserved units on a vehicle (they leave the warehouse); ``deliver``
-records units handed over at a community (no warehouse balance changes: they left at load);
-``return`` brings undelivered units back; ``adjust`` corrects a count (signed quantity).
-"""
+MOVEMENT_EFFECTS = LEDGER_EFFECTS
+"""Stock movement kind → (sign on on_hand, sign on reserved) per unit moved; the one table is
+:data:`fleet.ledger.MOVEMENT_EFFECTS` (re-exported here for callers of the store)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +83,15 @@ class Store:
             yield store
         finally:
             await store.engine.dispose()
+
+    @asynccontextmanager
+    async def _reading(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        """The caller's session (to read inside its transaction) or a fresh one."""
+        if session is not None:
+            yield session
+            return
+        async with self._sessions() as s:
+            yield s
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -253,12 +251,12 @@ class Store:
                     note=note,
                     session=s,
                 )
-        effects = MOVEMENT_EFFECTS.get(kind)
-        if effects is None:
+        if kind not in {k.value for k in MovementKind}:
             raise ValidationError(f"unknown stock movement {kind!r}", field="kind")
-        if quantity == 0 or (quantity < 0 and kind != "adjust"):
-            raise ValidationError("quantity must be positive", field="quantity")
-        d_hand, d_res = effects[0] * quantity, effects[1] * quantity
+        problem = quantity_problem(kind, quantity)
+        if problem is not None:
+            raise ValidationError(problem, field="quantity")
+        d_hand, d_res = effect(kind, quantity)
         s = session
         await s.exec(
             sa.insert(Stock).from_select(
@@ -323,8 +321,9 @@ class Store:
         mission_id: str | None = None,
         after_id: int = 0,
         limit: int = 500,
+        session: AsyncSession | None = None,
     ) -> Sequence[StockMovement]:
-        async with self._sessions() as s:
+        async with self._reading(session) as s:
             q = select(StockMovement).where(col(StockMovement.id) > after_id)
             for column, value in (
                 (StockMovement.warehouse_id, warehouse_id),
@@ -388,8 +387,10 @@ class Store:
         q = select(RequestItem).where(RequestItem.request_id == request_id)
         return (await s.exec(q.order_by(col(RequestItem.id)))).all()
 
-    async def get_request(self, request_id: str) -> RequestRecord:
-        async with self._sessions() as s:
+    async def get_request(
+        self, request_id: str, session: AsyncSession | None = None
+    ) -> RequestRecord:
+        async with self._reading(session) as s:
             req = await s.get(Request, request_id)
             if req is None:
                 raise NotFound("request", request_id)
@@ -472,6 +473,50 @@ class Store:
         for item in items:
             await session.merge(item)
 
+    async def count_item(
+        self,
+        request_id: str,
+        sku_id: str,
+        *,
+        allocated: int = 0,
+        loaded: int = 0,
+        delivered: int = 0,
+        session: AsyncSession,
+    ) -> RequestItem:
+        """Add to a request line's counters atomically (safe against concurrent writers).
+
+        Raises ``Conflict`` when the line does not exist, a counter would go below zero, or
+        ``allocated`` above ``quantity``.
+        """
+        result = await session.exec(
+            sa.update(RequestItem)
+            .where(
+                col(RequestItem.request_id) == request_id,
+                col(RequestItem.sku_id) == sku_id,
+                col(RequestItem.allocated) + allocated >= 0,
+                col(RequestItem.allocated) + allocated <= col(RequestItem.quantity),
+                col(RequestItem.loaded) + loaded >= 0,
+                col(RequestItem.delivered) + delivered >= 0,
+            )
+            .values(
+                allocated=col(RequestItem.allocated) + allocated,
+                loaded=col(RequestItem.loaded) + loaded,
+                delivered=col(RequestItem.delivered) + delivered,
+            )
+            .returning(col(RequestItem.id))
+        )
+        row = result.first()
+        if row is None:
+            raise Conflict(
+                f"request {request_id} line {sku_id}: cannot add allocated {allocated:+}, "
+                f"loaded {loaded:+}, delivered {delivered:+}",
+                request_id=request_id,
+                sku_id=sku_id,
+            )
+        item = await session.get(RequestItem, row[0], populate_existing=True)
+        assert item is not None
+        return item
+
     # --- missions, tasks and events --------------------------------------------------------
 
     async def create_mission(
@@ -488,8 +533,10 @@ class Store:
                 s.add(ev)
         return mission
 
-    async def get_mission(self, mission_id: str) -> Mission:
-        async with self._sessions() as s:
+    async def get_mission(
+        self, mission_id: str, session: AsyncSession | None = None
+    ) -> Mission:
+        async with self._reading(session) as s:
             m = await s.get(Mission, mission_id)
             if m is None:
                 raise NotFound("mission", mission_id)
@@ -513,19 +560,35 @@ class Store:
                 await s.exec(q.order_by(col(Mission.created_at)).offset(offset).limit(limit))
             ).all()
 
-    async def mission_tasks(self, mission_id: str) -> Sequence[Task]:
-        async with self._sessions() as s:
+    async def missions_by_id(
+        self, mission_ids: Iterable[str], session: AsyncSession | None = None
+    ) -> dict[str, Mission]:
+        ids = list(set(mission_ids))
+        if not ids:
+            return {}
+        async with self._reading(session) as s:
+            rows = (await s.exec(select(Mission).where(col(Mission.id).in_(ids)))).all()
+            return {m.id: m for m in rows}
+
+    async def mission_tasks(
+        self, mission_id: str, session: AsyncSession | None = None
+    ) -> Sequence[Task]:
+        async with self._reading(session) as s:
             return (await s.exec(select(Task).where(Task.mission_id == mission_id))).all()
 
-    async def tasks_of_requests(self, request_ids: Iterable[str]) -> Sequence[Task]:
+    async def tasks_of_requests(
+        self, request_ids: Iterable[str], session: AsyncSession | None = None
+    ) -> Sequence[Task]:
         ids = list(request_ids)
         if not ids:
             return []
-        async with self._sessions() as s:
+        async with self._reading(session) as s:
             return (await s.exec(select(Task).where(col(Task.request_id).in_(ids)))).all()
 
-    async def request_tasks(self, request_id: str) -> Sequence[Task]:
-        async with self._sessions() as s:
+    async def request_tasks(
+        self, request_id: str, session: AsyncSession | None = None
+    ) -> Sequence[Task]:
+        async with self._reading(session) as s:
             return (await s.exec(select(Task).where(Task.request_id == request_id))).all()
 
     async def update_mission(
@@ -580,11 +643,14 @@ class Store:
         mission_id: str | None = None,
         request_id: str | None = None,
         vehicle_id: str | None = None,
+        kind: str | None = None,
         after_id: int = 0,
         limit: int = 1000,
     ) -> Sequence[MissionEvent]:
         async with self._sessions() as s:
             q = select(MissionEvent).where(col(MissionEvent.id) > after_id)
+            if kind:
+                q = q.where(MissionEvent.kind == kind)
             if mission_id:
                 q = q.where(MissionEvent.mission_id == mission_id)
             if request_id:

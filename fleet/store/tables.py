@@ -147,7 +147,8 @@ class StockMovement(SQLModel, table=True):
     kind: str = Field(max_length=16)
     """receive, reserve, release, load, deliver, return, adjust."""
     quantity: int
-    """Units moved (positive; the kind says which balance it changes)."""
+    """Units moved: positive, except ``adjust`` whose quantity is signed (see
+    :data:`fleet.ledger.MOVEMENT_EFFECTS` for which balance each kind changes)."""
     on_hand_after: int
     reserved_after: int
     request_id: str | None = Field(default=None, max_length=36, index=True)

@@ -15,8 +15,8 @@ times, energy and reasons, which the mission layer turns into flight plans.
 Vertical minutes are the climbs, descents, the hold at the drop point and the take-off
 overhead, flown at hover power. A sortie is allowed only when ``battery - energy >=
 reserve_fraction``; a drone that cannot do it even on a full battery is out of range for it.
-Defaults match the project's delivery estimates (:mod:`missions.drone_delivery`: 5 m/s cruise,
-1.5 m/s climb, 1 m/s descent, about 3.5 % of a battery per minute when loaded).
+The model and its default figures are :mod:`fleet.energy`, the one energy model of the project
+(5 m/s cruise, 1.5 m/s climb, 1 m/s descent, about 3.5 % of a battery per minute when loaded).
 
 **Assignment**: tasks in priority-class order, then deadline, then readiness; each goes to the
 drone with the lowest cost ``drop time + energy_weight_s * energy + late_penalty_s`` (the last
@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from fleet import energy as em
 from fleet.errors import ValidationError
 from missions.priorities import class_label
 from missions.routing.decisions import Alternative, Decision, DecisionKind, hhmm
@@ -47,20 +48,20 @@ XY = tuple[float, float]
 class DroneSpec:
     """Performance of a delivery drone (see the module's energy model)."""
 
-    payload_kg: float = 2.5
-    cruise_speed_mps: float = 5.0
-    climb_speed_mps: float = 1.5
-    descent_speed_mps: float = 1.0
+    payload_kg: float = em.REFERENCE_PAYLOAD_KG
+    cruise_speed_mps: float = em.CRUISE_SPEED_MPS
+    climb_speed_mps: float = em.CLIMB_SPEED_MPS
+    descent_speed_mps: float = em.DESCENT_SPEED_MPS
     cruise_alt_m: float = 40.0
     drop_alt_m: float = 8.0
     drop_hold_s: float = 4.0
-    overhead_s: float = 10.0
+    overhead_s: float = em.TAKEOFF_OVERHEAD_S
     """Arming, spool-up and landing settle per sortie, flown at hover power."""
-    cruise_per_km: float = 0.10
+    cruise_per_km: float = em.CRUISE_PER_KM
     """Battery fraction per km of cruise, empty."""
-    hover_per_min: float = 0.030
+    hover_per_min: float = em.HOVER_PER_MIN
     """Battery fraction per minute of vertical flight or hover, empty."""
-    payload_factor_per_kg: float = 0.07
+    payload_factor_per_kg: float = em.PAYLOAD_FACTOR_PER_KG
     """Extra consumption per kg carried (0.07: +17.5 % with 2.5 kg)."""
     reserve_fraction: float = 0.25
     """Battery that must remain on landing."""
@@ -128,17 +129,8 @@ class DroneAssignmentSettings:
     """How many not-chosen drones a decision lists."""
 
 
-@dataclass(frozen=True, slots=True)
-class SortieEstimate:
-    """What one sortie of one drone for one load would take."""
-
-    out_m: float
-    back_m: float
-    flight_s: float
-    to_drop_s: float
-    """From take-off to release."""
-    energy: float
-    """Battery fraction used."""
+SortieEstimate = em.SortieEstimate
+"""What one sortie of one drone for one load would take (:class:`fleet.energy.SortieEstimate`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,21 +205,23 @@ def straight(a: XY, b: XY) -> float:
 
 
 def estimate(spec: DroneSpec, out_m: float, back_m: float, kg: float) -> SortieEstimate:
-    """Time and energy of a sortie flying ``out_m`` loaded and ``back_m`` empty."""
-    climb = spec.cruise_alt_m / spec.climb_speed_mps
-    lower = (spec.cruise_alt_m - spec.drop_alt_m) / spec.descent_speed_mps
-    rise = (spec.cruise_alt_m - spec.drop_alt_m) / spec.climb_speed_mps
-    land = spec.cruise_alt_m / spec.descent_speed_mps
-    t_out = out_m / spec.cruise_speed_mps
-    t_back = back_m / spec.cruise_speed_mps
-    loaded_vertical = spec.overhead_s + climb + lower
-    empty_vertical = spec.drop_hold_s + rise + land
-    factor = 1.0 + spec.payload_factor_per_kg * kg
-    energy = factor * (
-        out_m / 1000 * spec.cruise_per_km + loaded_vertical / 60 * spec.hover_per_min
-    ) + (back_m / 1000 * spec.cruise_per_km + empty_vertical / 60 * spec.hover_per_min)
-    to_drop = loaded_vertical + t_out
-    return SortieEstimate(out_m, back_m, to_drop + t_back + empty_vertical, to_drop, energy)
+    """Time and energy of a sortie flying ``out_m`` loaded and ``back_m`` empty
+    (:func:`fleet.energy.estimate_sortie` with the drone's figures)."""
+    return em.estimate_sortie(
+        out_m,
+        back_m,
+        kg,
+        cruise_alt_m=spec.cruise_alt_m,
+        drop_alt_m=spec.drop_alt_m,
+        drop_hold_s=spec.drop_hold_s,
+        cruise_speed_mps=spec.cruise_speed_mps,
+        climb_speed_mps=spec.climb_speed_mps,
+        descent_speed_mps=spec.descent_speed_mps,
+        cruise_per_km=spec.cruise_per_km,
+        hover_per_min=spec.hover_per_min,
+        payload_factor_per_kg=spec.payload_factor_per_kg,
+        overhead_s=spec.overhead_s,
+    )
 
 
 @dataclass
