@@ -244,9 +244,21 @@ class Autopilot:
         """Whether the pre-arm checks pass now (SYS_STATUS pre-arm bit)."""
         return self._preflight_failure(now, False) is None
 
+    @property
+    def rover_land_detected(self) -> bool:
+        """PX4's rover land detector (``RoverLandDetector``): landed when disarmed or in Land
+        mode, otherwise not, however still the rover stands."""
+        return not self.armed or self.nav is Nav.LAND
+
     def landed_state(self) -> int:
-        """EXTENDED_SYS_STATE.landed_state."""
-        if self.model is Model.ROVER or self.kin.on_ground:
+        """EXTENDED_SYS_STATE.landed_state (an armed rover reports IN_AIR, as PX4's does)."""
+        if self.model is Model.ROVER:
+            return int(
+                mavlink.MAV_LANDED_STATE_ON_GROUND
+                if self.rover_land_detected
+                else mavlink.MAV_LANDED_STATE_IN_AIR
+            )
+        if self.kin.on_ground:
             return int(mavlink.MAV_LANDED_STATE_ON_GROUND)
         if self.nav is Nav.TAKEOFF or (self.kin.vz > 0.3 and self.kin.height < 2.0):
             return int(mavlink.MAV_LANDED_STATE_TAKEOFF)
@@ -502,6 +514,8 @@ class Autopilot:
                 self._takeoff_alt = max(k.alt, base + self.params["MIS_TAKEOFF_ALT"])
         elif nav is Nav.LAND:
             self._land_xy = (k.x, k.y)
+            if self.model is Model.ROVER:
+                self._landed_since = self._now()
         elif nav is Nav.RTL:
             self._start_rtl()
         elif nav is Nav.MISSION:
@@ -616,7 +630,25 @@ class Autopilot:
                     self._set_home_here()
 
     def _auto_disarm(self, now: float) -> None:
-        if not self.armed or self.model is not Model.MULTICOPTER or not self.kin.on_ground:
+        if not self.armed:
+            return
+        if self.model is Model.ROVER:
+            # PX4's rover land detector: armed and not in Land mode is "not landed", so the
+            # rover counts as taken off at once (no preflight disarm); in Land mode it is
+            # landed and disarms COM_DISARM_LAND later (COM_DISARM_PRFLT if armed in Land)
+            if self.nav is not Nav.LAND:
+                self._took_off = True
+                return
+            if self._took_off:
+                t, since = self.params["COM_DISARM_LAND"], self._landed_since
+            else:
+                t, since = self.params["COM_DISARM_PRFLT"], self._arm_time
+            if t > 0 and since is not None and now - since >= t:
+                self.disarm(
+                    reason="auto disarm on land" if self._took_off else "auto preflight disarming"
+                )
+            return
+        if not self.kin.on_ground:
             return
         if not self._took_off:
             t = self.params["COM_DISARM_PRFLT"]

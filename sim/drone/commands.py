@@ -26,7 +26,6 @@ from sim.drone.autopilot import (
     Nav,
     nav_for,
 )
-from sim.drone.physics import Model
 
 if TYPE_CHECKING:
     from sim.drone.vehicle import SimVehicle
@@ -103,7 +102,8 @@ def _takeoff(v: SimVehicle, c: Command) -> int:
 
 
 def _land(v: SimVehicle, c: Command) -> int:
-    return v.ap.set_mode(Nav.LAND if v.ap.model is Model.MULTICOPTER else Nav.HOLD)
+    # a rover "lands" too: it stops, its land detector reports landed and it disarms
+    return v.ap.set_mode(Nav.LAND)
 
 
 def _rtl(v: SimVehicle, c: Command) -> int:
