@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import problems
-from api.routes import inventory, missions, requests, vehicles
+from api.routes import inventory, live, missions, requests, vehicles
 from api.runtime import open_runtime
 from fleet.clock import Clock
 from fleet.settings import Settings
+
+STATIC_DIR = Path(__file__).with_name("static")
+"""The dashboard's files (served at ``/dashboard/``)."""
 
 API_DESCRIPTION = """
 Fleet control for lockdown logistics: delivery requests from community staff, drone and van
@@ -44,6 +50,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     problems.install(app)
     for module in (requests, missions, vehicles, inventory):
         app.include_router(module.router)
+
+    app.include_router(live.router)
+    app.mount("/dashboard", StaticFiles(directory=STATIC_DIR, html=True), name="dashboard")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard/")
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, str]:
