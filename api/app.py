@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import problems
-from api.routes import inventory, live, missions, requests, vehicles
+from api.routes import broadcasts, clips, inventory, live, missions, requests, vehicles
 from api.runtime import open_runtime
 from fleet.clock import Clock
 from fleet.settings import Settings
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.state.settings = settings
     problems.install(app)
-    for module in (requests, missions, vehicles, inventory):
+    for module in (requests, missions, vehicles, inventory, broadcasts, clips):
         app.include_router(module.router)
 
     app.include_router(live.router)

@@ -118,20 +118,32 @@ async def _sim_fleet(
     host: str,
     vans: int = 0,
     mqtt_url: str | None = None,
+    speakers: int = 0,
 ) -> AsyncIterator[Any]:
+    """Sim drones (the last ``speakers`` of them carrying a loudspeaker payload on
+    ``mqtt_url``, registered with its host drone) and vans."""
     from fleet.worldfile import load_world
     from sim.runner import SimFleet
+    from sim.speaker.payload import attach_speaker
 
+    if speakers and mqtt_url is None:
+        raise StreetfleetError("speaker payloads need the MQTT broker's URL")
     world = load_world(world_path)
-    async with SimFleet(
-        drones,
-        world=world,
-        clock=clock,
-        first_port=first_port,
-        host=host,
-        vans=vans,
-        mqtt_url=mqtt_url,
-    ) as fleet:
+    async with (
+        SimFleet(
+            drones + speakers,
+            world=world,
+            clock=clock,
+            first_port=first_port,
+            host=host,
+            vans=vans,
+            mqtt_url=mqtt_url,
+        ) as fleet,
+        contextlib.AsyncExitStack() as payloads,
+    ):
+        for vehicle in fleet.drones[drones:]:
+            assert mqtt_url is not None
+            await payloads.enter_async_context(attach_speaker(vehicle, mqtt_url, clock))
         yield fleet
 
 
@@ -146,18 +158,22 @@ def sim(
     host: Annotated[str, typer.Option(help="Where the ground station listens")] = "127.0.0.1",
     vans: Annotated[int, typer.Option(min=0, max=1000, help="VDA 5050 vans")] = 0,
     mqtt_url: Annotated[
-        str, typer.Option(help="Broker the vans use (the service's mqtt.url)")
+        str, typer.Option(help="Broker the vans and speakers use (the service's mqtt.url)")
     ] = "mqtt://127.0.0.1:1883",
+    speakers: Annotated[
+        int, typer.Option(min=0, max=100, help="Extra drones carrying a loudspeaker payload")
+    ] = 0,
 ) -> None:
     """Run simulated vehicles that speak the real protocols (like PX4 SITL instances)."""
     configure_logging("info")
     clock = make_clock("accelerated" if speed != 1 else "wall", speed)
 
     async def main() -> None:
-        async with _sim_fleet(world, drones, clock, first_port, host, vans, mqtt_url):
+        async with _sim_fleet(world, drones, clock, first_port, host, vans, mqtt_url, speakers):
             typer.echo(
-                f"sim: {drones} drones on {world} at {speed}x; drone i -> "
+                f"sim: {drones + speakers} drones on {world} at {speed}x; drone i -> "
                 f"udp://{host}:{first_port}+i"
+                + (f"; the last {speakers} carry speakers on {mqtt_url}" if speakers else "")
                 + (f"; {vans} vans on {mqtt_url}" if vans else "")
                 + ". Ctrl-C stops."
             )
@@ -170,6 +186,9 @@ def sim(
 def demo(
     drones: Annotated[int, typer.Option(min=0, max=50)] = 3,
     vans: Annotated[int, typer.Option(min=0, max=20)] = 1,
+    speakers: Annotated[
+        int, typer.Option(min=0, max=10, help="Extra drones carrying a loudspeaker payload")
+    ] = 1,
     speed: Annotated[float, typer.Option(min=1, max=100, help="Time acceleration")] = 5.0,
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     config: ConfigOpt = None,
@@ -180,8 +199,10 @@ def demo(
         config,
         service={"port": port},
         clock={"mode": "accelerated", "speed": speed},
-        mavlink={"links": [f"mavlink+udpin://127.0.0.1:{first + i}" for i in range(drones)]},
-        sim={"drones": drones, "vans": vans, "first_port": first},
+        mavlink={
+            "links": [f"mavlink+udpin://127.0.0.1:{first + i}" for i in range(drones + speakers)]
+        },
+        sim={"drones": drones + speakers, "vans": vans, "first_port": first},
     )
     clock = make_clock("accelerated", speed)
     url = f"http://{settings.service.host}:{settings.service.port}"
@@ -192,16 +213,32 @@ def demo(
             "priority": "urgent_medical",
         }
     )
+    broadcast = json.dumps(
+        {
+            "area": {"community_id": "<a community id>"},
+            "message": {"text": "Nucleic acid testing at 9:00 at the gate", "language": "en"},
+            "repeats": 2,
+        }
+    )
     banner = (
         f"\nstreetfleet demo is up at {url}  (API docs: {url}/docs)\n"
-        f"  {drones} simulated drones and {vans} vans at {speed}x speed, "
+        f"  {drones + speakers} simulated drones ({speakers} with a loudspeaker) and {vans} "
+        f"vans at {speed}x speed, "
         f"world {settings.world.path}\n"
         f"  request a delivery:\n"
         f"    curl -s {url}/v1/sites?kind=community | python3 -m json.tool | head\n"
         f"    curl -s -X POST {url}/v1/requests -H 'content-type: application/json' "
         f"-d '{example}'\n"
         f"  follow it: GET {url}/v1/requests/<id>  and  GET {url}/v1/vehicles\n"
-        f"  Ctrl-C stops.\n"
+        + (
+            f"  broadcast over a community ({speakers} drone(s) carry a loudspeaker):\n"
+            f"    curl -s -X POST {url}/v1/broadcasts -H 'content-type: application/json' "
+            f"-d '{broadcast}'\n"
+            f"    then GET {url}/v1/requests/<id>/report and /report.png\n"
+            if speakers
+            else ""
+        )
+        + "  Ctrl-C stops.\n"
     )
 
     async def main() -> None:
@@ -210,7 +247,7 @@ def demo(
         await _seed_demo_stock(settings)
         async with contextlib.AsyncExitStack() as stack:
             mqtt_url = settings.mqtt.url
-            if mqtt_url is None:  # one embedded broker for the service and the sim vans
+            if mqtt_url is None:  # one embedded broker for the service, sim vans and speakers
                 broker = await stack.enter_async_context(
                     EmbeddedBroker(port=settings.mqtt.embedded_port)
                 )
@@ -219,7 +256,16 @@ def demo(
                 update={"mqtt": settings.mqtt.model_copy(update={"url": mqtt_url})}
             )
             await stack.enter_async_context(
-                _sim_fleet(settings.world.path, drones, clock, first, "127.0.0.1", vans, mqtt_url)
+                _sim_fleet(
+                    settings.world.path,
+                    drones,
+                    clock,
+                    first,
+                    "127.0.0.1",
+                    vans,
+                    mqtt_url,
+                    speakers,
+                )
             )
             await _serve(run_settings, clock, banner)
 

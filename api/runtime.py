@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 import firmware_bridges.mavlink
+import firmware_bridges.speaker.link
 import firmware_bridges.vda5050.link  # noqa: F401  (registers vda5050+mqtt/mqtts)
 from fleet.clock import Clock, make_clock
 from fleet.events import EventBus
@@ -25,6 +26,8 @@ from fleet.store.repository import Store
 from fleet.supervisor import FleetSupervisor
 from fleet.world import World
 from fleet.worldfile import load_world
+from missions.broadcast.outcome import settle_all
+from missions.broadcast.service import BroadcastService
 from missions.catalogue import default_skus
 from missions.context import MissionContext
 from missions.journal import Journal
@@ -47,6 +50,8 @@ class Runtime:
     missions: MissionService
     mqtt_url: str | None
     """The broker vans and payloads use (the embedded one when ``mqtt.url`` is unset)."""
+    broadcasts: BroadcastService
+    """Broadcast requests, clips and proofs of coverage."""
 
 
 def mavlink_options(settings: Settings) -> dict[str, Any]:
@@ -83,7 +88,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         registry, bus = VehicleRegistry(), EventBus()
         async with AsyncExitStack() as stack:
             mqtt_url = settings.mqtt.url
-            if settings.vda5050.links and mqtt_url is None:
+            if (settings.vda5050.links or settings.broadcast.speaker_links) and mqtt_url is None:
                 broker = await stack.enter_async_context(
                     EmbeddedBroker(port=settings.mqtt.embedded_port)
                 )
@@ -101,6 +106,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
                 )
                 for url in settings.vda5050.links
             ]
+            links += [(url, {"broker_url": mqtt_url}) for url in settings.broadcast.speaker_links]
             supervisor = await stack.enter_async_context(
                 FleetSupervisor(links=links, registry=registry, bus=bus, clock=clock, store=store)
             )
@@ -114,6 +120,8 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
                 settings=settings,
             )
             async with MissionService(ctx) as missions:
+                broadcasts = BroadcastService.from_settings(ctx, missions.dispatcher.kick)
+                await settle_all(ctx)  # flights that ended while the service was down
                 yield Runtime(
                     settings=settings,
                     clock=clock,
@@ -124,4 +132,5 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
                     supervisor=supervisor,
                     missions=missions,
                     mqtt_url=mqtt_url,
+                    broadcasts=broadcasts,
                 )

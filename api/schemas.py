@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from missions.broadcast.voices import DEFAULT_RATE_WPM, MAX_RATE_WPM, MIN_RATE_WPM, Language, Voice
 from missions.states import Priority
 
 Ident = Annotated[
@@ -192,3 +193,173 @@ class SiteOut(BaseModel):
     lat: float
     lon: float
     attributes: dict[str, Any]
+
+# --- broadcasts (docs/broadcast.md, docs/api.md "Broadcasts") ---------------------------------
+
+
+class BroadcastAreaIn(_In):
+    """Where the message must be heard: a community, or a polygon drawn on the map."""
+
+    community_id: Ident | None = Field(None, description="The whole of this community")
+    vertices: list[tuple[float, float]] | None = Field(
+        None,
+        min_length=3,
+        max_length=201,
+        description="[lat, lon] vertices of a simple polygon inside the operating area",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> BroadcastAreaIn:
+        if (self.community_id is None) == (self.vertices is None):
+            raise ValueError("give either community_id or vertices")
+        return self
+
+
+class BroadcastMessageIn(_In):
+    """What is said: text spoken by espeak-ng, or an uploaded clip (POST /v1/clips)."""
+
+    text: str | None = Field(None, min_length=1, max_length=1000)
+    clip_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    language: Language | None = Field(
+        None, description="cmn (Mandarin), yue (Cantonese), en, en-us; required with text"
+    )
+    voice: Voice = Voice.FEMALE
+    rate_wpm: int = Field(DEFAULT_RATE_WPM, ge=MIN_RATE_WPM, le=MAX_RATE_WPM)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> BroadcastMessageIn:
+        if (self.text is None) == (self.clip_sha256 is None):
+            raise ValueError("give either text or clip_sha256")
+        if self.text is not None and self.language is None:
+            raise ValueError("text needs a language")
+        return self
+
+
+class NowIn(_In):
+    """As soon as a drone is free."""
+
+    kind: Literal["now"] = "now"
+
+
+class AtTimesIn(_In):
+    """At each of these instants (with their UTC offset)."""
+
+    kind: Literal["at"]
+    times: list[AwareDatetime] = Field(min_length=1, max_length=50)
+
+
+class RecurringIn(_In):
+    """At local times of day on weekdays, from start_date through end_date."""
+
+    kind: Literal["recurring"]
+    times_of_day: list[time] = Field(min_length=1, max_length=24, description="HH:MM, local")
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default_factory=lambda: list(range(7)), min_length=1, description="0 = Monday"
+    )
+    start_date: date
+    end_date: date
+    timezone: str = Field("Asia/Shanghai", max_length=64, description="IANA time zone")
+
+    @model_validator(mode="after")
+    def _local_times(self) -> RecurringIn:
+        if any(t.tzinfo is not None for t in self.times_of_day):
+            raise ValueError("times_of_day are local times: give no UTC offset")
+        return self
+
+
+class BroadcastRequestIn(_In):
+    """A broadcast request from community staff."""
+
+    area: BroadcastAreaIn
+    message: BroadcastMessageIn
+    volume: int = Field(100, ge=1, le=100, description="Percent of the speaker's full output")
+    repeats: int = Field(2, ge=1, le=10, description="Times every point must hear it all")
+    period_s: float | None = Field(
+        None, ge=1, le=600, description="Start-to-start period of the loop (default: clip + 2 s)"
+    )
+    schedule: Annotated[NowIn | AtTimesIn | RecurringIn, Field(discriminator="kind")] = Field(
+        default_factory=NowIn
+    )
+    priority: Priority = Priority.STANDARD
+    community_id: Ident | None = Field(
+        None,
+        description="The community the request is for (drawn areas; default: the one the "
+        "area overlaps most)",
+    )
+    note: str = Field("", max_length=2000)
+    requested_by: str = Field("", max_length=100)
+
+
+class BroadcastClipOut(BaseModel):
+    sha256: str
+    duration_s: float
+    source: str = Field(description="tts (spoken by espeak-ng) or upload")
+    url: str = Field(description="Where to listen to it (and where payloads fetch it)")
+
+
+class BroadcastOut(RequestOut):
+    """A broadcast request with what it asks for and what became of each occurrence."""
+
+    area: dict[str, Any]
+    resolved_area: dict[str, Any] = Field(description="name, vertices, area_m2, community_ids")
+    message: dict[str, Any]
+    volume: int
+    repeats: int
+    period_s: float | None
+    schedule: dict[str, Any]
+    clip: BroadcastClipOut
+    preview: dict[str, Any] = Field(
+        description="Feasibility plan at submission (a drone on every pad): predicted coverage"
+    )
+    occurrences: list[dict[str, Any]] = Field(
+        description="Settled occurrences: state, coverage, missions (docs/broadcast.md)"
+    )
+
+
+class ClipOut(BaseModel):
+    """A stored audio clip."""
+
+    sha256: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+    sample_width: int = Field(description="Bytes per sample")
+    size_bytes: int
+    source: dict[str, str]
+    url: str
+
+
+class SpeechIn(_In):
+    """Text to render with espeak-ng (to preview a message before requesting it)."""
+
+    text: str = Field(min_length=1, max_length=1000)
+    language: Language
+    voice: Voice = Voice.FEMALE
+    rate_wpm: int = Field(DEFAULT_RATE_WPM, ge=MIN_RATE_WPM, le=MAX_RATE_WPM)
+
+
+class CoverageOut(BaseModel):
+    """The proof of coverage of one occurrence of a broadcast."""
+
+    request_id: str
+    occurrence: str
+    attempt: int
+    state: str = Field(description="completed, failed, cancelled, or in_progress while flying")
+    missions: list[str]
+    vehicles: list[str | None]
+    predicted_coverage: float | None
+    target_coverage: float
+    area_m2: float
+    repeats_required: int
+    covered_fraction: float = Field(description="Share of cells that heard every repeat")
+    heard_once_fraction: float
+    started_at: datetime | None
+    ended_at: datetime | None
+    plays: dict[str, float]
+    outside: dict[str, Any] = Field(description="Playback recorded outside the polygon")
+    missing_records: list[int]
+    payload_ids: list[str]
+    hear_count_histogram: dict[str, int]
+    grid: dict[str, Any]
+    occurrences: list[dict[str, Any]]
+    png_url: str

@@ -187,6 +187,8 @@ class BroadcastSettings(_Section):
     """Longest flight of one drone, take-off to landing; less when its battery says so."""
     reserve_fraction: float = Field(0.25, ge=0, lt=1)
     """Battery that must remain on landing."""
+    speaker_payload_kg: float = Field(1.0, ge=0, le=10)
+    """Mass of the loudspeaker payload, for the energy model (``fleet.energy``)."""
     no_fly_margin_m: float = Field(20.0, ge=0)
     """Lateral clearance kept from no-fly zones."""
     boundary_margin_m: float = Field(3.0, ge=0, le=50)

@@ -19,6 +19,8 @@ from fleet.errors import Conflict, NotFound
 from fleet.events import VehicleEvent, VehicleEventKind
 from fleet.store.repository import RequestRecord
 from fleet.store.tables import Mission, MissionEvent
+from missions.broadcast.dispatch import BroadcastPlanner
+from missions.broadcast.run import DroneBroadcastRun
 from missions.context import MissionContext
 from missions.delivery_run import DroneDeliveryRun
 from missions.dispatcher import Dispatcher, DroneDeliveryPlanner
@@ -67,6 +69,10 @@ class MissionService:
             on_approved=self.dispatcher.kick,
         )
         self.register_run(DroneDeliveryRun)
+        self.dispatcher.add_planner(
+            BroadcastPlanner(ctx, self.dispatcher, busy=self.is_busy, start_mission=self.spawn)
+        )
+        self.register_run(DroneBroadcastRun)
 
     def register_run(self, run: type[MissionRun]) -> None:
         """Execute missions of ``run.kind`` with ``run``."""

@@ -4,9 +4,10 @@ speaker's ``SpeakerControl``.
 The mission executor owns states, events and the store; these coroutines are the broadcast-
 specific steps it calls, in order:
 
-1. :func:`start_broadcast`: load the clip (the payload fetches it and checks its SHA-256), set
-   the volume, upload the flight plan, start the speaker's session (it sounds only inside the
-   area, so starting it before take-off is safe). If a step fails, the speaker is stopped.
+1. :func:`start_broadcast`: end any session the payload still has (a payload refuses to load a
+   clip during one, and a flight interrupted by a restart may have left one), load the clip (the
+   payload fetches it and checks its SHA-256), set the volume, upload the flight plan, start the
+   speaker's session (it sounds only inside the area, so starting it before take-off is safe).
 2. the drone's ``start_mission()``; while it flies, :class:`TrackRecorder` samples the positions
    the drone reports (the track on the report's map);
 3. :func:`finish_broadcast`: stop the session and wait until every playback record is in.
@@ -19,18 +20,29 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fleet.clock import Clock
-from fleet.drone import DroneControl
+from fleet.drone import DroneControl, FlightPlan
 from fleet.errors import CommandTimeout, VehicleError
 from fleet.registry import VehicleEntry, VehicleRegistry
-from fleet.speaker import ClipRef, LoadedClip, PlaybackRecord, SpeakerControl
+from fleet.speaker import ClipRef, LoadedClip, PlaybackRecord, PlaySpec, SpeakerControl
 from fleet.vehicle import LandedState, VehicleStatus
-from missions.broadcast.planner import DroneBroadcastPlan
 from missions.broadcast.report import TrackRow
 
 CLIP_DURATION_TOLERANCE_S = 0.05
 """The loaded clip must last what the plan assumed, within this."""
+
+
+class FlightShare(Protocol):
+    """What a drone's share of a broadcast gives the flight steps (a planner's
+    ``DroneBroadcastPlan`` or a stored ``record.BroadcastShare``)."""
+
+    @property
+    def flight_plan(self) -> FlightPlan: ...
+
+    @property
+    def play(self) -> PlaySpec: ...
 
 
 @dataclass
@@ -52,12 +64,13 @@ class TrackRecorder:
 async def start_broadcast(
     drone: DroneControl,
     speaker: SpeakerControl,
-    mission: DroneBroadcastPlan,
+    mission: FlightShare,
     clip: ClipRef,
     volume: int,
     clip_duration_s: float,
 ) -> str:
     """Steps before take-off; returns the speaker's session id (see module docstring)."""
+    await speaker.stop()
     loaded: LoadedClip = await speaker.load_clip(clip)
     if abs(loaded.duration_s - clip_duration_s) > CLIP_DURATION_TOLERANCE_S:
         raise VehicleError(
@@ -106,7 +119,7 @@ async def fly_broadcast(
     registry: VehicleRegistry,
     vehicle_id: str,
     speaker: SpeakerControl,
-    mission: DroneBroadcastPlan,
+    mission: FlightShare,
     clip: ClipRef,
     volume: int,
     clip_duration_s: float,

@@ -1,0 +1,366 @@
+"""Broadcast runs: one drone's share of a broadcast, from the upload to the playback records.
+
+:class:`DroneBroadcastRun` executes a ``drone_broadcast`` mission:
+
+1. ``preflight``: the geofence and the flight plan go to the drone; the speaker payload mounted on
+   it (:func:`fleet.speaker.speaker_on`) loads the clip from the service's clip URL (checking its
+   SHA-256), sets the volume and starts its session for the area (it sounds only inside the
+   area, so starting before take-off is safe) — :func:`.flight.start_broadcast`. The mission is
+   then ``authorized``, with the speaker's session id in its result.
+2. ``underway``: the drone flies its plan; the phases follow its mission progress (``takeoff``,
+   ``go_to`` the first station, ``broadcast`` along the stations, ``return``, ``landing``).
+   About one reported position a second is kept (:class:`.flight.TrackRecorder`) and saved with
+   the mission every ``TRACK_CHECKPOINT_S``.
+3. Back on the ground and disarmed: the session is stopped and every playback record collected
+   (:func:`.flight.finish_broadcast`); records and track are kept in ``Mission.result``
+   (:mod:`.record`) with a summary of this drone's plays, and the mission ends ``completed``.
+
+Then :func:`.outcome.settle` settles the request once every drone of the attempt is done (the
+proof of coverage of the whole area, and what the request does next).
+
+Failures: a refusal before take-off fails the mission (the speaker is stopped); a flight not back
+after its time limit is recalled and failed; a cancelled mission returns home and ends
+``cancelled`` once landed, its records still collected. The payload enforces the area itself, so
+whatever the drone does, nothing sounds outside it. After a restart an ``underway`` mission is
+followed again (``resumable``): the session id is in the record, and the payload keeps its
+records until they are collected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import structlog
+
+from fleet.airspace import world_geofence
+from fleet.drone import DroneControl
+from fleet.errors import NotFound, StreetfleetError, VehicleError
+from fleet.geo import LatLon, distance_m
+from fleet.registry import VehicleEntry
+from fleet.speaker import ClipRef, PlaybackRecord, SpeakerControl, speaker_on
+from fleet.store.tables import Mission, MissionEvent
+from fleet.vehicle import LandedState, LinkState, MissionRunState
+from missions.broadcast.flight import TrackRecorder, finish_broadcast, start_broadcast
+from missions.broadcast.outcome import settle
+from missions.broadcast.record import (
+    record_to_json,
+    share_from_json,
+    track_from_json,
+    track_to_json,
+)
+from missions.context import MissionContext
+from missions.journal import EventKind
+from missions.run import MissionRun
+from missions.states import MissionKind, MissionState, Phase, RequestState, TaskState
+
+log = structlog.get_logger(__name__)
+
+TRACK_CHECKPOINT_S = 30.0
+"""World seconds between two saves of the flight track with the mission."""
+RECORDS_WITHIN_S = 60.0
+"""World seconds the payload has to deliver every playback record after landing."""
+FLIGHT_MARGIN_S = 300.0
+"""Added to the predicted flight (×1.3) before a broadcast flight counts as overdue."""
+
+
+def clip_url(base_url: str, sha256: str) -> str:
+    """Where payloads fetch a clip: ``{base}/v1/clips/{sha256}.wav``."""
+    return f"{base_url.rstrip('/')}/v1/clips/{sha256}.wav"
+
+
+def service_url(ctx: MissionContext) -> str:
+    """The URL payloads reach the service at (``service.public_url`` or host and port)."""
+    svc = ctx.settings.service
+    if svc.public_url:
+        return svc.public_url
+    host = svc.host if svc.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{svc.port}"
+
+
+class DroneBroadcastRun(MissionRun):
+    """Executes one drone's share of a broadcast (see module docstring)."""
+
+    kind = MissionKind.DRONE_BROADCAST
+    resumable = True
+
+    def __init__(self, ctx: MissionContext, mission: Mission, on_done: Any) -> None:
+        super().__init__(ctx, mission, on_done)
+        self.share = share_from_json(mission.plan)
+        self.recorder = TrackRecorder(rows=track_from_json(mission.result.get("track", [])))
+        self._saved_at = ctx.clock.time()
+
+    # --- the run --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        if MissionState(self.mission.state) == MissionState.PLANNED and not await self._start():
+            return
+        await self._follow()
+
+    def _drone(self) -> tuple[VehicleEntry, DroneControl]:
+        entry = self.ctx.registry.get(self.vehicle_id)
+        return entry, entry.control
+
+    def _speaker(self) -> SpeakerControl:
+        return speaker_on(self.ctx.registry, self.vehicle_id)
+
+    async def _start(self) -> bool:
+        """Upload, load the clip, start the speaker session, start the flight. False if the
+        mission ended instead."""
+        sh = self.share
+        url = clip_url(service_url(self.ctx), sh.clip_sha256)
+        speaker: SpeakerControl | None = None
+        try:
+            entry, drone = self._drone()
+            speaker = self._speaker()
+            await self.set_phase(
+                Phase.PREFLIGHT,
+                f"uploading geofence and plan; speaker {speaker.payload_id} loads clip "
+                f"{sh.clip_sha256[:12]} ({sh.clip_duration_s:.1f} s)",
+            )
+            await drone.upload_geofence(world_geofence(self.ctx.world))
+            session = await start_broadcast(
+                drone, speaker, sh, ClipRef(url, sh.clip_sha256), sh.volume, sh.clip_duration_s
+            )
+        except (VehicleError, NotFound) as exc:
+            await self._quiet(speaker)
+            await self._end(MissionState.FAILED, f"could not prepare the broadcast: {exc}")
+            return False
+        if self._cancel_requested:
+            await self._quiet(speaker)
+            await self._end(MissionState.CANCELLED, self._cancel_requested)
+            return False
+        battery = entry.status.battery_fraction
+        await self.transition(
+            MissionState.AUTHORIZED,
+            f"plan of {len(sh.flight_plan.items)} items accepted by {self.vehicle_id}; speaker "
+            f"{speaker.payload_id} loaded the clip, volume {sh.volume} %, session {session} "
+            "started (silent outside the area)"
+            + (f"; battery {battery:.0%}" if battery is not None else ""),
+            result={"session_id": session, "payload_id": speaker.payload_id, "clip_url": url},
+        )
+        try:
+            await drone.start_mission()
+        except VehicleError as exc:
+            await self._quiet(speaker)
+            await self._end(MissionState.FAILED, f"vehicle refused to start: {exc}")
+            return False
+
+        async def started(s: Any) -> list[MissionEvent]:
+            return await self._requests_to(
+                s,
+                RequestState.IN_PROGRESS,
+                f"mission {self.mission.id} underway",
+                from_states=[RequestState.SCHEDULED],
+            )
+
+        await self.transition(
+            MissionState.UNDERWAY,
+            "mission started on the vehicle",
+            phase=Phase.TAKEOFF,
+            extra=started,
+        )
+        return True
+
+    def _phase_of(self, seq: int) -> Phase:
+        sh = self.share
+        if seq <= 0:
+            return Phase.TAKEOFF
+        if seq < sh.first_station_index:
+            return Phase.GO_TO
+        if seq <= sh.last_station_index:
+            return Phase.BROADCAST
+        return Phase.RETURN
+
+    async def _follow(self) -> None:
+        """Follow the drone until it is back on the ground and disarmed (also after a
+        restart, when the drone may not be discovered yet)."""
+        clock, registry = self.ctx.clock, self.ctx.registry
+        took_off = bool(self.mission.result.get("took_off"))
+        started = self.mission.started_at.timestamp() if self.mission.started_at else clock.time()
+        limit = max(self.ctx.settings.broadcast.max_flight_s, 1.3 * self.share.duration_s)
+        deadline = started + limit + FLIGHT_MARGIN_S
+        seen = -1
+        fresh = False  # progress describes this mission only once it is reported running
+        link_lost_noted = False
+        recall_sent = False
+        while True:
+            remaining = deadline - clock.time()
+            if remaining <= 0:
+                await self._overdue(limit + FLIGHT_MARGIN_S)
+                return
+            try:
+                entry = await registry.wait_for(
+                    self.vehicle_id,
+                    lambda e, v=seen: e.version != v,  # type: ignore[misc]
+                    within=min(remaining, 5.0),
+                    clock=clock,
+                )
+            except TimeoutError:
+                continue
+            except NotFound:  # not (re)discovered yet after a restart
+                await clock.sleep(1.0)
+                continue
+            seen = entry.version
+            st = entry.status
+            self.recorder.sample(st, clock.time())
+            await self._checkpoint()
+            if st.link == LinkState.LOST and not link_lost_noted:
+                link_lost_noted = True
+                await self.note(EventKind.VEHICLE, "link lost; the drone continues its mission")
+            elif st.link == LinkState.ONLINE and link_lost_noted:
+                link_lost_noted = False
+                await self.note(EventKind.VEHICLE, "link regained")
+            if self._cancel_requested and not recall_sent:
+                recall_sent = True
+                await self._recall_for_cancel()
+            progress = st.mission
+            if progress.state == MissionRunState.UNKNOWN:
+                continue
+            if not took_off and st.landed == LandedState.IN_AIR:
+                took_off = True
+                await self._save(took_off=True)
+            if progress.state == MissionRunState.ACTIVE:
+                fresh = True
+            if took_off and not recall_sent:
+                if st.landed == LandedState.LANDING:
+                    await self.set_phase(Phase.LANDING)
+                elif fresh:
+                    seq = progress.current
+                    if progress.state == MissionRunState.COMPLETE:
+                        seq = len(self.share.flight_plan.items)
+                    await self.set_phase(self._phase_of(seq))
+            if took_off and st.landed == LandedState.ON_GROUND and not st.armed:
+                await self._landed(entry)
+                return
+
+    # --- results --------------------------------------------------------------------------
+
+    async def _save(self, **result: Any) -> None:
+        self.mission = await self.ctx.store.update_mission(
+            self.mission.id, result={**self.mission.result, **result}
+        )
+
+    async def _checkpoint(self) -> None:
+        now = self.ctx.clock.time()
+        if now - self._saved_at >= TRACK_CHECKPOINT_S:
+            self._saved_at = now
+            await self._save(track=track_to_json(self.recorder.rows))
+
+    async def _collect(self) -> tuple[list[PlaybackRecord], str]:
+        """Stop the session and gather its records; the second value says what is missing."""
+        session = self.mission.result.get("session_id")
+        if not session:
+            return [], "no speaker session was started"
+        try:
+            speaker = self._speaker()
+        except NotFound:
+            return [], "the speaker payload is not connected: its records are not collected"
+        try:
+            return await finish_broadcast(speaker, session, RECORDS_WITHIN_S), ""
+        except StreetfleetError as exc:
+            got = speaker.playback_records(session)
+            return got, f"records may be incomplete ({len(got)} received): {exc}"
+
+    def _flight_result(self, records: list[PlaybackRecord], missing: str) -> dict[str, Any]:
+        completed = [r for r in records if r.completed]
+        return {
+            "track": track_to_json(self.recorder.rows),
+            "playback": [record_to_json(r) for r in records],
+            "records_complete": not missing,
+            "records_note": missing,
+            "plays": {
+                "total": len(records),
+                "completed": len(completed),
+                "cut": len(records) - len(completed),
+                "sounding_s": round(sum(r.duration_s for r in records), 1),
+            },
+        }
+
+    async def _landed(self, entry: VehicleEntry) -> None:
+        pos = entry.status.position
+        home = entry.status.home
+        dist = (
+            distance_m(LatLon(pos.lat, pos.lon), LatLon(home.lat, home.lon))
+            if pos is not None and home is not None
+            else None
+        )
+        records, missing = await self._collect()
+        result = {
+            **self._flight_result(records, missing),
+            "landed_at": self.ctx.clock.now().isoformat(),
+            "landing_position": [pos.lat, pos.lon] if pos else None,
+            "landing_distance_m": round(dist, 2) if dist is not None else None,
+        }
+        plays = result["plays"]
+        said = (
+            f"{plays['completed']} complete plays and {plays['cut']} cut, "
+            f"{plays['sounding_s']:.0f} s of sound" + (f"; {missing}" if missing else "")
+        )
+        where = f"{dist:.1f} m from home" if dist is not None else "at an unknown position"
+        if self._cancel_requested:
+            await self._end(
+                MissionState.CANCELLED,
+                f"cancelled ({self._cancel_requested}); landed {where}; {said}",
+                result,
+            )
+        else:
+            await self._end(
+                MissionState.COMPLETED, f"broadcast flown and landed {where}; {said}", result
+            )
+
+    async def _end(
+        self, dst: MissionState, reason: str, result: dict[str, Any] | None = None
+    ) -> None:
+        """End the mission (its task with it), then settle the request."""
+        task_state = {
+            MissionState.COMPLETED: TaskState.DONE,
+            MissionState.CANCELLED: TaskState.CANCELLED,
+        }.get(dst, TaskState.FAILED)
+
+        async def tasks(s: Any) -> list[MissionEvent]:
+            for task in await self._tasks():
+                task.state = task_state
+                await self.ctx.store.update_task(task, s)
+            return []
+
+        await self.transition(dst, reason, phase=Phase.DONE, result=result, extra=tasks)
+        await settle(self.ctx, self.share.request_id)
+
+    async def _fail(self, reason: str) -> None:
+        await self._end(MissionState.FAILED, reason)
+
+    async def cancel_unstarted(self, why: str) -> None:
+        """Cancel before take-off: the speaker's session (if started) is stopped too."""
+        await super().cancel_unstarted(why)
+        with contextlib.suppress(NotFound):
+            await self._quiet(self._speaker())
+
+    async def _quiet(self, speaker: SpeakerControl | None) -> None:
+        """Stop the speaker's session, whatever state it is in (best effort)."""
+        if speaker is None:
+            return
+        try:
+            await speaker.stop()
+        except StreetfleetError as exc:
+            log.warning("broadcast.speaker_stop_failed", mission_id=self.mission.id, error=str(exc))
+
+    async def _overdue(self, limit_s: float) -> None:
+        why = f"not back after {limit_s:.0f} s"
+        try:
+            _, drone = self._drone()
+            await drone.return_to_launch()
+            await self.note(EventKind.DECISION, f"return to launch commanded: {why}")
+        except StreetfleetError as exc:
+            await self.note(EventKind.VEHICLE, f"return to launch failed: {exc}")
+        records, missing = await self._collect()
+        await self._end(MissionState.FAILED, why, self._flight_result(records, missing))
+
+    async def _recall_for_cancel(self) -> None:
+        try:
+            _, drone = self._drone()
+            await drone.return_to_launch()
+            await self.set_phase(Phase.RETURN, f"cancelled: {self._cancel_requested}; returning")
+        except StreetfleetError as exc:
+            await self.note(EventKind.VEHICLE, f"return to launch failed: {exc}")
