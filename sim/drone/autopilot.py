@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Any
 
 import structlog
 from pymavlink.dialects.v20 import common as mavlink
@@ -24,6 +25,7 @@ from firmware_bridges.mavlink.px4 import AutoSubMode, MainMode
 from fleet.clock import Clock
 from fleet.geo import LocalFrame
 from sim.drone.battery import Battery, discharge, power_draw
+from sim.drone.events import EventLog
 from sim.drone.feasibility import check_mission
 from sim.drone.fence import Fence, breach_reason
 from sim.drone.mission_items import MissionItem, MissionType
@@ -169,6 +171,7 @@ class Autopilot:
         self.battery = Battery.full(params["BAT1_CAPACITY"], params.get_int("BAT1_N_CELLS"))
         self.truth = GroundTruth(vehicle_id)
         self.texts: list[tuple[int, str]] = []
+        self.events = EventLog()
         self.armed = False
         self.nav = Nav.HOLD
         self.home: Home | None = None
@@ -279,6 +282,11 @@ class Autopilot:
         """Queue a STATUSTEXT for the ground station."""
         self.texts.append((severity, message))
 
+    def event(self, name: str, fmt: str = "", values: tuple[Any, ...] = ()) -> None:
+        """Queue PX4 event ``name`` (an error) with its arguments."""
+        boot_ms = int(max(0.0, self._now() - self.boot_time) * 1000)
+        self.events.emit(name, fmt, values, time_boot_ms=boot_ms)
+
     # --- home, GCS ----------------------------------------------------------------------
 
     def _set_home_here(self) -> None:
@@ -338,6 +346,8 @@ class Autopilot:
         self.result.valid = feas.valid
         if not feas.valid and self.mission and (was_valid or feas.reason != self.mission_reason):
             self.text(mavlink.MAV_SEVERITY_CRITICAL, feas.reason)
+            if feas.event is not None:
+                self.event(*feas.event)
         self.mission_reason = feas.reason
 
     # --- commands -----------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 PX4 answers MISSION_ACK ACCEPTED for any well-formed upload and only then checks the plan; an
 infeasible plan is kept but marked invalid (MISSION_CURRENT.mission_state = NO_MISSION, mission
-mode and arming in mission mode denied) and the reason is sent as STATUSTEXT. Checks done here,
-with PX4's wording:
+mode and arming in mission mode denied) and the reason is sent as STATUSTEXT and, where PX4 has
+one, as an EVENT (:attr:`Feasibility.event`). Checks done here, with PX4's wording:
 
 * every flown item inside the geofence ("Geofence violation for waypoint N", N 1-based);
   legs between waypoints are not checked (neither does PX4);
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
 
@@ -30,6 +31,8 @@ class Feasibility:
 
     valid: bool
     reason: str = ""
+    event: tuple[str, str, tuple[Any, ...]] | None = None
+    """PX4's event for the reason: (name, argument struct codes, argument values)."""
 
 
 def check_mission(
@@ -58,14 +61,20 @@ def check_mission(
             fence, it.lat, it.lon, it.alt_amsl(halt) - halt, d, max_hor_dist, max_ver_dist
         )
         if reason is not None:
-            return Feasibility(False, f"Geofence violation for waypoint {i + 1}")
+            return Feasibility(
+                False,
+                f"Geofence violation for waypoint {i + 1}",
+                ("navigator_mis_geofence_violation", "h", (i + 1,)),
+            )
     if dist_1wp > 0:
         for it in items:
             if it.command in NAV_POSITION_COMMANDS and it.has_position and (it.x or it.y):
                 d = distance_m(LatLon(hlat, hlon), LatLon(it.lat, it.lon))
                 if d > dist_1wp:
                     return Feasibility(
-                        False, f"First waypoint too far away: {d:.0f}m, {dist_1wp:.0f}m max"
+                        False,
+                        f"First waypoint too far away: {d:.0f}m, {dist_1wp:.0f}m max",
+                        ("navigator_mis_first_wp_too_far", "II", (int(d), int(dist_1wp))),
                     )
                 break
     return Feasibility(True)

@@ -28,9 +28,11 @@ from typing import Any
 import structlog
 from pymavlink.dialects.v20 import common as mavlink
 
+from firmware_bridges.mavlink import px4_events
 from fleet.clock import Clock
 from sim.drone import commands
 from sim.drone.autopilot import ACCEPTED, FAILED, Autopilot, Home, Nav
+from sim.drone.events import REQUEST_EVENT_ID, frames_of
 from sim.drone.mission_protocol import MissionProtocol
 from sim.drone.params import ParamStore, UnknownParam, decode_value, encode_value
 from sim.drone.physics import Model
@@ -211,11 +213,13 @@ class SimVehicle:
             mav.buf = bytearray()
             mav.buf_index = 0
             mav.expected_length = mavlink.HEADER_LEN_V1 + 2
+        extra = self._extra_messages(data) if REQUEST_EVENT_ID in data else []
         try:
-            msgs = mav.parse_buffer(data)
+            msgs = mav.parse_buffer(data) or []
         except Exception:  # pymavlink raises on some malformed input even in robust mode
             log.debug("sim.vehicle.bad_datagram", vehicle=self.vehicle_id, size=len(data))
-            return
+            msgs = []
+        msgs = [*msgs, *extra]
         if not msgs:
             return
         now = self.clock.monotonic()
@@ -235,6 +239,18 @@ class SimVehicle:
         if accepted:
             self.target = (addr[0], addr[1])
         self._flush()
+
+    def _extra_messages(self, data: bytes) -> list[Any]:
+        """REQUEST_EVENT frames of a datagram (pymavlink's dialect does not know them)."""
+        out = []
+        for frame in frames_of(data, frozenset({px4_events.MSG_ID_REQUEST_EVENT})):
+            try:
+                out.append(px4_events.decode_extra(self.mav, frame))
+            except px4_events.EventDecodeError as exc:
+                if "sign" in str(exc):
+                    self.rejected_unsigned += 1
+                log.debug("sim.vehicle.bad_event_frame", vehicle=self.vehicle_id, error=str(exc))
+        return out
 
     def _handle(self, msg: Any, now: float) -> None:
         mtype = msg.get_type()
@@ -259,6 +275,11 @@ class SimVehicle:
                 self.mav.send(self.mav.timesync_encode(int(self.clock.monotonic() * 1e9), msg.ts1))
         elif mtype == "MISSION_SET_CURRENT" and self._for_me_strict(msg):
             self.ap.set_current_item(msg.seq)
+        elif mtype == "REQUEST_EVENT" and self._for_me(msg):
+            for m in self.ap.events.request(
+                msg.first_sequence, msg.last_sequence, msg.get_srcSystem(), msg.get_srcComponent()
+            ):
+                self.mav.send(m)
 
     def _for_me(self, msg: Any) -> bool:
         return msg.target_system in (0, self.sysid) and msg.target_component in (0, COMPONENT_ID)
@@ -411,6 +432,8 @@ class SimVehicle:
                 for severity, text in ap.texts:
                     send(self.mav.statustext_encode(severity, text.encode()[:50]))
             ap.texts.clear()
+        for m in ap.events.due(now):  # events go to every link, unlike STATUSTEXT
+            send(m)
         if self._pending_acks:
             keep = []
             for due, command, result, ts, tc in self._pending_acks:

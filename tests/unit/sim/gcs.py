@@ -14,6 +14,8 @@ from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
 
+from firmware_bridges.mavlink import px4_events
+
 GCS_SYSID = 255
 GCS_COMPID = mavlink.MAV_COMP_ID_MISSIONPLANNER
 
@@ -63,6 +65,11 @@ class Gcs(asyncio.DatagramProtocol):
         for m in self.mav.parse_buffer(data) or []:
             if m.get_type() == "BAD_DATA":
                 continue
+            if m.get_type().startswith("UNKNOWN_"):
+                try:  # the events protocol, which pymavlink's dialect lacks
+                    m = px4_events.decode_extra(self.mav, bytes(m.get_msgbuf()))
+                except px4_events.EventDecodeError:
+                    continue
             self.peers[m.get_srcSystem()] = addr
             m._recv_time = time.monotonic()
             self.messages.append(m)
