@@ -56,6 +56,7 @@ async def test_delivery_flown_by_px4_sitl(tmp_path: Path, px4: Launcher, px4_spe
         vehicle = await eventually(
             parked, timeout=60 / px4_speed + 30, message="the drone is disarmed on the ground"
         )
+        assert vehicle["position"] is not None, vehicle
         here = LatLon(vehicle["position"]["lat"], vehicle["position"]["lon"])
         assert distance_m(here, pad.location) <= 3.0
         assert not sitl.exited(), "a PX4 instance stopped during the flight"
