@@ -94,11 +94,14 @@ class Attempt:
 
     @property
     def outcome(self) -> OccurrenceState:
-        """Meaningful once no mission is active."""
+        """Meaningful once no mission is active. A mission cancelled to be planned again (a
+        re-plan, ``result.requeue``) counts as failed: the occurrence is flown again."""
         states = {MissionState(m.state) for m in self.missions}
         if states == {MissionState.COMPLETED}:
             return OccurrenceState.COMPLETED
-        if MissionState.CANCELLED in states:
+        if any(
+            m.state == MissionState.CANCELLED and not m.result.get("requeue") for m in self.missions
+        ):
             return OccurrenceState.CANCELLED
         return OccurrenceState.FAILED
 
@@ -113,8 +116,8 @@ class Attempt:
 async def attempts_of(ctx: MissionContext, request_id: str) -> list[Attempt]:
     """Every attempt at the request's occurrences, oldest first."""
     tasks = await ctx.store.request_tasks(request_id)
-    ids = sorted({t.mission_id for t in tasks if t.mission_id})
-    return _group([await ctx.store.get_mission(i) for i in ids])
+    missions = await ctx.store.missions_by_id(t.mission_id for t in tasks if t.mission_id)
+    return _group(missions.values())
 
 
 async def latest_attempt(ctx: MissionContext, request_id: str) -> Attempt | None:
@@ -123,14 +126,12 @@ async def latest_attempt(ctx: MissionContext, request_id: str) -> Attempt | None
     if not tasks:
         return None
     newest = max(t.created_at for t in tasks)
-    ids = sorted(
-        {
-            t.mission_id
-            for t in tasks
-            if t.mission_id and t.created_at >= newest - timedelta(seconds=1)
-        }
+    missions = await ctx.store.missions_by_id(
+        t.mission_id
+        for t in tasks
+        if t.mission_id and t.created_at >= newest - timedelta(seconds=1)
     )
-    groups = _group([await ctx.store.get_mission(i) for i in ids])
+    groups = _group(missions.values())
     return groups[-1] if groups else None
 
 

@@ -238,9 +238,24 @@ _COLOURS = {
 """Cell colours: heard nothing, fewer than required, required, twice required."""
 
 
+def _track_pieces(
+    rows: Sequence[TrackRow], xy: Sequence[tuple[float, float]]
+) -> list[list[tuple[float, float]]]:
+    """The track cut where time goes back: the tracks of several drones, one after another."""
+    pieces: list[list[tuple[float, float]]] = []
+    last_t = math.inf
+    for (t, _, _, _), p in zip(rows, xy, strict=True):
+        if t < last_t:
+            pieces.append([])
+        pieces[-1].append(p)
+        last_t = t
+    return pieces
+
+
 def render_png(report: CoverageReport, size: int = 900) -> bytes:
-    """A PNG map: cells coloured by hear count, the polygon outline, the flight track (blue)
-    and the positions where the speaker sounded (dark), with a legend and a scale bar."""
+    """A PNG map: cells coloured by hear count, the polygon outline, the flight track (blue;
+    one line per drone when the track holds several, one after the other) and the positions
+    where the speaker sounded (dark), with a legend and a scale bar."""
     g = report.grid
     track_xy = [report.frame.to_xy(lat, lon) for _, lat, lon, _ in report.track]
     pts = [*(tuple(p) for p in report.grid.polygon.exterior.coords), *track_xy]
@@ -267,8 +282,9 @@ def render_png(report: CoverageReport, size: int = 900) -> bytes:
         draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], fill=_COLOURS[key])
     outline = [px(x, y) for x, y in report.grid.polygon.exterior.coords]
     draw.line(outline, fill=(0, 0, 0), width=2)
-    if len(track_xy) >= 2:
-        draw.line([px(x, y) for x, y in track_xy], fill=(33, 102, 172), width=1)
+    for piece in _track_pieces(report.track, track_xy):
+        if len(piece) >= 2:
+            draw.line([px(x, y) for x, y in piece], fill=(33, 102, 172), width=1)
     for x, y in report.playback_path[:: max(1, len(report.playback_path) // 5000)]:
         u, v = px(x, y)
         draw.ellipse([u - 1, v - 1, u + 1, v + 1], fill=(20, 20, 60))

@@ -288,7 +288,10 @@ def resolve_area(target: TargetArea, world: World) -> ResolvedArea:
 
 def _validate_message(message: Message, clip_duration: ClipLookup | None) -> float | None:
     if isinstance(message, SpokenMessage):
-        check_text(message.text)
+        try:
+            check_text(message.text)
+        except ValidationError as exc:
+            raise ValidationError(str(exc.fields["reason"]), field="message.text") from None
         try:
             Language(message.language)
         except ValueError:
@@ -311,11 +314,11 @@ def _validate_message(message: Message, clip_duration: ClipLookup | None) -> flo
         return None
     if isinstance(message, ClipMessage):
         if clip_duration is None:
-            raise ValidationError("clips are not available here", field="message.sha256")
+            raise ValidationError("clips are not available here", field="message.clip_sha256")
         duration = clip_duration(message.sha256)
         if duration is None:
             raise ValidationError(
-                f"no uploaded clip {message.sha256!r}; upload it first", field="message.sha256"
+                f"no uploaded clip {message.sha256!r}; upload it first", field="message.clip_sha256"
             )
         return duration
     raise ValidationError("message must be text or a clip", field="message")

@@ -42,7 +42,7 @@ from fleet.speaker import ClipRef, PlaybackRecord, SpeakerControl, speaker_on
 from fleet.store.tables import Mission, MissionEvent
 from fleet.vehicle import LandedState, LinkState, MissionRunState
 from missions.broadcast.flight import TrackRecorder, finish_broadcast, start_broadcast
-from missions.broadcast.outcome import settle
+from missions.broadcast.outcome import request_lock, settle
 from missions.broadcast.record import (
     record_to_json,
     share_from_json,
@@ -129,7 +129,7 @@ class DroneBroadcastRun(MissionRun):
             return False
         if self._cancel_requested:
             await self._quiet(speaker)
-            await self._end(MissionState.CANCELLED, self._cancel_requested)
+            await self._end(MissionState.CANCELLED, self._cancel_requested, {})
             return False
         battery = entry.status.battery_fraction
         await self.transition(
@@ -325,17 +325,28 @@ class DroneBroadcastRun(MissionRun):
                 await self.ctx.store.update_task(task, s)
             return []
 
+        if dst == MissionState.CANCELLED:
+            # cancelled to be planned again (a re-plan) rather than stopped
+            result = {**(result or {}), "requeue": bool(getattr(self, "_cancel_requeue", False))}
         await self.transition(dst, reason, phase=Phase.DONE, result=result, extra=tasks)
         await settle(self.ctx, self.share.request_id)
 
     async def _fail(self, reason: str) -> None:
         await self._end(MissionState.FAILED, reason)
 
-    async def cancel_unstarted(self, why: str) -> None:
-        """Cancel before take-off: the speaker's session (if started) is stopped too."""
-        await super().cancel_unstarted(why)
+    async def cancel_unstarted(self, why: str, **options: Any) -> None:
+        """Cancel before take-off (``MissionRun.cancel_unstarted``: the request is cancelled by
+        whoever cancels it); the speaker's session, if started, is stopped too. With
+        ``requeue=True`` (a re-plan) the occurrence is flown again by a new attempt."""
+        requeue = bool(options.get("requeue", False))
+        async with request_lock(self.share.request_id):
+            await super().cancel_unstarted(why, **options)
+            if requeue:
+                await self._save(requeue=True)
         with contextlib.suppress(NotFound):
             await self._quiet(self._speaker())
+        if requeue:
+            await settle(self.ctx, self.share.request_id)
 
     async def _quiet(self, speaker: SpeakerControl | None) -> None:
         """Stop the speaker's session, whatever state it is in (best effort)."""

@@ -328,8 +328,8 @@ class BroadcastService:
                 continue  # nothing flown
             chosen = att
         if chosen is None:
-            what = f"occurrence {occurrence}" if occurrence else "any occurrence"
-            raise NotFound(f"broadcast flight of {what} for request", request_id)
+            what = f"flight of occurrence {occurrence}" if occurrence else "flight"
+            raise NotFound(f"broadcast {what} (nothing flown yet) for request", request_id)
         entry = log_by_at.get(chosen.occurrence)
         state = str(entry["state"]) if entry else "in_progress"
         live = chosen.active

@@ -144,7 +144,9 @@ async def test_broadcast_requested_over_http_is_flown_and_proven(tmp_path: Path)
             m = (await http.get(f"/v1/missions/{mission_id}")).json()
             assert m["kind"] == "drone_broadcast" and m["vehicle_id"] == "drone-2"
             states = [
-                e["to_state"] for e in m["events"] if e["kind"] == "state" and e["request_id"] is None
+                e["to_state"]
+                for e in m["events"]
+                if e["kind"] == "state" and e["request_id"] is None
             ]
             assert states == ["planned", "authorized", "underway", "completed"]
             phases = [e["data"]["phase"] for e in m["events"] if e["kind"] == "phase"]

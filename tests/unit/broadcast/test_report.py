@@ -163,3 +163,20 @@ def test_report_data_and_png_map() -> None:
     silent = pixel(80, 80)
     assert heard[1] > heard[0]  # green: heard twice
     assert silent[0] > 200 and silent[1] < 80  # red: heard nothing
+
+
+def test_png_draws_each_drones_track_apart() -> None:
+    # two drones flying at the same time, their tracks one after the other in the report
+    a = [(T0 + t, *FRAME.to_latlon(-80 + t, -50), 30.0) for t in range(0, 61, 2)]
+    b = [(T0 + t, *FRAME.to_latlon(20 + t, 50), 30.0) for t in range(0, 61, 2)]
+    rep = build_report(SQUARE, FRAME, [], repeats=1, model=MODEL, track=[*a, *b])
+    img = Image.open(io.BytesIO(render_png(rep, size=400))).convert("RGB")
+    scale = (400 - 40) / 200.0
+
+    def blue_near(x: float, y: float) -> bool:  # a 1-pixel line, rounded either way
+        u, v = int(20 + (x + 100) * scale), int(20 + (100 - y) * scale)
+        return any(img.getpixel((u, v + dv)) == (33, 102, 172) for dv in range(-2, 3))
+
+    assert blue_near(-50, -50) and blue_near(50, 50)
+    # no line joins the end of one track to the start of the other (through the centre)
+    assert not blue_near(0, 0) and not blue_near(-10, -25)

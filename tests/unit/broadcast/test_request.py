@@ -88,13 +88,13 @@ def test_bad_areas_name_the_field(area: object, field: str) -> None:
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"message": SpokenMessage("   ", Language.ENGLISH)}, "text"),
-        ({"message": SpokenMessage("x" * 1001, Language.ENGLISH)}, "text"),
-        ({"message": SpokenMessage("bell\x07", Language.ENGLISH)}, "text"),
+        ({"message": SpokenMessage("   ", Language.ENGLISH)}, "message.text"),
+        ({"message": SpokenMessage("x" * 1001, Language.ENGLISH)}, "message.text"),
+        ({"message": SpokenMessage("bell\x07", Language.ENGLISH)}, "message.text"),
         ({"message": SpokenMessage("hi", "fr")}, "message.language"),  # type: ignore[arg-type]
         ({"message": SpokenMessage("hi", Language.ENGLISH, "robot")}, "message.voice"),  # type: ignore[arg-type]
         ({"message": SpokenMessage("hi", Language.ENGLISH, rate_wpm=20)}, "message.rate_wpm"),
-        ({"message": ClipMessage("cd" * 32)}, "message.sha256"),
+        ({"message": ClipMessage("cd" * 32)}, "message.clip_sha256"),
         ({"volume": 0}, "volume"),
         ({"volume": 101}, "volume"),
         ({"volume": True}, "volume"),
@@ -115,7 +115,7 @@ def test_an_uploaded_clip_must_exist_and_fit_the_period() -> None:
     ok = base(message=ClipMessage(SHA, Language.CANTONESE), period_s=25.0)
     validate_broadcast(ok, WORLD, NOW, clips.get)
     assert field_of(replace(ok, period_s=10.0), clips) == "period_s"
-    assert field_of(replace(ok, message=ClipMessage("00" * 32)), clips) == "message.sha256"
+    assert field_of(replace(ok, message=ClipMessage("00" * 32)), clips) == "message.clip_sha256"
 
 
 def test_schedules() -> None:
