@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import problems
 from api.routes import broadcasts, clips, inventory, live, missions, requests, vehicles
+from api.routes import shuttle as shuttle_routes
 from api.runtime import open_runtime
 from fleet.clock import Clock
 from fleet.settings import Settings
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     problems.install(app)
     for module in (requests, missions, vehicles, inventory, broadcasts, clips):
         app.include_router(module.router)
+    app.include_router(shuttle_routes.router)
 
     app.include_router(live.router)
     app.mount("/dashboard", StaticFiles(directory=STATIC_DIR, html=True), name="dashboard")

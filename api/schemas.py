@@ -363,3 +363,104 @@ class CoverageOut(BaseModel):
     grid: dict[str, Any]
     occurrences: list[dict[str, Any]]
     png_url: str
+
+
+# --- shuttle plans (docs/shuttles.md, docs/api.md "Shuttle plans") ------------------------------
+
+
+class ShuttlePlanIn(_In):
+    """A shuttle plan as an operator defines it: which vans serve which communities from which
+    warehouse, and the daily shift hours in local time."""
+
+    name: str = Field("", max_length=200)
+    warehouse_id: Ident = Field(description="Warehouse whose dock the vans load at")
+    community_ids: list[Ident] = Field(
+        min_length=1, max_length=200, description="Communities served (their gates are the stops)"
+    )
+    vehicle_ids: list[Ident] = Field(
+        default_factory=list, max_length=100, description="Vans running it, e.g. van-VAN-01"
+    )
+    shift_start: str = Field(
+        max_length=5, examples=["08:00"], description="Local time the shift starts, HH:MM"
+    )
+    shift_end: str = Field(
+        max_length=5,
+        examples=["16:00"],
+        description="Local time it ends, HH:MM (at or before the start: the next day)",
+    )
+    timezone: str | None = Field(
+        None,
+        max_length=64,
+        description="IANA time zone of the hours (default: the shuttle.timezone setting)",
+    )
+    valid_from: date | None = Field(None, description="First local day the shift runs")
+    valid_until: date | None = Field(None, description="Last local day a shift starts")
+    enabled: bool = Field(True, description="False suspends it without deleting it")
+
+
+class ShuttlePlanReplaceIn(ShuttlePlanIn):
+    """A full replacement; ``version`` (optional) must match the stored one."""
+
+    version: int | None = Field(None, ge=1, description="Version read; 409 if it changed")
+
+
+class ShiftOut(BaseModel):
+    day: date = Field(description="Local day the shift starts")
+    start: datetime
+    end: datetime
+
+
+class ShuttlePlanOut(BaseModel):
+    id: str
+    name: str
+    warehouse_id: str
+    community_ids: list[str]
+    vehicle_ids: list[str]
+    shift_start: str
+    shift_end: str
+    timezone: str
+    hours: float = Field(description="Nominal shift length")
+    valid_from: date | None
+    valid_until: date | None
+    enabled: bool
+    current_shift: ShiftOut | None = Field(description="The shift under way now, if any")
+    next_shift: ShiftOut | None = Field(description="The next shift to start")
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+    version: int
+
+
+class ShuttleLoadOut(BaseModel):
+    load_id: str = Field(description="Trace id of the consignment ('' for a forecast)")
+    community_id: str
+    boxes: int
+    delivered: bool
+    eta: datetime | None = Field(description="Planned end of unloading at the gate")
+
+
+class ShuttleTripOut(BaseModel):
+    mission_id: str | None = Field(description="None for a trip only forecast by the planner")
+    vehicle_id: str
+    shift_day: date | None
+    number: int
+    purpose: str = Field(description="delivery, or return (undelivered loads back to the dock)")
+    state: str = Field(description="Mission state, or 'forecast'")
+    depart: datetime | None
+    return_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    boxes: int
+    boxes_delivered: int
+    boxes_by_community: dict[str, int]
+    loads: list[ShuttleLoadOut]
+
+
+class ShuttleTripsOut(BaseModel):
+    shuttle_plan_id: str
+    trips: list[ShuttleTripOut]
+    boxes_delivered: int = Field(description="Boxes dropped at gates by the trips listed")
+    boxes_delivered_by_community: dict[str, int]
+    boxes_forecast_by_community: dict[str, int] = Field(
+        description="Boxes the planner expects to carry on the trips still to come"
+    )

@@ -27,6 +27,7 @@ from missions.dispatcher import Dispatcher, DroneDeliveryPlanner
 from missions.journal import EventKind
 from missions.requests import RequestService
 from missions.run import MissionRun
+from missions.shuttle.service import ShuttleService
 from missions.states import (
     MISSION_ACTIVE,
     MissionState,
@@ -73,6 +74,7 @@ class MissionService:
             BroadcastPlanner(ctx, self.dispatcher, busy=self.is_busy, start_mission=self.spawn)
         )
         self.register_run(DroneBroadcastRun)
+        self.shuttle = ShuttleService.install(self)
 
     def register_run(self, run: type[MissionRun]) -> None:
         """Execute missions of ``run.kind`` with ``run``."""

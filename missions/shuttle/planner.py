@@ -1,0 +1,676 @@
+"""The van planner: turns pending delivery work into van trips, one trip at a time per van.
+
+Registered with the dispatcher as a request planner (it runs after the drone planner). In each
+dispatch round, for every shuttle plan whose shift is under way:
+
+1. its vans are sorted out: *free* (online, in service, at the warehouse dock, no order
+   running, nothing on board, battery fine), *busy* (on a trip: free again at the trip's
+   planned return), *charging*, or away. A free van under ``shuttle.charge_below`` is told to
+   charge at the dock first; it takes trips again from ``shuttle.charge_until``;
+2. if a van is free, the pending work of the plan's communities is collected: allocated units
+   not yet delivered nor on a vehicle, of open delivery requests (light urgent loads that
+   drones fly are left to the drone planner), cut into stops (boxes and kg within a van's
+   capacity, by priority class and deadline);
+3. the whole rest of the shift is routed with PyVRP (:func:`missions.routing.plan_vans`, road
+   travel times at the vans' speed cap, deadlines as soft windows, the shift end as a hard
+   one, remaining range as a limit), warm-started from the previous plan;
+4. each free van's *first* trip becomes a ``van_shuttle`` mission (one load per community: a
+   pick at the dock and a drop at the gate; tasks per request and load; requests
+   ``scheduled``) and starts at once. Later trips stay a forecast (:attr:`forecast`) and are
+   planned again when the van is back, so new requests and failed vans are taken into account.
+
+Re-plans happen when a van becomes free or the pending work changes, and at least every
+``shuttle.replan_interval_s`` while a van waits. Requests that wait get one recorded reason
+(per change of reason): the trip they are planned on, or why no van can take them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from fleet.errors import Conflict, StreetfleetError
+from fleet.registry import VehicleEntry
+from fleet.store.repository import RequestRecord
+from fleet.store.tables import Mission, MissionEvent, Request, ShuttleTrip, Sku, Task, new_id
+from fleet.van import VanCapabilities, VanControl, VanState
+from fleet.vehicle import Capability, LinkState, VehicleKind
+from missions.context import MissionContext
+from missions.journal import EventKind
+from missions.routing import (
+    TravelMatrix,
+    Van,
+    VanPlan,
+    VanProblem,
+    VanRoutingSettings,
+    VanStop,
+)
+from missions.routing import (
+    Trip as RoutedTrip,
+)
+from missions.routing.decisions import DecisionKind, hhmm
+from missions.routing.vans import plan_vans
+from missions.run import MissionRun
+from missions.shuttle.loads import (
+    Line,
+    StopLoad,
+    assigned_units,
+    cut_stops,
+    goes_by_drone,
+    lines_of,
+    unassigned_units,
+)
+from missions.shuttle.plans import PlanSpec, Shift
+from missions.shuttle.records import plan_specs, trip_count
+from missions.shuttle.run import ShuttleRun, world_floor
+from missions.shuttle.trips import DELIVERY, LoadLine, LoadPlan, TripPlan, load_id_for
+from missions.states import (
+    MissionKind,
+    MissionState,
+    RequestKind,
+    RequestState,
+    TaskState,
+)
+
+log = structlog.get_logger(__name__)
+
+DOCK_RADIUS_M = 15.0
+"""A van within this distance of its dock node stands at the dock."""
+DEFAULT_MAX_BOXES = 150
+"""Box capacity of a van that reports none (the reference van)."""
+DEFAULT_MAX_KG = 1000.0
+"""Payload of a van that reports none."""
+PLANS_REFRESH_S = 5.0
+"""World seconds between re-reads of the shuttle plans (at least one real second)."""
+WORK_REFRESH_S = 5.0
+"""World seconds between looks at the pending work while nothing else changes (at least half
+a real second)."""
+OPEN_STATES = (RequestState.APPROVED, RequestState.SCHEDULED, RequestState.IN_PROGRESS)
+"""Request states whose allocated units vans may still carry."""
+
+
+class ShuttleHost(Protocol):
+    """What the planner needs from the mission service."""
+
+    ctx: MissionContext
+    runs: dict[str, MissionRun]
+
+    def is_busy(self, vehicle_id: str) -> bool: ...
+
+    def spawn(self, mission: Mission) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VanView:
+    """A van of a plan as the planner sees it this round."""
+
+    id: str
+    entry: VehicleEntry
+    state: VanState | None
+    status: str
+    """``free``, ``busy``, ``charging``, ``away`` or ``offline``."""
+    ready_at: float | None = None
+    why: str = ""
+
+    @property
+    def capabilities(self) -> VanCapabilities | None:
+        caps = self.entry.status.extra.get("van_capabilities")
+        return caps if isinstance(caps, VanCapabilities) else None
+
+    @property
+    def max_boxes(self) -> int:
+        caps = self.capabilities
+        return (caps.max_boxes if caps and caps.max_boxes else 0) or (
+            self.entry.info.max_boxes or DEFAULT_MAX_BOXES
+        )
+
+    @property
+    def max_kg(self) -> float:
+        caps = self.capabilities
+        return (caps.max_load_kg if caps and caps.max_load_kg else 0.0) or (
+            self.entry.info.payload_kg or DEFAULT_MAX_KG
+        )
+
+
+class VanShuttlePlanner:
+    """Plans van trips for delivery requests (a ``RequestPlanner``; see the module docstring)."""
+
+    request_kind: str = RequestKind.DELIVERY
+
+    def __init__(self, host: ShuttleHost) -> None:
+        self.host = host
+        self.ctx = host.ctx
+        self.cfg = host.ctx.settings.shuttle
+        self._plans: list[PlanSpec] = []
+        self._plans_read_at = -math.inf
+        self._out_of_service: set[str] = set()
+        self._previous: dict[str, VanPlan] = {}
+        self._signature: dict[str, Any] = {}
+        self._planned_at: dict[str, float] = {}
+        self._work_at: dict[str, float] = {}
+        self._free_before: dict[str, frozenset[str]] = {}
+        self._waits: dict[str, str] = {}
+        self._charge_noted: dict[str, bool] = {}
+        self._matrices: dict[tuple[str, ...], TravelMatrix] = {}
+        self.forecast: dict[str, list[RoutedTrip]] = {}
+        """Trips of the latest routing of each shuttle plan that did not become missions."""
+        self.on_round: list[Callable[[], Any]] = []
+        """Coroutines run at the start of every round (stranded-load recovery)."""
+
+    def invalidate(self) -> None:
+        """Plans changed (API): read them again in the next round."""
+        self._plans_read_at = -math.inf
+        self._signature.clear()
+
+    # --- the round ----------------------------------------------------------------------------
+
+    async def dispatch(self, pending: list[RequestRecord]) -> int:
+        del pending  # vans also carry the rest of scheduled requests: the work is read below
+        clock = self.ctx.clock
+        if clock.monotonic() - self._plans_read_at > world_floor(clock.speed, PLANS_REFRESH_S, 1.0):
+            self._plans = await plan_specs(self.ctx.store)
+            self._out_of_service = {
+                v.id for v in await self.ctx.store.vehicles() if not v.in_service
+            }
+            self._plans_read_at = clock.monotonic()
+        for hook in self.on_round:
+            await hook()
+        now = clock.now()
+        planned = 0
+        for spec in self._plans:
+            shift = spec.shift_at(now)
+            if shift is None:
+                continue
+            try:
+                planned += await self._plan_shift(spec, shift)
+            except StreetfleetError as exc:
+                log.warning("shuttle.plan_failed", shuttle_plan_id=spec.id, error=str(exc))
+        return planned
+
+    def vans_of(self, spec: PlanSpec) -> list[VanView]:
+        """The plan's vans, sorted out (see the module docstring)."""
+        out = []
+        dock = self.ctx.world.dock_node(spec.warehouse_id)
+        now = self.ctx.clock.time()
+        for vid in spec.vehicle_ids:
+            entry = self.ctx.registry.find(vid)
+            if entry is None or entry.info.kind != VehicleKind.VAN:
+                continue
+            ctl = entry.control
+            vs = ctl.state if isinstance(ctl, VanControl) else None
+            if entry.status.link != LinkState.ONLINE:
+                out.append(VanView(vid, entry, vs, "offline", why=f"link {entry.status.link}"))
+                continue
+            if vid in self._out_of_service:
+                out.append(VanView(vid, entry, vs, "offline", why="out of service"))
+                continue
+            if self.host.is_busy(vid):
+                ready = now
+                for run in self.host.runs.values():
+                    if run.mission.vehicle_id == vid and isinstance(run, ShuttleRun):
+                        ready = max(ready, run.trip.return_at or now)
+                out.append(VanView(vid, entry, vs, "busy", ready_at=ready, why="on a trip"))
+                continue
+            if vs is None:
+                out.append(VanView(vid, entry, vs, "away", why="no state reported yet"))
+                continue
+            if vs.busy:
+                out.append(VanView(vid, entry, vs, "away", why=f"runs order {vs.trip_id}"))
+                continue
+            at_dock = vs.last_node_id == dock.id and (
+                vs.map_pose is None
+                or math.dist((vs.map_pose[0], vs.map_pose[1]), dock.xy) <= DOCK_RADIUS_M
+            )
+            if not at_dock:
+                out.append(VanView(vid, entry, vs, "away", why="not at the dock"))
+                continue
+            if vs.loads:
+                out.append(
+                    VanView(vid, entry, vs, "away", why="loads on board from an earlier trip")
+                )
+                continue
+            soc = vs.battery_fraction
+            if vs.charging and soc < self.cfg.charge_until:
+                out.append(VanView(vid, entry, vs, "charging", why=f"charging at {soc:.0%}"))
+                continue
+            if soc < self.cfg.charge_below:
+                out.append(VanView(vid, entry, vs, "charging", why=f"battery {soc:.0%} is low"))
+                continue
+            out.append(VanView(vid, entry, vs, "free"))
+        return out
+
+    async def _plan_shift(self, spec: PlanSpec, shift: Shift) -> int:
+        clock = self.ctx.clock
+        vans = self.vans_of(spec)
+        for v in vans:
+            if v.status == "charging":
+                await self._charge(spec, v)
+        free = [v for v in vans if v.status == "free"]
+        if not free:
+            self._free_before[spec.id] = frozenset()
+            return 0
+        free_ids = frozenset(v.id for v in free)
+        newly_free = free_ids != self._free_before.get(spec.id)
+        self._free_before[spec.id] = free_ids
+        since_work = clock.monotonic() - self._work_at.get(spec.id, -math.inf)
+        if not newly_free and since_work < world_floor(clock.speed, WORK_REFRESH_S, 0.5):
+            return 0
+        self._work_at[spec.id] = clock.monotonic()
+        skus = {s.id: s for s in await self.ctx.store.skus()}
+        lines = await self._work(spec, skus)
+        if not lines:
+            self._signature.pop(spec.id, None)
+            return 0
+        signature = (free_ids, tuple(sorted((x.request_id, x.sku_id, x.units) for x in lines)))
+        since_plan = clock.monotonic() - self._planned_at.get(spec.id, -math.inf)
+        if self._signature.get(spec.id) == signature and since_plan < world_floor(
+            clock.speed, self.cfg.replan_interval_s, 5.0
+        ):
+            return 0
+        self._signature[spec.id] = signature
+        self._planned_at[spec.id] = clock.monotonic()
+        max_boxes = min(v.max_boxes for v in free)
+        max_kg = min(v.max_kg for v in free)
+        stops = cut_stops(lines, skus, max_boxes=max_boxes, max_kg=max_kg)
+        problem, by_id = self._problem(spec, shift, stops, vans)
+        settings = self._routing_settings(free)
+        vp = await asyncio.to_thread(
+            plan_vans, problem, settings, previous=self._previous.get(spec.id)
+        )
+        self._previous[spec.id] = vp
+        planned = 0
+        committed: dict[str, tuple[str, RoutedTrip]] = {}
+        for v in free:
+            trips = sorted((t for t in vp.trips_of(v.id) if not t.started), key=lambda t: t.number)
+            if not trips:
+                continue
+            try:
+                mission = await self._commit_trip(spec, shift, v, trips[0], by_id, vp)
+            except Conflict as exc:
+                log.info("shuttle.trip_conflict", vehicle_id=v.id, error=exc.message)
+                self._signature.pop(spec.id, None)
+                continue
+            committed[v.id] = (mission.id, trips[0])
+            self.host.spawn(mission)
+            planned += 1
+        taken = {id(t) for _, t in committed.values()}
+        self.forecast[spec.id] = [t for t in vp.trips if not t.started and id(t) not in taken]
+        await self._record_waits(vp, by_id, committed)
+        return planned
+
+    # --- work, problem, settings --------------------------------------------------------------
+
+    async def _work(self, spec: PlanSpec, skus: dict[str, Sku]) -> list[Line]:
+        records = await self.ctx.store.list_requests(
+            states=list(OPEN_STATES), kind=RequestKind.DELIVERY, limit=100_000
+        )
+        served = set(spec.community_ids)
+        records = [
+            r
+            for r in records
+            if r.request.community_id in served
+            and r.request.warehouse_id in (None, spec.warehouse_id)
+        ]
+        if not records:
+            return []
+        drones = self._drones_fly()
+        payload = self.ctx.settings.drone_missions.payload_kg
+        if drones:
+            records = [r for r in records if not goes_by_drone(r, skus, payload_kg=payload)]
+        tasks = await self.ctx.store.tasks_of_requests(r.request.id for r in records)
+        assigned = assigned_units(tasks)
+        lines: list[Line] = []
+        for rec in records:
+            units = unassigned_units(rec, assigned)
+            if units:
+                lines += lines_of(rec, units, skus)
+        return lines
+
+    def _drones_fly(self) -> bool:
+        return any(
+            e.info.kind == VehicleKind.DRONE
+            and Capability.DELIVERY in e.info.capabilities
+            and e.status.link == LinkState.ONLINE
+            for e in self.ctx.registry
+        )
+
+    def _matrix(self, nodes: tuple[str, ...]) -> TravelMatrix:
+        m = self._matrices.get(nodes)
+        if m is None:
+            net = self.ctx.world.road_network
+            speed = self.cfg.max_speed_kmh
+            m = TravelMatrix(
+                net.matrix(list(nodes), "distance", max_speed_kmh=speed),  # type: ignore[arg-type]
+                net.matrix(list(nodes), "time", max_speed_kmh=speed),  # type: ignore[arg-type]
+                labels=nodes,
+            )
+            self._matrices[nodes] = m
+        return m
+
+    def _problem(
+        self, spec: PlanSpec, shift: Shift, stops: Sequence[StopLoad], vans: Sequence[VanView]
+    ) -> tuple[VanProblem, dict[str, StopLoad]]:
+        world = self.ctx.world
+        communities = sorted({st.community_id for st in stops})
+        nodes = (
+            world.dock_node(spec.warehouse_id).id,
+            *(world.gate_node(c).id for c in communities),
+        )
+        place = {c: i + 1 for i, c in enumerate(communities)}
+        by_id = {st.id: st for st in stops}
+        van_stops = tuple(
+            VanStop(
+                id=st.id,
+                place=place[st.community_id],
+                boxes=st.boxes,
+                kg=round(st.kg, 3),
+                deadline=st.deadline,
+                priority=st.priority,
+                request_ids=st.request_ids,
+            )
+            for st in stops
+        )
+        now = self.ctx.clock.time()
+        fleet: list[Van] = []
+        for v in vans:
+            if v.status not in ("free", "busy"):
+                continue
+            reach = v.state.reach_m if v.state is not None else None
+            fleet.append(
+                Van(
+                    id=v.id,
+                    max_boxes=v.max_boxes,
+                    max_kg=v.max_kg,
+                    ready_at=v.ready_at if v.status == "busy" else now,
+                    range_m=(
+                        reach * (1 - self.cfg.range_reserve_fraction)
+                        if reach is not None and v.status == "free"
+                        else None
+                    ),
+                )
+            )
+        problem = VanProblem(
+            now=now,
+            depot=0,
+            matrix=self._matrix(nodes),
+            stops=van_stops,
+            vans=tuple(fleet),
+            shift_end=shift.end.timestamp(),
+            shift_start=shift.start.timestamp(),
+        )
+        return problem, by_id
+
+    def _routing_settings(self, free: Sequence[VanView]) -> VanRoutingSettings:
+        caps = [v.capabilities for v in free if v.capabilities is not None]
+        load = (
+            max((c.pick_time_per_box_s for c in caps if c.pick_time_per_box_s), default=None)
+            or self.cfg.load_per_box_s
+        )
+        unload = (
+            max((c.drop_time_per_box_s for c in caps if c.drop_time_per_box_s), default=None)
+            or self.cfg.unload_per_box_s
+        )
+        return VanRoutingSettings(
+            dock_fixed_s=self.cfg.dock_fixed_s,
+            load_per_box_s=load,
+            stop_fixed_s=self.cfg.stop_fixed_s,
+            unload_per_box_s=unload,
+            time_limit_s=self.cfg.routing_time_limit_s,
+        )
+
+    # --- committing a trip --------------------------------------------------------------------
+
+    async def _commit_trip(
+        self,
+        spec: PlanSpec,
+        shift: Shift,
+        van: VanView,
+        routed: RoutedTrip,
+        by_id: dict[str, StopLoad],
+        vp: VanPlan,
+    ) -> Mission:
+        world, now = self.ctx.world, self.ctx.clock.now()
+        mission_id = new_id()
+        groups: dict[str, list[StopLoad]] = {}
+        eta: dict[str, float] = {}
+        for visit in routed.visits:
+            st = by_id[visit.stop.id]
+            groups.setdefault(st.community_id, []).append(st)
+            eta[st.community_id] = visit.finish
+        tasks: list[Task] = []
+        loads: list[LoadPlan] = []
+        for community, parts in groups.items():
+            load_id = load_id_for(mission_id, community)
+            merged: dict[tuple[str, str], list[Line]] = defaultdict(list)
+            for st in parts:
+                for ln in st.lines:
+                    merged[(ln.request_id, ln.sku_id)].append(ln)
+            per_request: dict[str, Task] = {}
+            lines: list[LoadLine] = []
+            for (rid, sku_id), group in merged.items():
+                task = per_request.get(rid)
+                if task is None:
+                    task = Task(
+                        request_id=rid,
+                        mission_id=mission_id,
+                        kind="van_delivery",
+                        community_id=community,
+                        state=TaskState.ASSIGNED,
+                        load=[],
+                        created_at=now,
+                    )
+                    per_request[rid] = task
+                units = sum(x.units for x in group)
+                boxes = sum(x.boxes for x in group)
+                task.load = [
+                    *task.load,
+                    {"sku_id": sku_id, "quantity": units, "boxes": boxes, "load_id": load_id},
+                ]
+                lines.append(LoadLine(rid, sku_id, units, boxes, task.id))
+            tasks += per_request.values()
+            loads.append(
+                LoadPlan(
+                    load_id=load_id,
+                    community_id=community,
+                    node_id=world.gate_node(community).id,
+                    lines=tuple(lines),
+                    kg=sum(st.kg for st in parts),
+                    eta=eta[community],
+                    deadline=min(
+                        (st.deadline for st in parts if st.deadline is not None), default=None
+                    ),
+                )
+            )
+        dock = world.dock_node(spec.warehouse_id).id
+        number = await trip_count(self.ctx.store, spec.id, van.id, shift.day) + 1
+        tp = TripPlan(
+            trip_id=mission_id,
+            purpose=DELIVERY,
+            warehouse_id=spec.warehouse_id,
+            dock_node_id=dock,
+            stops=(dock, *(ld.node_id for ld in loads), dock),
+            loads=tuple(loads),
+            shuttle_plan_id=spec.id,
+            shift_day=shift.day.isoformat(),
+            number=number,
+            distance_m=routed.distance_m,
+            depart=routed.depart,
+            return_at=routed.return_at,
+        )
+        mission = Mission(
+            id=mission_id,
+            kind=MissionKind.VAN_SHUTTLE,
+            vehicle_id=van.id,
+            state=MissionState.PLANNED,
+            created_at=now,
+            plan=tp.to_json(),
+        )
+        reasons = {
+            d.subject_id: d.reason for d in vp.decisions if d.kind == DecisionKind.ASSIGNMENT
+        }
+        late = {d.subject_id: d.reason for d in vp.decisions if d.kind == DecisionKind.DEADLINE}
+        j = self.ctx.journal
+        events: list[MissionEvent] = []
+        async with self.ctx.store.transaction() as s:
+            s.add(mission)
+            await s.flush()
+            s.add(
+                ShuttleTrip(
+                    mission_id=mission_id,
+                    shuttle_plan_id=spec.id,
+                    vehicle_id=van.id,
+                    shift_day=shift.day,
+                    number=number,
+                    created_at=now,
+                )
+            )
+            for task in tasks:
+                s.add(task)
+            events.append(
+                j.event(
+                    EventKind.STATE,
+                    f"trip {number} of {van.id}'s shift planned: {tp.boxes} boxes, "
+                    f"{tp.kg:.0f} kg to {len(loads)} communities, back at "
+                    f"{hhmm(tp.return_at or 0)}",
+                    mission_id=mission_id,
+                    vehicle_id=van.id,
+                    to_state=MissionState.PLANNED,
+                    shuttle_plan_id=spec.id,
+                )
+            )
+            for ld in loads:
+                parts = groups[ld.community_id]
+                why = " | ".join(reasons[st.id] for st in parts if st.id in reasons)
+                notes = [late[st.id] for st in parts if st.id in late]
+                events.append(
+                    j.event(
+                        EventKind.DECISION,
+                        f"load {ld.load_id}: {ld.describe()}. {why}"
+                        + (f" Deadline: {'; '.join(notes)}" if notes else ""),
+                        mission_id=mission_id,
+                        vehicle_id=van.id,
+                        load_id=ld.load_id,
+                        request_ids=list(ld.request_ids),
+                        boxes=ld.boxes,
+                        kg=round(ld.kg, 2),
+                        eta=ld.eta,
+                        deadline=ld.deadline,
+                    )
+                )
+                for rid in ld.request_ids:
+                    req = await s.get(Request, rid, with_for_update=True)
+                    if req is None or req.state not in OPEN_STATES:
+                        raise Conflict(f"request {rid} is no longer open", request_id=rid)
+                    carried = {ln.sku_id: ln.units for ln in ld.lines if ln.request_id == rid}
+                    what = ", ".join(f"{q} {k}" for k, q in carried.items())
+                    ev = j.event(
+                        EventKind.DECISION,
+                        f"{what} on {van.id}'s trip {number} (load {ld.load_id}), "
+                        f"unloaded at the gate by {hhmm(ld.eta or 0)}",
+                        mission_id=mission_id,
+                        request_id=rid,
+                        vehicle_id=van.id,
+                        load_id=ld.load_id,
+                        units=carried,
+                    )
+                    events.append(ev)
+                    if req.state == RequestState.APPROVED:
+                        st_ev = j.event(
+                            EventKind.STATE,
+                            f"scheduled on mission {mission_id} ({van.id}, trip {number})",
+                            mission_id=mission_id,
+                            request_id=rid,
+                            vehicle_id=van.id,
+                            from_state=RequestState.APPROVED,
+                            to_state=RequestState.SCHEDULED,
+                        )
+                        await self.ctx.store.update_request(
+                            rid,
+                            expected_states=[RequestState.APPROVED],
+                            session=s,
+                            state=RequestState.SCHEDULED,
+                            warehouse_id=spec.warehouse_id,
+                        )
+                        events.append(st_ev)
+            for ev in events:
+                s.add(ev)
+        self.ctx.journal.published(*events)
+        for rid in {r for ld in loads for r in ld.request_ids}:
+            self._waits.pop(rid, None)
+        log.info(
+            "shuttle.trip_planned",
+            mission_id=mission_id,
+            vehicle_id=van.id,
+            boxes=tp.boxes,
+            communities=len(loads),
+        )
+        return mission
+
+    # --- reasons and charging -----------------------------------------------------------------
+
+    async def _record_waits(
+        self,
+        vp: VanPlan,
+        by_id: dict[str, StopLoad],
+        committed: dict[str, tuple[str, RoutedTrip]],
+    ) -> None:
+        now_trips = {id(t) for _, t in committed.values()}
+        reasons: dict[str, str] = {}
+        for trip in vp.trips:
+            if trip.started or id(trip) in now_trips:
+                continue
+            for visit in trip.visits:
+                for rid in visit.stop.request_ids:
+                    reasons.setdefault(
+                        rid,
+                        f"waits for a van: planned on a later trip of {trip.vehicle_id} "
+                        f"(leaves the dock about {hhmm(trip.depart or 0)})",
+                    )
+        for u in vp.unserved:
+            st = by_id.get(u.stop.id)
+            for rid in st.request_ids if st else u.stop.request_ids:
+                reasons.setdefault(rid, f"waits for a van: {u.reason}")
+        events = []
+        for rid, reason in reasons.items():
+            if self._waits.get(rid) == reason:
+                continue
+            self._waits[rid] = reason
+            events.append(self.ctx.journal.event(EventKind.DECISION, reason, request_id=rid))
+        if events:
+            await self.ctx.store.add_events(events)
+            self.ctx.journal.published(*events)
+
+    async def _charge(self, spec: PlanSpec, v: VanView) -> None:
+        vs = v.state
+        if vs is None or vs.charging or not isinstance(v.entry.control, VanControl):
+            return
+        dock = self.ctx.world.dock_node(spec.warehouse_id)
+        if vs.last_node_id != dock.id or vs.busy:
+            return
+        try:
+            await v.entry.control.start_charging()
+        except StreetfleetError as exc:
+            if not self._charge_noted.get(v.id):
+                self._charge_noted[v.id] = True
+                log.warning("shuttle.charge_failed", vehicle_id=v.id, error=str(exc))
+            return
+        self._charge_noted[v.id] = False
+        ev = self.ctx.journal.event(
+            EventKind.DECISION,
+            f"{v.id} charges at the {spec.warehouse_id} dock: battery {vs.battery_fraction:.0%} "
+            f"is below {self.cfg.charge_below:.0%}; it takes trips again from "
+            f"{self.cfg.charge_until:.0%}",
+            vehicle_id=v.id,
+            battery=vs.battery_fraction,
+        )
+        await self.ctx.store.add_events([ev])
+        self.ctx.journal.published(ev)
+
+
+__all__ = ["ShuttleHost", "VanShuttlePlanner", "VanView"]

@@ -1,0 +1,652 @@
+"""Shuttle runs: drive one van through one trip (a ``van_shuttle`` mission) and book what it does.
+
+A delivery trip goes ``planned`` -> ``authorized`` (checks passed, the trip is being sent) ->
+``underway`` (the van accepted the order and holds it) -> ``completed`` when every load was
+dropped at its gate and the van is back at the dock. While underway the run follows the van's
+state reports: every pick and drop that ends is booked once (its action id is remembered in
+``Mission.result["booked"]`` in the same transaction), so a run resumed after a restart books
+what happened meanwhile and nothing twice.
+
+What ends a trip early, and what happens to its work (``docs/shuttles.md``):
+
+* a drop that fails: the load stays on the van; at the dock the run unloads it (a return
+  trip: ``drop`` actions at the dock) and books the goods back into stock; the work is
+  requeued;
+* an operator cancel: the van is told to ``cancelOrder`` (running loads finish first), drives
+  back to the dock from where it stopped (the next trip starts at its pose with an allowed
+  deviation), unloads what it carries; unloaded work is requeued; ``cancelled``;
+* the van taken out of service: ``cancelOrder``; its loads stay on board (nobody should drive
+  it) and are *stranded*; its work is requeued at once; ``interrupted``;
+* the link lost for longer than ``shuttle.link_lost_grace_s`` (a broker restart marks every
+  van LOST while they keep driving, so the grace is generous), or the trip not done within
+  ``shuttle.trip_timeout_s``: its undelivered work is requeued and its loads are stranded;
+  ``interrupted``. When the van is heard again, the planner reconciles what it reports and
+  sends it home with a return trip (:mod:`missions.shuttle.recovery`).
+
+A *return* mission (``plan.purpose == "return"``) drives a van to its dock and unloads loads
+that other missions stranded, booking them back into stock against those missions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import structlog
+
+from fleet.errors import NotFound, PlanningError, StreetfleetError, ValidationError, VehicleError
+from fleet.store.tables import Mission, MissionEvent
+from fleet.van import ActionStatus, VanControl, VanState
+from fleet.vehicle import LinkState
+from missions.context import MissionContext
+from missions.journal import EventKind
+from missions.run import MissionRun
+from missions.shuttle import booking
+from missions.shuttle.trips import DELIVERY, RETURN, LoadPlan, TripPlan, build_trip
+from missions.states import MissionKind, MissionState, Phase, TaskState
+
+log = structlog.get_logger(__name__)
+
+LINK_LOST_REAL_FLOOR_S = 10.0
+"""The link-loss grace is never shorter than this in real seconds (a broker restart takes
+seconds of real time, however fast the world clock runs)."""
+POLL_S = 30.0
+"""World seconds between checks of a van whose state does not change (link, service flag)."""
+POLL_REAL_FLOOR_S = 0.25
+"""...and never more often than this in real seconds."""
+DEVIATION_MARGIN_M = 2.0
+"""Added to a stopped van's distance from its last node when a trip starts there."""
+
+
+def world_floor(clock_speed: float, world_s: float, real_s: float) -> float:
+    """``world_s``, but at least ``real_s`` real seconds under a fast clock."""
+    return max(world_s, real_s * clock_speed) if math.isfinite(clock_speed) else world_s
+
+
+def van_start(world: Any, state: VanState | None, dock_node_id: str) -> tuple[str, float | None]:
+    """Where a trip for a stopped van starts: its last node and, if it stands off that node,
+    the allowed deviation that covers it."""
+    net = world.road_network
+    node_id = state.last_node_id if state is not None and state.last_node_id else ""
+    pose = state.map_pose if state is not None else None
+    if not node_id:
+        if pose is None:
+            return dock_node_id, None
+        node = net.nearest_node((pose[0], pose[1]))
+        node_id = node.id
+    node = net.node(node_id)
+    if pose is None:
+        return node_id, None
+    off = math.dist((pose[0], pose[1]), node.xy)
+    return node_id, (round(off + DEVIATION_MARGIN_M, 2) if off > 0.5 else None)
+
+
+class ShuttleRun(MissionRun):
+    """Executes one van trip (delivery or return)."""
+
+    kind = MissionKind.VAN_SHUTTLE
+    resumable = True
+
+    def __init__(self, ctx: MissionContext, mission: Mission, on_done: Any) -> None:
+        super().__init__(ctx, mission, on_done)
+        self.trip = TripPlan.from_json(mission.plan)
+        self.cfg = ctx.settings.shuttle
+        self._stop_requested: str | None = None
+        """Set when the van was taken out of service."""
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _control(self) -> VanControl:
+        ctl = self.ctx.registry.get(self.vehicle_id).control
+        if not isinstance(ctl, VanControl):
+            raise ValidationError(f"{self.vehicle_id} is not a van", field="vehicle_id")
+        return ctl
+
+    @property
+    def _booked(self) -> set[str]:
+        return set(self.mission.result.get("booked", []))
+
+    def _speed(self) -> float:
+        return self.ctx.clock.speed
+
+    async def _stock_for_tasks(self, s: Any, kind: str, note: str) -> list[MissionEvent]:
+        """Shuttle trips book stock per pick and drop, never per whole mission: before a
+        trip is underway nothing is loaded (no ``return``), and reservations belong to the
+        request's allocation, not to the trip (no ``release``)."""
+        del s, kind, note
+        return []
+
+    async def _commit(
+        self, events_fn: Any, *, booked: set[str] | None = None, **result: Any
+    ) -> list[MissionEvent]:
+        """Run ``events_fn(session)`` and record ``booked`` and ``result`` in one transaction."""
+        async with self.ctx.store.transaction() as s:
+            events = list(await events_fn(s)) if events_fn is not None else []
+            # after events_fn: it may add to ``booked`` and to the values in ``result``
+            new_result = dict(self.mission.result)
+            if booked is not None:
+                new_result["booked"] = sorted(booked)
+            new_result.update(result)
+            self.mission = await self.ctx.store.update_mission(
+                self.mission.id, session=s, result=new_result
+            )
+        self.ctx.journal.published(*events)
+        return events
+
+    # --- the run ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        if MissionState(self.mission.state) == MissionState.PLANNED and not await self._start():
+            return
+        await self._follow()
+
+    async def _start(self) -> bool:
+        """Send the trip. False if the mission ended instead."""
+        if self._cancel_requested:
+            await self.cancel_unstarted(self._cancel_requested)
+            return False
+        tp = self.trip
+        try:
+            ctl = self._control()
+            vs = ctl.state
+            trip = build_trip(self.ctx.world, tp, self.cfg.max_speed_kmh)
+            if vs is not None and vs.charging:
+                await self.note(
+                    EventKind.VEHICLE,
+                    f"stops charging at {vs.battery_fraction:.0%} for trip {tp.number}",
+                )
+                await ctl.stop_charging()
+            what = (
+                "; ".join(ld.describe() for ld in tp.loads)
+                if tp.purpose == DELIVERY
+                else f"bring back {', '.join(ld.load_id for ld in tp.loads)}"
+            )
+            await self.transition(
+                MissionState.AUTHORIZED,
+                f"trip {tp.number or ''} checked: {tp.boxes} boxes, {tp.kg:.0f} kg, "
+                f"{tp.distance_m / 1000:.1f} km on the roads; {what}",
+                phase=Phase.PREFLIGHT,
+            )
+            await ctl.send_trip(trip)
+        except (VehicleError, NotFound, ValidationError, PlanningError) as exc:
+            await self._fail_unstarted(f"the van did not take the trip: {exc}")
+            return False
+
+        async def started(s: Any) -> list[MissionEvent]:
+            ids = [rid for ld in tp.loads for rid in ld.request_ids]
+            return await booking.requests_underway(self.ctx, s, self.mission, ids)
+
+        await self.transition(
+            MissionState.UNDERWAY,
+            f"{self.vehicle_id} accepted the trip (order {tp.trip_id})",
+            phase=Phase.PICK_UP if tp.purpose == DELIVERY else Phase.RETURN,
+            extra=started if tp.purpose == DELIVERY else None,
+        )
+        return True
+
+    async def _fail_unstarted(self, reason: str) -> None:
+        tp = self.trip
+
+        async def undo(s: Any) -> list[MissionEvent]:
+            if tp.purpose != DELIVERY:
+                return []
+            return await booking.requeue(
+                self.ctx, s, self.mission, tp.loads, loaded=False, reason=reason
+            )
+
+        await self.transition(MissionState.FAILED, reason, phase=Phase.DONE, extra=undo)
+
+    async def _fail(self, reason: str) -> None:
+        state = MissionState(self.mission.state)
+        if state in (MissionState.PLANNED, MissionState.AUTHORIZED):
+            await self._fail_unstarted(reason)
+        else:
+            await self._strand(MissionState.FAILED, reason)
+
+    async def cancel_unstarted(self, why: str) -> None:
+        """Cancel before the van has the trip: its tasks are cancelled and their units are
+        unassigned again (the van planner takes them up; request states are left to the
+        caller, which may be cancelling one of them)."""
+        tp = self.trip
+
+        async def undo(s: Any) -> list[MissionEvent]:
+            for ld in tp.loads:
+                for ln in ld.lines:
+                    await booking.set_task(s, ln.task_id, TaskState.CANCELLED)
+            return []
+
+        await self.transition(MissionState.CANCELLED, why, phase=Phase.DONE, extra=undo)
+
+    # --- following the van --------------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        clock, registry = self.ctx.clock, self.ctx.registry
+        tp = self.trip
+        started = self.mission.started_at.timestamp() if self.mission.started_at else clock.time()
+        deadline = started + self.cfg.trip_timeout_s
+        grace = world_floor(self._speed(), self.cfg.link_lost_grace_s, LINK_LOST_REAL_FLOOR_S)
+        poll = world_floor(self._speed(), POLL_S, POLL_REAL_FLOOR_S)
+        lost_since: float | None = None
+        next_service_check = clock.monotonic()
+        cancel_sent = False
+        seen = -1
+        while True:
+            remaining = deadline - clock.time()
+            if remaining <= 0:
+                await self._strand(
+                    MissionState.INTERRUPTED,
+                    f"trip not done {self.cfg.trip_timeout_s / 3600:.1f} h after it started",
+                )
+                return
+            try:
+                entry = await registry.wait_for(
+                    self.vehicle_id,
+                    lambda e, v=seen: e.version != v,  # type: ignore[misc]
+                    within=min(remaining, poll),
+                    clock=clock,
+                )
+                seen = entry.version
+            except TimeoutError:
+                found = registry.find(self.vehicle_id)
+                if found is None:
+                    continue
+                entry = found
+            except NotFound:  # not (re)discovered yet after a restart
+                await clock.sleep(poll)
+                lost_since = lost_since if lost_since is not None else clock.monotonic()
+                if clock.monotonic() - lost_since > grace:
+                    await self._strand(
+                        MissionState.INTERRUPTED,
+                        f"van not heard for {grace:.0f} s; its undelivered work is planned again",
+                    )
+                    return
+                continue
+            if entry.status.link != LinkState.ONLINE:
+                if lost_since is None:
+                    lost_since = clock.monotonic()
+                    await self.note(
+                        EventKind.VEHICLE,
+                        f"link {entry.status.link}; the van keeps driving its trip",
+                    )
+                if clock.monotonic() - lost_since > grace:
+                    await self._strand(
+                        MissionState.INTERRUPTED,
+                        f"link {entry.status.link} for {clock.monotonic() - lost_since:.0f} s "
+                        f"(more than {grace:.0f} s)",
+                    )
+                    return
+                continue
+            if lost_since is not None:
+                lost_since = None
+                await self.note(EventKind.VEHICLE, "link regained")
+            if clock.monotonic() >= next_service_check:
+                next_service_check = clock.monotonic() + poll
+                v = await self.ctx.store.vehicle(self.vehicle_id)
+                if v is not None and not v.in_service and self._stop_requested is None:
+                    self._stop_requested = "taken out of service"
+            if (self._cancel_requested or self._stop_requested) and not cancel_sent:
+                cancel_sent = True
+                try:
+                    await self._control().cancel_trip()
+                except StreetfleetError as exc:
+                    await self.note(EventKind.VEHICLE, f"cancelOrder failed: {exc}")
+            vs = self._control().state
+            if vs is None:
+                continue
+            if vs.trip_id != tp.trip_id:
+                if vs.trip_id.startswith(tp.trip_id):
+                    continue  # our own unload trip (after a restart)
+                await self._strand(
+                    MissionState.INTERRUPTED,
+                    f"the van now runs order {vs.trip_id or '(none)'}, not this trip",
+                )
+                return
+            await self._sync(vs)
+            if not vs.busy:
+                await self._trip_over(vs, cancelled=cancel_sent)
+                return
+
+    async def _sync(self, vs: VanState) -> None:
+        """Book every pick and drop of this trip that ended since the last look."""
+        tp = self.trip
+        booked = self._booked
+        todo: list[tuple[str, LoadPlan, ActionStatus, str]] = []
+        for ld in tp.loads:
+            if tp.purpose == DELIVERY:
+                key = f"pick:{ld.load_id}"
+                p = vs.action(ld.pick_action_id)
+                if key not in booked and p is not None and p.status.ended:
+                    todo.append((key, ld, p.status, p.result))
+            key = f"drop:{ld.load_id}"
+            d = vs.action(ld.drop_action_id)
+            if key not in booked and d is not None and d.status.ended:
+                todo.append((key, ld, d.status, d.result))
+        if todo:
+            await self._book(todo, booked)
+        await self._phase(vs)
+
+    async def _book(
+        self, todo: list[tuple[str, LoadPlan, ActionStatus, str]], booked: set[str]
+    ) -> None:
+        tp = self.trip
+        failed: dict[str, str] = dict(self.mission.result.get("failed", {}))
+
+        async def book(s: Any) -> list[MissionEvent]:
+            events: list[MissionEvent] = []
+            for key, ld, status, result in todo:
+                booked.add(key)
+                action = key.split(":", 1)[0]
+                ok = status is ActionStatus.FINISHED
+                if action == "pick" and ok:
+                    events += await booking.book_pick(
+                        self.ctx, s, self.mission, tp.warehouse_id, ld
+                    )
+                elif action == "pick":
+                    failed[ld.load_id] = f"pick failed: {result or 'no reason given'}"
+                    booked.add(f"drop:{ld.load_id}")  # nothing to drop
+                    events += await booking.requeue(
+                        self.ctx, s, self.mission, [ld], loaded=False, reason=failed[ld.load_id]
+                    )
+                elif ok and tp.purpose == DELIVERY:
+                    events += await booking.book_drop(
+                        self.ctx, s, self.mission, tp.warehouse_id, ld, node_id=ld.node_id
+                    )
+                elif ok and not ld.booked:
+                    ev = self.ctx.journal.event(
+                        EventKind.PAYLOAD,
+                        f"unloaded {ld.describe()} at the dock: goods the van picked while "
+                        "unobserved, never booked out of the warehouse (no stock movement)",
+                        mission_id=self.mission.id,
+                        vehicle_id=self.vehicle_id,
+                        action="return",
+                        load_id=ld.load_id,
+                    )
+                    s.add(ev)
+                    events.append(ev)
+                elif ok:  # a return trip unloaded it at the dock
+                    for carried_by in sorted({ln.mission_id or self.mission.id for ln in ld.lines}):
+                        part = _lines_of(ld, carried_by)
+                        events += await booking.book_return(
+                            self.ctx,
+                            s,
+                            self.mission,
+                            tp.warehouse_id,
+                            part,
+                            carried_by,
+                            "unloaded at the dock",
+                        )
+                else:
+                    failed[ld.load_id] = f"drop failed: {result or 'no reason given'}"
+                    ev = self.ctx.journal.event(
+                        EventKind.PAYLOAD,
+                        f"drop of {ld.describe()} failed: {result or 'no reason given'}",
+                        mission_id=self.mission.id,
+                        vehicle_id=self.vehicle_id,
+                        action="drop",
+                        status="failed",
+                        load_id=ld.load_id,
+                    )
+                    s.add(ev)
+                    events.append(ev)
+            return events
+
+        await self._commit(book, booked=booked, failed=failed)
+
+    async def _phase(self, vs: VanState) -> None:
+        tp = self.trip
+        if tp.purpose == RETURN:
+            running = [vs.action(ld.drop_action_id) for ld in tp.loads]
+            phase = (
+                Phase.DROP_OFF
+                if any(a is not None and a.status is ActionStatus.RUNNING for a in running)
+                else Phase.RETURN
+            )
+        else:
+            picks = [vs.action(ld.pick_action_id) for ld in tp.loads]
+            drops = [vs.action(ld.drop_action_id) for ld in tp.loads]
+            if any(p is None or not p.status.ended for p in picks):
+                phase = Phase.PICK_UP
+            elif any(d is not None and d.status is ActionStatus.RUNNING for d in drops):
+                phase = Phase.DROP_OFF
+            elif all(d is not None and d.status.ended for d in drops):
+                phase = Phase.RETURN
+            else:
+                phase = Phase.GO_TO
+        await self.set_phase(phase)
+
+    # --- ending -------------------------------------------------------------------------------
+
+    def _on_board(self, booked: set[str]) -> list[LoadPlan]:
+        """Loads this trip put on the van and did not drop (delivery trips), or loads it was
+        to unload and did not (return trips)."""
+        tp = self.trip
+        out = []
+        for ld in tp.loads:
+            dropped = f"drop:{ld.load_id}" in booked and ld.load_id not in self.mission.result.get(
+                "failed", {}
+            )
+            if tp.purpose == DELIVERY:
+                picked = f"pick:{ld.load_id}" in booked and not self.mission.result.get(
+                    "failed", {}
+                ).get(ld.load_id, "").startswith("pick")
+                if picked and not dropped:
+                    out.append(ld)
+            elif not dropped:
+                out.append(ld)
+        return out
+
+    def _never_picked(self, booked: set[str]) -> list[LoadPlan]:
+        if self.trip.purpose != DELIVERY:
+            return []
+        return [ld for ld in self.trip.loads if f"pick:{ld.load_id}" not in booked]
+
+    async def _trip_over(self, vs: VanState, *, cancelled: bool) -> None:
+        """The van ended the order: at the dock (done) or where a cancel stopped it."""
+        tp = self.trip
+        booked = self._booked
+        # actions the van never reports ended (e.g. dropped from a cancelled order) count as
+        # not done; the goods of loads picked but not dropped are on board
+        on_board = self._on_board(booked)
+        never = self._never_picked(booked)
+        why = self._cancel_requested or self._stop_requested
+        if never or (on_board and tp.purpose == DELIVERY):
+            reason = f"trip ended without these loads delivered ({why or 'see the van report'})"
+
+            async def requeue(s: Any) -> list[MissionEvent]:
+                events = []
+                if never:
+                    events += await booking.requeue(
+                        self.ctx, s, self.mission, never, loaded=False, reason=reason
+                    )
+                if on_board:
+                    events += await booking.requeue(
+                        self.ctx, s, self.mission, on_board, loaded=True, reason=reason
+                    )
+                return events
+
+            booked |= {f"pick:{ld.load_id}" for ld in never}
+            booked |= {f"drop:{ld.load_id}" for ld in never}
+            await self._commit(
+                requeue, booked=booked, requeued=sorted(ld.load_id for ld in [*never, *on_board])
+            )
+        if self._stop_requested:
+            await self._end(
+                MissionState.INTERRUPTED,
+                f"{self.vehicle_id} {self._stop_requested}; loads stay on board until it is back "
+                "in service",
+                stranded=on_board,
+            )
+            return
+        left = on_board
+        if on_board:
+            left = await self._unload_at_dock(on_board)
+        delivered = [
+            ld
+            for ld in tp.loads
+            if f"drop:{ld.load_id}" in self._booked
+            and ld.load_id not in self.mission.result.get("failed", {})
+        ]
+        if cancelled and self._cancel_requested:
+            await self._end(
+                MissionState.CANCELLED,
+                f"cancelled ({self._cancel_requested}); {len(delivered)} of {len(tp.loads)} loads "
+                "delivered"
+                + (f"; {len(on_board) - len(left)} unloaded back at the dock" if on_board else ""),
+                stranded=left,
+            )
+        elif len(delivered) == len(tp.loads):
+            await self._end(
+                MissionState.COMPLETED,
+                f"{'delivered' if tp.purpose == DELIVERY else 'unloaded'} {tp.boxes} boxes "
+                f"({len(tp.loads)} loads); back at the dock",
+            )
+        else:
+            failed = self.mission.result.get("failed", {})
+            detail = "; ".join(f"{k}: {v}" for k, v in failed.items()) or "actions not done"
+            await self._end(
+                MissionState.FAILED,
+                f"{len(delivered)} of {len(tp.loads)} loads done ({detail})",
+                stranded=left,
+            )
+
+    async def _unload_at_dock(self, loads: list[LoadPlan]) -> list[LoadPlan]:
+        """Drive back to the dock if needed and unload ``loads`` there (a return order inside
+        this mission). Returns the loads that could not be unloaded."""
+        tp = self.trip
+        ctl = self._control()
+        vs = ctl.state
+        carried = None
+        if vs is not None and vs.loads is not None:
+            carried = {x.load_id for x in vs.loads}
+            missing = [ld for ld in loads if ld.load_id not in carried]
+            if missing:
+                await self.note(
+                    EventKind.PAYLOAD,
+                    "the van does not report "
+                    + ", ".join(ld.load_id for ld in missing)
+                    + " on board; their goods' location is unknown (book an adjust after a count)",
+                )
+            loads = [ld for ld in loads if ld.load_id in carried]
+        if not loads:
+            return []
+        n = int(self.mission.result.get("unload_orders", 0)) + 1
+        start, deviation = van_start(self.ctx.world, vs, tp.dock_node_id)
+        stops = (start,) if start == tp.dock_node_id else (start, tp.dock_node_id)
+        back = TripPlan(
+            trip_id=f"{tp.trip_id}.u{n}",
+            purpose=RETURN,
+            warehouse_id=tp.warehouse_id,
+            dock_node_id=tp.dock_node_id,
+            stops=stops,
+            loads=tuple(
+                LoadPlan(
+                    ld.load_id,
+                    ld.community_id,
+                    tp.dock_node_id,
+                    ld.lines,
+                    ld.kg,
+                    pick_action_id="",
+                )
+                for ld in loads
+            ),
+            start_deviation_m=deviation,
+        )
+        await self._commit(None, unload_orders=n)
+        await self.set_phase(Phase.RETURN, f"bringing {len(loads)} loads back to the dock")
+        try:
+            await ctl.send_trip(build_trip(self.ctx.world, back, self.cfg.max_speed_kmh))
+            result = await ctl.wait_trip(back.trip_id, within=self.cfg.trip_timeout_s)
+        except StreetfleetError as exc:
+            await self.note(EventKind.VEHICLE, f"return order failed: {exc}")
+            return loads
+        done = {a.action_id for a in result.actions if a.status is ActionStatus.FINISHED}
+        ok = [ld for ld in back.loads if ld.drop_action_id in done]
+        left = [ld for ld in loads if ld.load_id not in {x.load_id for x in ok}]
+
+        async def book(s: Any) -> list[MissionEvent]:
+            events: list[MissionEvent] = []
+            for ld in ok:
+                events += await booking.book_return(
+                    self.ctx,
+                    s,
+                    self.mission,
+                    tp.warehouse_id,
+                    ld,
+                    self.mission.id,
+                    "undelivered, unloaded back at the dock",
+                )
+            return events
+
+        await self._commit(book, returned=sorted(ld.load_id for ld in ok))
+        return left
+
+    async def _strand(self, dst: MissionState, reason: str) -> None:
+        """End the trip without the van: undelivered work back to the queue; loads on board
+        are stranded until the van is heard again (``missions.shuttle.recovery``)."""
+        tp = self.trip
+        booked = self._booked
+        on_board = self._on_board(booked)
+        never = self._never_picked(booked)
+
+        async def requeue(s: Any) -> list[MissionEvent]:
+            if tp.purpose != DELIVERY:
+                return []
+            events = []
+            if never:
+                events += await booking.requeue(
+                    self.ctx, s, self.mission, never, loaded=False, reason=reason
+                )
+            if on_board:
+                events += await booking.requeue(
+                    self.ctx, s, self.mission, on_board, loaded=True, reason=reason
+                )
+            return events
+
+        await self._end(
+            dst,
+            reason,
+            stranded=on_board,
+            unknown_picks=never,
+            extra=requeue,
+        )
+
+    async def _end(
+        self,
+        dst: MissionState,
+        reason: str,
+        *,
+        stranded: list[LoadPlan] | None = None,
+        unknown_picks: list[LoadPlan] | None = None,
+        extra: Any = None,
+    ) -> None:
+        tp = self.trip
+        result: dict[str, Any] = {}
+        if stranded or unknown_picks:
+            result["stranded"] = [
+                {"load_id": ld.load_id, "loaded": True} for ld in stranded or []
+            ] + [
+                {"load_id": ld.load_id, "loaded": False}
+                for ld in unknown_picks or []
+                if tp.purpose == DELIVERY
+            ]
+        if stranded:
+            reason += "; on board: " + ", ".join(ld.describe() for ld in stranded)
+        await self.transition(dst, reason, phase=Phase.DONE, result=result, extra=extra)
+        log.info("shuttle.trip_end", mission_id=self.mission.id, state=str(dst), reason=reason)
+
+
+def _lines_of(ld: LoadPlan, mission_id: str) -> LoadPlan:
+    lines = tuple(ln for ln in ld.lines if (ln.mission_id or mission_id) == mission_id)
+    return LoadPlan(
+        ld.load_id,
+        ld.community_id,
+        ld.node_id,
+        lines,
+        ld.kg,
+        ld.pick_action_id,
+        ld.drop_action_id,
+        booked=ld.booked,
+    )
+
+
+__all__ = ["ShuttleRun", "van_start", "world_floor"]
