@@ -7,7 +7,7 @@ from typing import Any
 
 from fleet.airspace import world_geofence
 from fleet.drone import DroneControl
-from fleet.errors import Conflict, NotFound, StreetfleetError, VehicleError
+from fleet.errors import NotFound, StreetfleetError, VehicleError
 from fleet.geo import LatLon, distance_m
 from fleet.registry import VehicleEntry
 from fleet.store.tables import Mission, MissionEvent
@@ -16,7 +16,7 @@ from missions.context import MissionContext
 from missions.drone_delivery import DeliveryPlan, plan_from_json
 from missions.journal import EventKind
 from missions.run import MissionRun
-from missions.states import MissionKind, MissionState, Phase, RequestState, TaskState
+from missions.states import MissionKind, MissionState, Phase, TaskState
 
 
 class DroneDeliveryRun(MissionRun):
@@ -63,16 +63,11 @@ class DroneDeliveryRun(MissionRun):
             )
             await ctl.start_mission()
         except VehicleError as exc:
-            await self._fail_before_flight(f"vehicle refused the mission: {exc}")
+            await self._fail(f"vehicle refused the mission: {exc}")
             return False
 
         async def started(s: Any) -> list[MissionEvent]:
-            return await self._requests_to(
-                s,
-                RequestState.IN_PROGRESS,
-                f"mission {self.mission.id} underway",
-                from_states=[RequestState.SCHEDULED],
-            )
+            return await self._settle_requests(s, f"mission {self.mission.id} underway")
 
         await self.transition(
             MissionState.UNDERWAY,
@@ -186,42 +181,10 @@ class DroneDeliveryRun(MissionRun):
             reason = f"payload released {dist:.1f} m from the drop point of {self.dp.community_id}"
 
         async def book(s: Any) -> list[MissionEvent]:
-            events = await self._stock_for_tasks(
-                s, "deliver", f"released at {self.dp.community_id}"
+            tasks = [t for t in await self._tasks(s) if t.state == TaskState.ASSIGNED]
+            return await self._book_delivery(
+                s, tasks, f"released at {self.dp.community_id}", reason
             )
-            now = self.ctx.clock.now()
-            for task in await self._tasks():
-                task.state = TaskState.DONE
-                await self.ctx.store.update_task(task, s)
-                rec = await self.ctx.store.get_request(task.request_id)
-                delivered = {ln["sku_id"]: ln["quantity"] for ln in task.load}
-                for item in rec.items:
-                    item.delivered += delivered.get(item.sku_id, 0)
-                await self.ctx.store.update_items(rec.items, s)
-                full = all(i.delivered >= i.quantity for i in rec.items)
-                dst = RequestState.DELIVERED if full else RequestState.PARTIALLY_DELIVERED
-                ev = self.ctx.journal.event(
-                    EventKind.STATE,
-                    reason,
-                    mission_id=self.mission.id,
-                    request_id=task.request_id,
-                    vehicle_id=self.vehicle_id,
-                    from_state=RequestState.IN_PROGRESS,
-                    to_state=dst,
-                )
-                try:
-                    await self.ctx.store.update_request(
-                        task.request_id,
-                        expected_states=[RequestState.IN_PROGRESS],
-                        events=[ev],
-                        session=s,
-                        state=dst,
-                        closed_at=now,
-                    )
-                    events.append(ev)
-                except Conflict:
-                    pass
-            return events
 
         ev = self.ctx.journal.event(
             EventKind.PAYLOAD,
@@ -277,62 +240,20 @@ class DroneDeliveryRun(MissionRun):
         self, dst: MissionState, reason: str, result: dict[str, Any], released: bool
     ) -> None:
         """End a mission whose load did not reach its community: the goods come back to
-        stock and the request returns to the queue (or stays cancelled)."""
+        stock; a cancelled mission's requests are cancelled, a failed one's requeued."""
+        del released  # delivered work is booked already; only the rest is unwound
+
+        cancelled = dst == MissionState.CANCELLED
 
         async def back(s: Any) -> list[MissionEvent]:
-            if released:
-                return []
-            events = await self._stock_for_tasks(s, "return", "load came back undelivered")
-            for task in await self._tasks():
-                task.state = (
-                    TaskState.FAILED if dst != MissionState.CANCELLED else TaskState.CANCELLED
-                )
-                await self.ctx.store.update_task(task, s)
-            if dst != MissionState.CANCELLED:
-                events += await self._requests_to(
-                    s,
-                    RequestState.APPROVED,
-                    f"mission {self.mission.id} {dst}: {reason}; back in the queue",
-                    from_states=[RequestState.IN_PROGRESS, RequestState.SCHEDULED],
-                )
-            else:
-                events += await self._requests_to(
-                    s,
-                    RequestState.CANCELLED,
-                    reason,
-                    from_states=[RequestState.IN_PROGRESS, RequestState.SCHEDULED],
-                )
-            return events
+            return await self._unwind(
+                s,
+                f"{dst}: {reason}",
+                task_state=TaskState.CANCELLED if cancelled else TaskState.FAILED,
+                cancel_requests=cancelled and not self._cancel_requeue,
+            )
 
         await self.transition(dst, reason, phase=Phase.DONE, result=result, extra=back)
-
-    async def _fail_before_flight(self, reason: str) -> None:
-        """Fail a mission that never took off: undo its stock effect, requeue its requests."""
-        loaded = MissionState(self.mission.state) == MissionState.AUTHORIZED
-
-        async def undo(s: Any) -> list[MissionEvent]:
-            if loaded:
-                events = await self._stock_for_tasks(s, "return", "unloaded: mission failed")
-            else:
-                events = await self._release_reservations(s, "mission failed before loading")
-            for task in await self._tasks():
-                task.state = TaskState.FAILED
-                await self.ctx.store.update_task(task, s)
-            events += await self._requests_to(
-                s,
-                RequestState.APPROVED,
-                f"mission {self.mission.id} failed: {reason}; back in the queue",
-                from_states=[RequestState.SCHEDULED],
-            )
-            return events
-
-        await self.transition(MissionState.FAILED, reason, phase=Phase.DONE, extra=undo)
-
-    async def _fail(self, reason: str) -> None:
-        if MissionState(self.mission.state) in (MissionState.PLANNED, MissionState.AUTHORIZED):
-            await self._fail_before_flight(reason)
-        else:
-            await self.transition(MissionState.FAILED, reason, phase=Phase.DONE)
 
     async def _recall(self, why: str) -> None:
         try:

@@ -6,6 +6,13 @@ transaction, then announced on the bus. Vehicle errors fail the mission with the
 and put its work back in the queue; nothing is torn up once the vehicle has started it, and a
 mission found ``underway`` after a restart is followed again rather than restarted.
 
+Stock (``docs/dispatch.md``): the allocation step reserved the goods for the requests before
+the mission was planned; a run never reserves. ``load`` consumes the reservation
+(:meth:`MissionRun._stock_for_tasks`), ``deliver`` books the hand-over
+(:meth:`MissionRun._book_delivery`), and a mission that ends without delivering books what it
+loaded back with ``return`` (:meth:`MissionRun._unwind`); reservations of work it never
+loaded stay with their requests, which the planners plan again.
+
 Each mission kind subclasses :class:`MissionRun` (``missions.delivery_run``,
 ``missions.broadcast``, ``missions.shuttle``) and registers it with the
 :class:`missions.service.MissionService`.
@@ -15,13 +22,16 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import structlog
 
 from fleet.errors import Conflict, StreetfleetError
-from fleet.store.tables import Mission, MissionEvent, Task
+from fleet.ledger import MovementKind
+from fleet.store.tables import Mission, MissionEvent, StockMovement, Task
+from missions.bookkeeping import cancel_request, settle_request
 from missions.context import MissionContext
 from missions.journal import EventKind
 from missions.states import (
@@ -49,6 +59,7 @@ class MissionRun(ABC):
         self.mission = mission
         self.on_done = on_done
         self._cancel_requested: str | None = None
+        self._cancel_requeue = False
         self._resuming = MissionState(mission.state) == MissionState.UNDERWAY
 
     @property
@@ -147,18 +158,35 @@ class MissionRun(ABC):
 
     # --- stock and request bookkeeping ------------------------------------------------------
 
-    async def _tasks(self) -> list[Task]:
-        return list(await self.ctx.store.mission_tasks(self.mission.id))
+    async def _tasks(self, s: Any = None) -> list[Task]:
+        return list(await self.ctx.store.mission_tasks(self.mission.id, session=s))
 
     def _warehouse_id(self) -> str:
         """The warehouse whose stock the mission's loads come from (``plan.warehouse_id``)."""
         return str(self.mission.plan["warehouse_id"])
 
+    def _stock_event(self, mv: StockMovement, request_id: str | None, note: str) -> MissionEvent:
+        return self.ctx.journal.event(
+            EventKind.STOCK,
+            f"{mv.kind} {mv.quantity} {mv.sku_id}: {note}",
+            mission_id=self.mission.id,
+            request_id=request_id,
+            vehicle_id=self.mission.vehicle_id,
+            movement_id=mv.id,
+            sku_id=mv.sku_id,
+            quantity=mv.quantity,
+            movement=mv.kind,
+        )
+
     async def _stock_for_tasks(self, s: Any, kind: str, note: str) -> list[MissionEvent]:
-        """Apply one stock movement per task line; returns the events recording them."""
+        """Apply one stock movement per line of the mission's ``assigned`` tasks (``load``
+        consumes the reservations the allocation step made for their requests); returns the
+        events recording them (already in the session)."""
         events = []
         now = self.ctx.clock.now()
-        for task in await self._tasks():
+        for task in await self._tasks(s):
+            if task.state != TaskState.ASSIGNED:
+                continue
             for line in task.load:
                 mv = await self.ctx.store.move_stock(
                     kind,
@@ -171,20 +199,125 @@ class MissionRun(ABC):
                     note=note,
                     session=s,
                 )
-                ev = self.ctx.journal.event(
-                    EventKind.STOCK,
-                    f"{kind} {mv.quantity} {mv.sku_id}: {note}",
-                    mission_id=self.mission.id,
-                    request_id=task.request_id,
-                    vehicle_id=self.vehicle_id,
-                    movement_id=mv.id,
-                    sku_id=mv.sku_id,
-                    quantity=mv.quantity,
-                    movement=kind,
-                )
+                ev = self._stock_event(mv, task.request_id, note)
                 s.add(ev)
                 events.append(ev)
         return events
+
+    async def _book_delivery(
+        self, s: Any, tasks: list[Task], note: str, reason: str
+    ) -> list[MissionEvent]:
+        """``tasks`` were handed over: one ``deliver`` movement per line, the request lines'
+        ``delivered`` grow, the tasks are done and their requests settle (``delivered`` when
+        complete; else back in the queue for more stock, see ``missions.bookkeeping``)."""
+        events = []
+        now = self.ctx.clock.now()
+        for task in tasks:
+            for line in task.load:
+                mv = await self.ctx.store.move_stock(
+                    MovementKind.DELIVER,
+                    self._warehouse_id(),
+                    line["sku_id"],
+                    line["quantity"],
+                    at=now,
+                    request_id=task.request_id,
+                    mission_id=self.mission.id,
+                    note=note,
+                    session=s,
+                )
+                ev = self._stock_event(mv, task.request_id, note)
+                s.add(ev)
+                events.append(ev)
+                await self.ctx.store.count_item(
+                    task.request_id, line["sku_id"], delivered=line["quantity"], session=s
+                )
+            task.state = TaskState.DONE
+            await self.ctx.store.update_task(task, s)
+        for rid in dict.fromkeys(t.request_id for t in tasks):
+            events += await settle_request(
+                self.ctx,
+                s,
+                rid,
+                reason,
+                mission_id=self.mission.id,
+                vehicle_id=self.mission.vehicle_id,
+            )
+        return events
+
+    async def _in_transit(self, s: Any) -> dict[tuple[str, str], int]:
+        """Units this mission loaded and neither delivered nor returned, per (request, SKU),
+        from its ledger lines."""
+        out: dict[tuple[str, str], int] = defaultdict(int)
+        for mv in await self.ctx.store.ledger(
+            mission_id=self.mission.id, limit=1_000_000, session=s
+        ):
+            if mv.request_id is None:
+                continue
+            sign = {"load": 1, "deliver": -1, "return": -1}.get(mv.kind, 0)
+            out[(mv.request_id, mv.sku_id)] += sign * mv.quantity
+        return {k: v for k, v in out.items() if v > 0}
+
+    async def _unwind(
+        self, s: Any, why: str, *, task_state: TaskState, cancel_requests: bool = False
+    ) -> list[MissionEvent]:
+        """Take back the mission's undelivered work, in the caller's transaction.
+
+        Goods it loaded and did not deliver are booked back to stock (``return``; the request's
+        allocation shrinks by them and the allocation step may reserve them again); reservations
+        of work never loaded stay with their requests. Its ``assigned`` tasks become
+        ``task_state``. Its requests settle back in the queue, or, with ``cancel_requests``,
+        are cancelled unless other missions still carry them.
+        """
+        events: list[MissionEvent] = []
+        now = self.ctx.clock.now()
+        for (rid, sku_id), qty in sorted((await self._in_transit(s)).items()):
+            mv = await self.ctx.store.move_stock(
+                MovementKind.RETURN,
+                self._warehouse_id(),
+                sku_id,
+                qty,
+                at=now,
+                request_id=rid,
+                mission_id=self.mission.id,
+                note=f"load came back undelivered: {why}",
+                session=s,
+            )
+            ev = self._stock_event(mv, rid, f"load came back undelivered: {why}")
+            s.add(ev)
+            events.append(ev)
+            await self.ctx.store.count_item(rid, sku_id, allocated=-qty, session=s)
+        touched = []
+        for task in await self._tasks(s):
+            touched.append(task.request_id)
+            if task.state == TaskState.ASSIGNED:
+                task.state = task_state
+                await self.ctx.store.update_task(task, s)
+        for rid in dict.fromkeys(touched):
+            if cancel_requests and not await self._carried_elsewhere(s, rid):
+                events += await cancel_request(
+                    self.ctx,
+                    s,
+                    rid,
+                    why,
+                    mission_id=self.mission.id,
+                    vehicle_id=self.mission.vehicle_id,
+                )
+            else:
+                events += await settle_request(
+                    self.ctx,
+                    s,
+                    rid,
+                    f"mission {self.mission.id} {why}; its work is back in the queue",
+                    mission_id=self.mission.id,
+                    vehicle_id=self.mission.vehicle_id,
+                )
+        return events
+
+    async def _carried_elsewhere(self, s: Any, request_id: str) -> bool:
+        return any(
+            t.state == TaskState.ASSIGNED and t.mission_id != self.mission.id
+            for t in await self.ctx.store.request_tasks(request_id, session=s)
+        )
 
     async def _requests_to(
         self,
@@ -196,12 +329,16 @@ class MissionRun(ABC):
         task_state: TaskState | None = None,
         **changes: Any,
     ) -> list[MissionEvent]:
+        """Move every request the mission carries to ``dst`` (those in ``from_states``).
+
+        Delivery runs use :meth:`_settle_requests` instead, which derives the state from all
+        of a request's work."""
         events = []
-        for task in await self._tasks():
+        for task in await self._tasks(s):
             if task_state is not None:
                 task.state = task_state
                 await self.ctx.store.update_task(task, s)
-            current = (await self.ctx.store.get_request(task.request_id)).request.state
+            current = (await self.ctx.store.get_request(task.request_id, session=s)).request.state
             ev = self.ctx.journal.event(
                 EventKind.STATE,
                 reason,
@@ -225,14 +362,27 @@ class MissionRun(ABC):
             events.append(ev)
         return events
 
-    async def _release_reservations(self, s: Any, why: str) -> list[MissionEvent]:
-        return await self._stock_for_tasks(s, "release", why)
+    async def _settle_requests(self, s: Any, reason: str) -> list[MissionEvent]:
+        """Settle every request the mission carries (``missions.bookkeeping.settle_request``)."""
+        events = []
+        for rid in dict.fromkeys(t.request_id for t in await self._tasks(s)):
+            events += await settle_request(
+                self.ctx,
+                s,
+                rid,
+                reason,
+                mission_id=self.mission.id,
+                vehicle_id=self.mission.vehicle_id,
+            )
+        return events
 
     # --- the run ----------------------------------------------------------------------------
 
-    def cancel(self, reason: str) -> None:
-        """Ask the run to stop: before take-off it stops at once, in flight the drone returns."""
+    def cancel(self, reason: str, *, requeue: bool = False) -> None:
+        """Ask the run to stop: before take-off it stops at once, in flight the drone returns.
+        Its requests are cancelled with it, or with ``requeue`` go back to the queue."""
         self._cancel_requested = reason
+        self._cancel_requeue = requeue
 
     async def run(self) -> None:
         try:
@@ -251,14 +401,18 @@ class MissionRun(ABC):
             self.on_done(self.mission.id)
 
     async def cancel_unstarted(self, why: str) -> None:
-        """Cancel a mission whose vehicle has not started: release its reservations."""
+        """Cancel a mission whose vehicle has not started it. Its tasks are cancelled and
+        any load comes back to stock; its requests are cancelled too (the operator stopped the
+        delivery), or go back to the queue when :meth:`cancel` asked to ``requeue`` (a
+        re-plan)."""
 
         async def undo(s: Any) -> list[MissionEvent]:
-            events = await self._release_reservations(s, f"mission cancelled: {why}")
-            for task in await self._tasks():
-                task.state = TaskState.CANCELLED
-                await self.ctx.store.update_task(task, s)
-            return events
+            return await self._unwind(
+                s,
+                f"cancelled: {why}",
+                task_state=TaskState.CANCELLED,
+                cancel_requests=not self._cancel_requeue,
+            )
 
         await self.transition(MissionState.CANCELLED, why, phase=Phase.DONE, extra=undo)
 
@@ -267,5 +421,10 @@ class MissionRun(ABC):
         """Drive the mission to a terminal state (or until cancelled on shutdown)."""
 
     async def _fail(self, reason: str) -> None:
-        """End the mission ``failed`` (subclasses undo stock effects as their kind needs)."""
-        await self.transition(MissionState.FAILED, reason, phase=Phase.DONE)
+        """End the mission ``failed``: its undelivered work goes back to the queue (goods it
+        loaded are booked back to stock; see :meth:`_unwind`)."""
+
+        async def undo(s: Any) -> list[MissionEvent]:
+            return await self._unwind(s, f"failed: {reason}", task_state=TaskState.FAILED)
+
+        await self.transition(MissionState.FAILED, reason, phase=Phase.DONE, extra=undo)

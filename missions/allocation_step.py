@@ -1,0 +1,556 @@
+"""The allocation step: at the start of every dispatch round, each warehouse's stock of each SKU
+is shared between the open delivery requests that ask for it, by the rule of
+:mod:`missions.allocation` (weighted max-min between communities, priority classes first inside
+a community), and what each request is granted is reserved for it in stock.
+
+**Pools.** A request is served from its ``warehouse_id``; when it names none, from the nearest
+warehouse (to its community's gate) with available stock of one of its SKUs, else the nearest
+one; the choice is kept once something is reserved there. Each (warehouse, SKU) is one pool.
+
+**What is shared** in a pool is the stock *in play*: units available (``on_hand - reserved``),
+units already promised to requests but not yet on a vehicle, and units of open requests that
+vehicles carry or delivered. The last ones cannot move: each community's share is at least what
+its open requests already carry (a floor); a community that already carries more than the rule
+would give it keeps that and is left out while the rest is shared again. So the allocation is
+the same whether work left early or late, and a request that arrives after others were promised
+everything still receives its community's share as long as the units have not left on a
+vehicle. Requests past their deadline keep what they hold and take no more.
+
+**Moves.** The difference between a request's new share and what it held becomes a ``release``
+(first) or a ``reserve`` movement with its ``request_id`` (no mission), and its
+``RequestItem.allocated`` changes by the same amount, in one transaction per pool. Planners then
+plan ``allocated - delivered - assigned`` (:mod:`missions.open_work`) and never reserve.
+
+**Record.** Each request whose share changes (or which is short for the first time) gets a
+``decision`` event with the reason (``Decision.as_event()``: quantity, community share, rule,
+Jain's index); each pool whose outcome changes gets one ``decision`` event without a request
+id, with the per-community shares, shortfall and Jain's index. :attr:`AllocationStep.latest`
+holds the last round (``GET /v1/allocations/latest``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from fleet.errors import Conflict, InsufficientStock
+from fleet.geo import distance_m
+from fleet.ledger import MovementKind
+from fleet.store.repository import RequestRecord
+from fleet.store.tables import MissionEvent, RequestItem, Stock
+from missions.allocation import (
+    Allocation,
+    AllocationRule,
+    Demand,
+    RequestShare,
+    allocate,
+    community_weight,
+    jain_index,
+)
+from missions.bookkeeping import DELIVERY_OPEN
+from missions.context import MissionContext
+from missions.decision_log import decision_event
+from missions.journal import EventKind
+from missions.open_work import assigned_units
+from missions.routing.decisions import Decision, DecisionKind
+from missions.states import Priority, RequestKind
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Want:
+    """One request line in a pool."""
+
+    rec: RequestRecord
+    item: RequestItem
+    carried: int
+    """Delivered plus on vehicles' work."""
+    held: int
+    """Allocated and not yet on a vehicle (reserved in stock)."""
+
+    @property
+    def request_id(self) -> str:
+        return self.rec.request.id
+
+    @property
+    def community_id(self) -> str:
+        return self.rec.request.community_id
+
+    @property
+    def want(self) -> int:
+        """Units it could still receive."""
+        return max(0, self.item.quantity - self.carried)
+
+    def demand(self, quantity: int) -> Demand:
+        r = self.rec.request
+        return Demand(
+            request_id=r.id,
+            community_id=r.community_id,
+            quantity=quantity,
+            priority=Priority(r.priority),
+            deadline=r.deadline.timestamp() if r.deadline else math.inf,
+            approved_at=(r.approved_at or r.created_at).timestamp(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityOutcome:
+    """One community's share of a pool this round."""
+
+    community_id: str
+    weight: float
+    asked: int
+    """Units its open requests ask in total."""
+    carried: int
+    """Units of it on vehicles or delivered (its floor)."""
+    allocated: int
+    """Its share in total (carried included)."""
+    reason: str
+
+    @property
+    def shortfall(self) -> int:
+        return self.asked - self.allocated
+
+    @property
+    def satisfied(self) -> float:
+        return self.allocated / self.asked if self.asked else 1.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "community_id": self.community_id,
+            "weight": self.weight,
+            "asked": self.asked,
+            "carried": self.carried,
+            "allocated": self.allocated,
+            "shortfall": self.shortfall,
+            "satisfied": round(self.satisfied, 4),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOutcome:
+    """The allocation of one SKU at one warehouse this round."""
+
+    warehouse_id: str
+    sku_id: str
+    rule: AllocationRule
+    available: int
+    """Units not promised to anyone before the round."""
+    held: int
+    """Units promised to requests and not on a vehicle before the round."""
+    carried: int
+    """Units of open requests on vehicles or delivered."""
+    asked: int
+    allocated: int
+    level: float
+    jain_index: float
+    jain_unweighted: float
+    starved: tuple[str, ...]
+    communities: tuple[CommunityOutcome, ...]
+
+    @property
+    def in_play(self) -> int:
+        """Units shared this round (available + held + carried)."""
+        return self.available + self.held + self.carried
+
+    @property
+    def shortfall(self) -> int:
+        return self.asked - self.allocated
+
+    def signature(self) -> tuple[Any, ...]:
+        return (
+            self.in_play,
+            tuple((c.community_id, c.asked, c.allocated) for c in self.communities),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "warehouse_id": self.warehouse_id,
+            "sku_id": self.sku_id,
+            "rule": self.rule.value,
+            "available": self.available,
+            "held": self.held,
+            "carried": self.carried,
+            "in_play": self.in_play,
+            "asked": self.asked,
+            "allocated": self.allocated,
+            "shortfall": self.shortfall,
+            "level": self.level,
+            "jain_index": round(self.jain_index, 6),
+            "jain_unweighted": round(self.jain_unweighted, 6),
+            "starved": list(self.starved),
+            "communities": [c.as_json() for c in self.communities],
+        }
+
+    def describe(self) -> str:
+        short = [c for c in self.communities if c.shortfall > 0]
+        text = (
+            f"{self.sku_id} at {self.warehouse_id}: {self.in_play} in play ({self.available} "
+            f"available, {self.held} promised and waiting, {self.carried} on vehicles or "
+            f"delivered) for {self.asked} asked by {len(self.communities)} "
+            f"communit{'y' if len(self.communities) == 1 else 'ies'}; rule {self.rule.value}; "
+            f"Jain's index {self.jain_index:.3f}"
+        )
+        if short:
+            text += "; short: " + ", ".join(f"{c.community_id} {c.shortfall}" for c in short)
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRound:
+    """What one allocation step decided."""
+
+    at: datetime
+    pools: tuple[PoolOutcome, ...]
+    moves: int
+    """Reserve and release movements it made."""
+
+    @property
+    def jain_index(self) -> float | None:
+        """Weighted Jain's index of the satisfied fraction of every (pool, community) pair
+        (``None`` when nothing was asked)."""
+        values, weights = [], []
+        for p in self.pools:
+            for c in p.communities:
+                values.append(c.satisfied)
+                weights.append(c.weight)
+        return jain_index(values, weights) if values else None
+
+    @property
+    def shortfall(self) -> dict[str, dict[str, int]]:
+        """Units short per community and SKU."""
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for p in self.pools:
+            for c in p.communities:
+                if c.shortfall > 0:
+                    out[c.community_id][p.sku_id] = (
+                        out[c.community_id].get(p.sku_id, 0) + c.shortfall
+                    )
+        return dict(out)
+
+    def as_json(self) -> dict[str, Any]:
+        j = self.jain_index
+        return {
+            "at": self.at.isoformat(),
+            "jain_index": None if j is None else round(j, 6),
+            "moves": self.moves,
+            "shortfall": self.shortfall,
+            "pools": [p.as_json() for p in self.pools],
+        }
+
+
+class AllocationStep:
+    """Runs the allocation at the start of each dispatch round (the dispatcher holds its lock)."""
+
+    def __init__(self, ctx: MissionContext) -> None:
+        self.ctx = ctx
+        self.latest: AllocationRound | None = None
+        """The last round (None before the first)."""
+        self._recorded: dict[tuple[str, str], tuple[int, int]] = {}
+        self._pool_recorded: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+    async def run(self) -> AllocationRound:
+        """Allocate every pool once; returns (and keeps) the round."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        records = await ctx.store.list_requests(
+            states=list(DELIVERY_OPEN), kind=RequestKind.DELIVERY, limit=1_000_000
+        )
+        assigned = assigned_units(
+            await ctx.store.tasks_of_requests(r.request.id for r in records)
+        )
+        stock = {(st.warehouse_id, st.sku_id): st for st in await ctx.store.stock()}
+        pools: dict[tuple[str, str], list[_Want]] = defaultdict(list)
+        for rec in records:
+            req = rec.request
+            if req.deadline is not None and req.deadline <= now:
+                continue  # past its deadline: keeps what it holds, takes no more
+            warehouse_id = req.warehouse_id or self._pick_warehouse(rec, stock)
+            if warehouse_id is None:
+                continue
+            for item in rec.items:
+                carried = item.delivered + assigned.get((req.id, item.sku_id), 0)
+                pools[(warehouse_id, item.sku_id)].append(
+                    _Want(rec, item, carried, max(0, item.allocated - carried))
+                )
+        outcomes = []
+        moves = 0
+        for (warehouse_id, sku_id), wants in sorted(pools.items()):
+            st = stock.get((warehouse_id, sku_id))
+            available = max(0, st.on_hand - st.reserved) if st is not None else 0
+            outcome, targets, reasons = self._allocate_pool(
+                warehouse_id, sku_id, available, wants
+            )
+            outcomes.append(outcome)
+            moves += await self._apply(outcome, wants, targets, reasons)
+        result = AllocationRound(now, tuple(outcomes), moves)
+        self.latest = result
+        return result
+
+    # --- deciding --------------------------------------------------------------------------
+
+    def _pick_warehouse(
+        self, rec: RequestRecord, stock: dict[tuple[str, str], Stock]
+    ) -> str | None:
+        world = self.ctx.world
+        gate = world.community(rec.request.community_id).gate
+        nearest = sorted(world.warehouses, key=lambda w: (distance_m(w.location, gate), w.id))
+        for w in nearest:
+            for item in rec.items:
+                st = stock.get((w.id, item.sku_id))
+                if st is not None and st.on_hand - st.reserved > 0:
+                    return w.id
+        return nearest[0].id if nearest else None
+
+    def _weight(self, community_id: str) -> int:
+        c = self.ctx.world.community(community_id)
+        return community_weight(c.population, c.vulnerable_households)
+
+    def _allocate_pool(
+        self, warehouse_id: str, sku_id: str, available: int, wants: Sequence[_Want]
+    ) -> tuple[PoolOutcome, dict[str, int], dict[str, str]]:
+        """Community shares with floors, then each community's extra split between its
+        requests; returns the outcome, each request's new held quantity and the reason of
+        its split inside its community."""
+        by_c: dict[str, list[_Want]] = defaultdict(list)
+        for w in wants:
+            by_c[w.community_id].append(w)
+        weights = {c: self._weight(c) for c in by_c}
+        floor = {c: sum(w.carried for w in ws) for c, ws in by_c.items()}
+        asked = {c: sum(w.item.quantity for w in ws) for c, ws in by_c.items()}
+        held = sum(w.held for w in wants)
+        carried = sum(floor.values())
+        in_play = available + held + carried
+
+        active = set(by_c)
+        fixed: set[str] = set()
+        alloc: Allocation | None = None
+        while active:
+            alloc = allocate(
+                sku_id,
+                in_play - sum(floor[c] for c in fixed),
+                [w.demand(w.item.quantity) for w in wants if w.community_id in active],
+                {c: weights[c] for c in active},
+            )
+            below = {c for c in active if alloc.community(c).allocated < floor[c]}
+            if not below:
+                break
+            fixed |= below
+            active -= below
+            alloc = None
+        share = {c: floor[c] for c in fixed}
+        reasons = {
+            c: f"asked {asked[c]}, keeps the {floor[c]} its requests already carry or received, "
+            "at or above its share this round: gets nothing more"
+            for c in fixed
+        }
+        if alloc is not None:
+            for c in active:
+                cs = alloc.community(c)
+                share[c] = cs.allocated
+                reasons[c] = cs.reason
+
+        targets: dict[str, int] = {}
+        request_reason: dict[str, str] = {}
+        for c, ws in by_c.items():
+            extra = share[c] - floor[c]
+            open_ws = [w for w in ws if w.want > 0]
+            if not open_ws:
+                continue
+            inner = allocate(
+                sku_id, extra, [w.demand(w.want) for w in open_ws], {c: weights[c]}
+            )
+            for w in open_ws:
+                rs: RequestShare = inner.request(w.request_id)
+                targets[w.request_id] = rs.allocated
+                request_reason[w.request_id] = rs.reason
+        communities = tuple(
+            CommunityOutcome(
+                community_id=c,
+                weight=float(weights[c]),
+                asked=asked[c],
+                carried=floor[c],
+                allocated=share[c],
+                reason=reasons[c],
+            )
+            for c in sorted(by_c)
+        )
+        fractions = [co.satisfied for co in communities]
+        ws_ = [co.weight for co in communities]
+        outcome = PoolOutcome(
+            warehouse_id=warehouse_id,
+            sku_id=sku_id,
+            rule=alloc.rule if alloc is not None else AllocationRule.TOO_FEW,
+            available=available,
+            held=held,
+            carried=carried,
+            asked=sum(asked.values()),
+            allocated=sum(share.values()),
+            level=alloc.level if alloc is not None else 0.0,
+            jain_index=jain_index(fractions, ws_),
+            jain_unweighted=jain_index(fractions),
+            starved=tuple(co.community_id for co in communities if co.allocated == 0),
+            communities=communities,
+        )
+        return outcome, targets, request_reason
+
+    # --- applying and recording ------------------------------------------------------------
+
+    async def _apply(
+        self,
+        outcome: PoolOutcome,
+        wants: Sequence[_Want],
+        targets: dict[str, int],
+        reasons: dict[str, str],
+    ) -> int:
+        ctx = self.ctx
+        j = ctx.journal
+        wh, sku = outcome.warehouse_id, outcome.sku_id
+        by_c = {c.community_id: c for c in outcome.communities}
+        changes = [
+            (w, targets[w.request_id] - w.held)
+            for w in wants
+            if w.request_id in targets and targets[w.request_id] != w.held
+        ]
+        changes += [(w, -w.held) for w in wants if w.request_id not in targets and w.held > 0]
+        decisions: list[tuple[_Want, Decision]] = []
+        for w in wants:
+            held_after = targets.get(w.request_id, 0)
+            total = w.carried + held_after
+            key = (w.request_id, sku)
+            sig = (total, w.item.quantity)
+            if self._recorded.get(key) == sig:
+                continue
+            if held_after == w.held and total >= w.item.quantity and key not in self._recorded:
+                self._recorded[key] = sig  # nothing decided about it: no record needed
+                continue
+            decisions.append(
+                (
+                    w,
+                    self._decision(
+                        outcome, by_c[w.community_id], w, held_after, reasons.get(w.request_id)
+                    ),
+                )
+            )
+        pool_changed = self._pool_recorded.get((wh, sku)) != outcome.signature()
+        if not changes and not decisions and not pool_changed:
+            return 0
+        events: list[MissionEvent] = []
+        now = ctx.clock.now()
+        try:
+            async with ctx.store.transaction() as s:
+                for w, delta in sorted(changes, key=lambda c: c[1]):  # releases first
+                    kind = MovementKind.RELEASE if delta < 0 else MovementKind.RESERVE
+                    note = (
+                        "allocation: share grew"
+                        if delta > 0
+                        else "allocation: share shrank (re-balanced)"
+                    )
+                    mv = await ctx.store.move_stock(
+                        kind,
+                        wh,
+                        sku,
+                        abs(delta),
+                        at=now,
+                        request_id=w.request_id,
+                        note=note,
+                        session=s,
+                    )
+                    await ctx.store.count_item(w.request_id, sku, allocated=delta, session=s)
+                    if w.rec.request.warehouse_id is None:
+                        await ctx.store.update_request(
+                            w.request_id, session=s, warehouse_id=wh
+                        )
+                    events.append(
+                        j.event(
+                            EventKind.STOCK,
+                            f"{kind.value} {abs(delta)} {sku}: {note}",
+                            request_id=w.request_id,
+                            movement_id=mv.id,
+                            sku_id=sku,
+                            quantity=abs(delta),
+                            movement=kind.value,
+                        )
+                    )
+                for w, d in decisions:
+                    events.append(decision_event(ctx, d, request_id=w.request_id))
+                if pool_changed or decisions:
+                    events.append(decision_event(ctx, self._pool_decision(outcome)))
+                for ev in events:
+                    s.add(ev)
+        except (InsufficientStock, Conflict) as exc:
+            # stock or a request changed under us (an adjustment, a van's booking): the next
+            # round sees the new state and decides again
+            log.warning("allocation.pool_skipped", warehouse_id=wh, sku_id=sku, error=str(exc))
+            return 0
+        j.published(*events)
+        for w, d in decisions:
+            self._recorded[(w.request_id, sku)] = (int(d.quantity or 0), w.item.quantity)
+        self._pool_recorded[(wh, sku)] = outcome.signature()
+        return len(changes)
+
+    @staticmethod
+    def _decision(
+        outcome: PoolOutcome, co: CommunityOutcome, w: _Want, held_after: int, inner: str | None
+    ) -> Decision:
+        r = w.rec.request
+        total = w.carried + held_after
+        head = (
+            f"{outcome.sku_id}: {total} of {w.item.quantity} allocated from "
+            f"{outcome.warehouse_id}"
+        )
+        if w.carried:
+            head += f" ({w.carried} already on vehicles or delivered)"
+        short = w.item.quantity - total
+        if total == 0:
+            head = f"waits for stock: {head}"
+        elif short > 0:
+            head += f"; the other {short} wait for stock"
+        reason = f"{head}; community {co.community_id}: {co.reason}"
+        if inner and co.allocated < co.asked:
+            reason += f"; inside the community: {inner}"
+        return Decision(
+            kind=DecisionKind.ALLOCATION,
+            subject_id=r.id,
+            reason=reason,
+            quantity=total,
+            request_ids=(r.id,),
+            data={
+                "warehouse_id": outcome.warehouse_id,
+                "sku_id": outcome.sku_id,
+                "asked": w.item.quantity,
+                "carried": w.carried,
+                "allocated": total,
+                "change": held_after - w.held,
+                "shortfall": w.item.quantity - total,
+                "priority": r.priority,
+                "community_id": co.community_id,
+                "community_asked": co.asked,
+                "community_allocated": co.allocated,
+                "community_weight": co.weight,
+                "community_reason": co.reason,
+                "rule": outcome.rule.value,
+                "in_play": outcome.in_play,
+                "jain_index": round(outcome.jain_index, 6),
+            },
+        )
+
+    @staticmethod
+    def _pool_decision(outcome: PoolOutcome) -> Decision:
+        return Decision(
+            kind=DecisionKind.ALLOCATION,
+            subject_id=f"{outcome.warehouse_id}/{outcome.sku_id}",
+            reason=outcome.describe(),
+            quantity=outcome.allocated,
+            request_ids=(),
+            data={"scope": "pool", **outcome.as_json()},
+        )
+

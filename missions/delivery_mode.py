@@ -1,0 +1,93 @@
+"""The mode choice: does a delivery load fly by drone or wait for a van?
+
+One function, :func:`choose_mode`, used by every delivery planner (drones plan the loads it
+sends to drones, vans the loads it sends to vans; drones plan first in each round). The rule,
+for the unassigned allocated lines of one request (``missions.open_work``):
+
+1. A load with a SKU that may not fly (``Sku.drone_eligible``), or heavier than a drone's
+   payload, **waits for a van**.
+2. A load no drone can carry to the community and back with the battery reserve, even on a
+   full battery, **waits for a van**.
+3. A load of an **urgent medical** or **vulnerable residents** request **flies** (it waits for a
+   free drone if none is free now), unless no delivery drone serves its warehouse while a van
+   does: then it goes by van.
+4. Any other load **waits for a van** while a van can take work (a van online, within a shuttle
+   plan's hours when plans exist); when no van can, it **flies**.
+
+Every choice comes with its reason, which the dispatcher records on the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleet.store.tables import Sku
+from missions.priorities import class_label
+from missions.routing.plan import Mode
+from missions.states import Priority
+
+DRONE_CLASSES: frozenset[Priority] = frozenset({Priority.URGENT_MEDICAL, Priority.VULNERABLE})
+"""Priority classes whose light loads fly even while vans run."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModeChoice:
+    """How a load travels, and why."""
+
+    mode: Mode
+    """``drone`` or ``van``."""
+    reason: str
+
+    @property
+    def by_drone(self) -> bool:
+        return self.mode is Mode.DRONE
+
+
+def load_kg(lines: list[tuple[Sku, int]]) -> float:
+    """Mass of a load counted in units (what a drone's gripper holds)."""
+    return sum(sku.unit_kg * qty for sku, qty in lines)
+
+
+def choose_mode(
+    lines: list[tuple[Sku, int]],
+    priority: Priority,
+    *,
+    payload_kg: float,
+    van_available: bool,
+    drones_available: bool = True,
+    unreachable: str | None = None,
+) -> ModeChoice:
+    """The mode of a load (see the module's rule).
+
+    ``van_available``: a van can take work now for this community; ``drones_available``: a
+    delivery drone serves the load's warehouse (online at one of its pads, busy or not);
+    ``unreachable``: why no drone can fly to the community and back on a full battery with
+    the reserve (``None`` when one can).
+    """
+    banned = sorted(sku.id for sku, _ in lines if not sku.drone_eligible)
+    if banned:
+        return ModeChoice(Mode.VAN, f"waits for a van: {', '.join(banned)} may not fly")
+    kg = load_kg(lines)
+    if kg > payload_kg + 1e-9:
+        return ModeChoice(
+            Mode.VAN,
+            f"waits for a van: the load of {kg:.2f} kg exceeds the drone payload of "
+            f"{payload_kg:.2f} kg",
+        )
+    if unreachable:
+        return ModeChoice(Mode.VAN, f"waits for a van: {unreachable}")
+    light = f"{kg:.2f} kg within the {payload_kg:.2f} kg drone payload"
+    label = class_label(priority)
+    if priority in DRONE_CLASSES:
+        if not drones_available and van_available:
+            return ModeChoice(
+                Mode.VAN,
+                f"{label} and light ({light}), but no delivery drone serves its warehouse "
+                "while a van does: goes by van",
+            )
+        return ModeChoice(Mode.DRONE, f"{label} and light ({light}): flies by drone")
+    if van_available:
+        return ModeChoice(
+            Mode.VAN, f"waits for a van: {label} loads go by van while vans run ({light})"
+        )
+    return ModeChoice(Mode.DRONE, f"{label}, light ({light}) and no van can take it now: flies")
