@@ -231,6 +231,12 @@ def demo(
         f"-d '{example}'\n"
         f"  follow it: GET {url}/v1/requests/<id>  and  GET {url}/v1/vehicles\n"
         + (
+            f"  vans run a shuttle plan: GET {url}/v1/shuttle-plans and "
+            f"GET {url}/v1/shuttle-plans/<id>/trips\n"
+            if vans
+            else ""
+        )
+        + (
             f"  broadcast over a community ({speakers} drone(s) carry a loudspeaker):\n"
             f"    curl -s -X POST {url}/v1/broadcasts -H 'content-type: application/json' "
             f"-d '{broadcast}'\n"
@@ -245,6 +251,8 @@ def demo(
         from fleet.mqtt_broker import EmbeddedBroker
 
         await _seed_demo_stock(settings)
+        if vans:
+            await _seed_demo_plan(settings, vans, clock)
         async with contextlib.AsyncExitStack() as stack:
             mqtt_url = settings.mqtt.url
             if mqtt_url is None:  # one embedded broker for the service, sim vans and speakers
@@ -292,6 +300,28 @@ async def _seed_demo_stock(settings: Settings) -> None:
                 await store.move_stock(
                     "receive", wh.id, sku_id, qty, at=now, actor="demo", note="demo opening stock"
                 )
+
+
+async def _seed_demo_plan(settings: Settings, vans: int, clock: Clock) -> None:
+    """With vans and no shuttle plan yet, a plan for the sim vans: every community of the
+    first warehouse, a shift from now for 8 hours (``docs/shuttles.md``)."""
+    from firmware_bridges.vda5050.link import Vda5050Link
+    from fleet.store.repository import Store
+    from fleet.worldfile import load_world
+    from missions.shuttle.service import seed_default_plan
+    from sim.van.fleet import DEFAULT_MANUFACTURER
+
+    world = load_world(settings.world.path)
+    ids = [Vda5050Link.vehicle_id(DEFAULT_MANUFACTURER, f"VAN-{i + 1:02d}") for i in range(vans)]
+    async with Store.open(settings.database.url, settings.database.db_schema) as store:
+        plan = await seed_default_plan(
+            store, world, vehicle_ids=ids, timezone=settings.shuttle.timezone, now=clock.now()
+        )
+    if plan is not None:
+        typer.echo(
+            f"shuttle plan {plan.id}: {', '.join(ids)} serve {len(plan.community_ids)} "
+            f"communities from {plan.shift_start} to {plan.shift_end} {plan.timezone}"
+        )
 
 
 @app.command()
