@@ -316,11 +316,13 @@ class MavlinkDrone(VehicleSession):
 STREAMS: tuple[tuple[int, float], ...] = (
     (mavlink.MAVLINK_MSG_ID_HOME_POSITION, 2.0),
     (mavlink.MAVLINK_MSG_ID_EXTENDED_SYS_STATE, 1.0),
-    (mavlink.MAVLINK_MSG_ID_MISSION_CURRENT, 1.0),
     (mavlink.MAVLINK_MSG_ID_BATTERY_STATUS, 2.0),
 )
 """(message id, interval s) requested with SET_MESSAGE_INTERVAL at discovery: the messages
-PX4's default stream sets do not all guarantee on every link mode."""
+PX4's default stream sets do not all guarantee on every link mode. MISSION_CURRENT is not asked
+for: PX4 has no stream for it (its mission manager sends it at 1 Hz anyway) and answers FAILED.
+HOME_POSITION is streamed, so the REQUEST_MESSAGE for it that PX4 denies until home is set is
+only a shortcut."""
 
 
 def _conforms(drone: MavlinkDrone) -> DroneControl:

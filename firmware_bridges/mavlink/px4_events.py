@@ -354,7 +354,8 @@ KNOWN_EVENTS: dict[int, EventTemplate] = {
 }
 """PX4 events the service renders as text, by event id."""
 
-_PLACEHOLDER = re.compile(r"\{(\d+)(?::([^}]*))?\}")
+_PLACEHOLDER = re.compile(r"\{(\d+):?([^}]*)\}")
+"""``{1}``, ``{1m}``, ``{2:.1m}``: argument number, then an optional format (unit, precision)."""
 
 
 def _format_value(value: Any, spec: str | None) -> str:

@@ -10,7 +10,7 @@ import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
 from firmware_bridges.mavlink import px4
-from firmware_bridges.mavlink.control import MavlinkDrone
+from firmware_bridges.mavlink.control import STREAMS, MavlinkDrone
 from firmware_bridges.mavlink.px4_events import pack_arguments, px4_event_id
 from fleet.drone import DroneControl
 from fleet.errors import ConfigError
@@ -68,13 +68,15 @@ async def test_discovery_registers_vehicle_and_publishes(env: Env, open_link: Op
                 await peer.expect("HEARTBEAT")
                 # and the streams the service relies on are requested
                 intervals: set[int] = set()
-                while len(intervals) < 4:
+                while len(intervals) < len(STREAMS):
                     cmd = await peer.expect("COMMAND_LONG")
                     if cmd.command == mavlink.MAV_CMD_SET_MESSAGE_INTERVAL:
                         peer.ack(cmd.command)
                         intervals.add(int(cmd.param1))
                 assert mavlink.MAVLINK_MSG_ID_HOME_POSITION in intervals
                 assert mavlink.MAVLINK_MSG_ID_EXTENDED_SYS_STATE in intervals
+                # PX4 has no MISSION_CURRENT stream (it answers FAILED); it sends it anyway
+                assert mavlink.MAVLINK_MSG_ID_MISSION_CURRENT not in intervals
             finally:
                 peer.close()
 
