@@ -253,15 +253,25 @@ class DroneBroadcastRun(MissionRun):
         session = self.mission.result.get("session_id")
         if not session:
             return [], "no speaker session was started"
-        try:
-            speaker = self._speaker()
-        except NotFound:
+        speaker = await self._speaker_within(RECORDS_WITHIN_S)
+        if speaker is None:
             return [], "the speaker payload is not connected: its records are not collected"
         try:
             return await finish_broadcast(speaker, session, RECORDS_WITHIN_S), ""
         except StreetfleetError as exc:
             got = speaker.playback_records(session)
             return got, f"records may be incomplete ({len(got)} received): {exc}"
+
+    async def _speaker_within(self, seconds: float) -> SpeakerControl | None:
+        """The drone's speaker, waiting for it to be (re)discovered after a restart."""
+        deadline = self.ctx.clock.time() + seconds
+        while True:
+            try:
+                return self._speaker()
+            except NotFound:
+                if self.ctx.clock.time() >= deadline:
+                    return None
+                await self.ctx.clock.sleep(1.0)
 
     def _flight_result(self, records: list[PlaybackRecord], missing: str) -> dict[str, Any]:
         completed = [r for r in records if r.completed]

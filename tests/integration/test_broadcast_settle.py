@@ -62,7 +62,7 @@ class Env:
 
 
 @asynccontextmanager
-async def env(tmp_path: Path, **broadcast: Any) -> AsyncIterator[Env]:
+async def env(tmp_path: Path, clip_s: float = 3.0, **broadcast: Any) -> AsyncIterator[Env]:
     settings = Settings.load(
         database={"url": f"sqlite:///{tmp_path / 'sf.db'}"},
         world={"path": str(WORLDS / "shatou.geojson")},
@@ -78,7 +78,7 @@ async def env(tmp_path: Path, **broadcast: Any) -> AsyncIterator[Env]:
             store, world, VehicleRegistry(), bus, clock, Journal(clock, bus), settings
         )
         svc = BroadcastService.from_settings(ctx)
-        clip = await svc.clips.put(tone_wav(3.0))
+        clip = await svc.clips.put(tone_wav(clip_s))
         yield Env(ctx, svc, clock, clip.sha256)
 
 
@@ -152,8 +152,8 @@ async def fly(
     return missions
 
 
-async def submit(e: Env, **kw: Any) -> str:
-    new = NewBroadcast(area=CommunityArea("C03"), message=ClipMessage(e.sha), repeats=2, **kw)
+async def submit(e: Env, community: str = "C03", **kw: Any) -> str:
+    new = NewBroadcast(area=CommunityArea(community), message=ClipMessage(e.sha), repeats=2, **kw)
     sub = await e.svc.submit(new, "staff")
     assert sub.created and sub.record.request.state == RequestState.APPROVED
     return sub.record.request.id
@@ -284,3 +284,26 @@ async def test_a_request_whose_occurrences_all_passed_ends(tmp_path: Path) -> No
         state, reason, _ = await state_of(e, rid)
         assert state == RequestState.FAILED
         assert "no broadcast completed" in reason and "no free drone" in reason
+
+
+async def test_an_occurrence_flown_by_two_drones_is_proven_from_both(tmp_path: Path) -> None:
+    # the largest community with a 12 s message needs more flight than one drone has
+    async with env(tmp_path, clip_s=12.0) as e:
+        rid = await submit(e, "C06")
+        key = occurrence_key((await e.ctx.store.get_request(rid)).request.approved_at)  # type: ignore[arg-type]
+        missions = await fly(e, rid, key, 1)
+        assert len(missions) == 2
+        # the first drone landing settles nothing while the second still flies
+        await e.ctx.store.update_mission(missions[1].id, state=MissionState.UNDERWAY)
+        assert not await settle(e.ctx, rid)
+        proof = await e.svc.proof(rid)
+        assert proof.state == "in_progress"
+        await e.ctx.store.update_mission(missions[1].id, state=MissionState.COMPLETED)
+        assert await settle(e.ctx, rid)
+        state, _, details = await state_of(e, rid)
+        assert state == RequestState.COMPLETED
+        [entry] = details["occurrences"]
+        assert entry["missions"] == [m.id for m in missions]
+        proof = await e.svc.proof(rid)
+        assert len(proof.report.payload_ids) == 2
+        assert proof.report.covered_fraction >= 0.95
