@@ -7,7 +7,8 @@ added, to be published once the transaction commits. The rules (``docs/shuttles.
   request's reservation becomes goods in transit on the van;
 * **drop finished** at the gate: one ``deliver`` movement per line, the task is done, the
   request item's ``delivered`` grows, one ``payload`` event per request with the load id (the
-  trace id); a request with everything delivered closes ``delivered``;
+  trace id); the request settles (``missions.bookkeeping.settle_request``): ``delivered`` when
+  complete, else the state its other work implies;
 * **undelivered work** goes back to the queue: its tasks fail; if its goods were loaded they
   are no longer in the warehouse, so the request's ``allocated`` shrinks by them (the
   allocation step reserves again) and they stay in transit on the van until a return trip
@@ -23,12 +24,12 @@ from typing import Any
 
 from sqlmodel import select
 
-from fleet.errors import Conflict
-from fleet.store.tables import Mission, MissionEvent, Request, RequestItem, Task
+from fleet.store.tables import Mission, MissionEvent, RequestItem, Task
+from missions.bookkeeping import cancel_request, settle_request
 from missions.context import MissionContext
 from missions.journal import EventKind
 from missions.shuttle.trips import LoadLine, LoadPlan
-from missions.states import RequestState, TaskState
+from missions.states import TaskState
 
 
 async def _items(s: Any, request_id: str) -> list[RequestItem]:
@@ -36,11 +37,8 @@ async def _items(s: Any, request_id: str) -> list[RequestItem]:
     return list((await s.exec(q)).all())
 
 
-async def _tasks_of(s: Any, request_id: str) -> list[Task]:
-    return list((await s.exec(select(Task).where(Task.request_id == request_id))).all())
-
-
 async def count(
+    ctx: MissionContext,
     s: Any,
     request_id: str,
     sku_id: str,
@@ -49,15 +47,16 @@ async def count(
     loaded: int = 0,
     delivered: int = 0,
 ) -> None:
-    """Add to a request line's counters, keeping ``delivered <= loaded <= allocated``
-    (``loaded`` counts units that left on a vehicle, delivered ones included)."""
-    for item in await _items(s, request_id):
-        if item.sku_id != sku_id:
-            continue
-        item.allocated = max(0, item.allocated + allocated)
-        item.loaded = min(item.allocated, max(0, item.loaded + loaded))
-        item.delivered = min(item.loaded, max(0, item.delivered + delivered))
-        s.add(item)
+    """Add to a request line's counters (atomically, :meth:`Store.count_item`). ``loaded``
+    counts units that left on a vehicle, delivered ones included, less those given up."""
+    await ctx.store.count_item(
+        request_id,
+        sku_id,
+        allocated=allocated,
+        loaded=loaded,
+        delivered=delivered,
+        session=s,
+    )
 
 
 async def set_task(s: Any, task_id: str, state: TaskState) -> None:
@@ -103,7 +102,7 @@ async def book_pick(
             note=f"loaded on {mission.vehicle_id} (load {load.load_id})",
             session=s,
         )
-        await count(s, line.request_id, line.sku_id, loaded=line.units)
+        await count(ctx, s, line.request_id, line.sku_id, loaded=line.units)
         events.append(_movement_event(ctx, mission, mv, line, load.load_id, f"load {load.load_id}"))
     events.append(
         ctx.journal.event(
@@ -160,10 +159,10 @@ async def book_drop(
     for rid, lines in by_request.items():
         for ln in lines:
             if late:  # its allocation and load were given back when the van was lost
-                await count(s, rid, ln.sku_id, allocated=ln.units, loaded=ln.units)
-            await count(s, rid, ln.sku_id, delivered=ln.units)
-        await s.flush()
-        items = await _items(s, rid)
+                item = next(i for i in await _items(s, rid) if i.sku_id == ln.sku_id)
+                back = max(0, min(ln.units, item.quantity - item.allocated))
+                await count(ctx, s, rid, ln.sku_id, allocated=back, loaded=ln.units)
+            await count(ctx, s, rid, ln.sku_id, delivered=ln.units)
         boxes = sum(ln.boxes for ln in lines)
         what = ", ".join(f"{ln.units} {ln.sku_id}" for ln in lines)
         events.append(
@@ -183,25 +182,18 @@ async def book_drop(
                 community_id=load.community_id,
             )
         )
-        req = await s.get(Request, rid)
-        if req is not None and all(i.delivered >= i.quantity for i in items):
-            for ev in events:  # the hand-over is recorded before the state it leads to
-                s.add(ev)
-            await s.flush()
-            events += await _request_to(
-                ctx,
-                s,
-                req,
-                RequestState.DELIVERED,
-                f"everything delivered: last load {load.load_id} dropped at the {where}",
-                mission,
-                from_states=[
-                    RequestState.IN_PROGRESS,
-                    RequestState.SCHEDULED,
-                    RequestState.APPROVED,
-                ],
-                closed_at=now,
-            )
+    for ev in events:  # the hand-over is recorded before the state it leads to
+        s.add(ev)
+    await s.flush()
+    for rid in by_request:
+        events += await settle_request(
+            ctx,
+            s,
+            rid,
+            f"load {load.load_id} dropped at the {where}",
+            mission_id=mission.id,
+            vehicle_id=mission.vehicle_id,
+        )
     for ev in events:
         s.add(ev)
     return events
@@ -257,28 +249,39 @@ async def requeue(
     *,
     loaded: bool,
     reason: str,
+    cancel_requests: bool = False,
 ) -> list[MissionEvent]:
-    """Put the work of ``loads`` back in the queue (see the module docstring)."""
+    """Take the work of ``loads`` off the mission (see the module docstring): back in the
+    queue, or, with ``cancel_requests`` (an operator cancelled the trip), its requests are
+    cancelled unless other missions still carry them (``missions.bookkeeping``)."""
     events: list[MissionEvent] = []
     touched: set[str] = set()
+    task_state = TaskState.CANCELLED if cancel_requests else TaskState.FAILED
     for load in loads:
         for line in load.lines:
-            await set_task(s, line.task_id, TaskState.FAILED)
+            await set_task(s, line.task_id, task_state)
             touched.add(line.request_id)
             if loaded:  # no longer in the warehouse: allocate again from stock
                 await count(
-                    s, line.request_id, line.sku_id, allocated=-line.units, loaded=-line.units
+                    ctx,
+                    s,
+                    line.request_id,
+                    line.sku_id,
+                    allocated=-line.units,
+                    loaded=-line.units,
                 )
+        where = (
+            f"; its goods are on {mission.vehicle_id} and come back to stock when they are "
+            "unloaded at the dock"
+            if loaded
+            else ""
+        )
         events.append(
             ctx.journal.event(
                 EventKind.DECISION,
-                f"{load.describe()} back in the queue: {reason}"
-                + (
-                    f"; its goods are on {mission.vehicle_id} and come back to stock when "
-                    "they are unloaded at the dock"
-                    if loaded
-                    else ""
-                ),
+                f"{load.describe()} "
+                + ("cancelled" if cancel_requests else "back in the queue")
+                + f": {reason}{where}",
                 mission_id=mission.id,
                 vehicle_id=mission.vehicle_id,
                 load_id=load.load_id,
@@ -290,92 +293,37 @@ async def requeue(
         s.add(ev)
     await s.flush()
     for rid in sorted(touched):
-        events += await release_to_queue(ctx, s, rid, mission, reason)
+        if cancel_requests and not await _carried_elsewhere(s, rid, mission.id):
+            events += await cancel_request(
+                ctx, s, rid, reason, mission_id=mission.id, vehicle_id=mission.vehicle_id
+            )
+            continue
+        events += await settle_request(
+            ctx,
+            s,
+            rid,
+            f"{reason}; its remaining units wait for a vehicle",
+            mission_id=mission.id,
+            vehicle_id=mission.vehicle_id,
+        )
     return events
 
 
-async def release_to_queue(
-    ctx: MissionContext, s: Any, request_id: str, mission: Mission, reason: str
-) -> list[MissionEvent]:
-    """A request with no work left on any vehicle and not fully delivered goes back to
-    ``approved`` (its remaining allocated units wait for the next trip)."""
-    req = await s.get(Request, request_id)
-    if req is None or req.state not in (RequestState.SCHEDULED, RequestState.IN_PROGRESS):
-        return []
-    active = [
-        t
-        for t in await _tasks_of(s, request_id)
-        if t.state == TaskState.ASSIGNED and t.mission_id != mission.id
-    ]
-    mine = [
-        t
-        for t in await _tasks_of(s, request_id)
-        if t.state == TaskState.ASSIGNED and t.mission_id == mission.id
-    ]
-    if active or mine:
-        return []
-    items = await _items(s, request_id)
-    delivered = sum(i.delivered for i in items)
-    asked = sum(i.quantity for i in items)
-    return await _request_to(
-        ctx,
-        s,
-        req,
-        RequestState.APPROVED,
-        f"{reason}; {delivered} of {asked} units delivered, the rest waits for a vehicle",
-        mission,
-        from_states=[RequestState.SCHEDULED, RequestState.IN_PROGRESS],
+async def _carried_elsewhere(s: Any, request_id: str, mission_id: str) -> bool:
+    q = select(Task).where(Task.request_id == request_id)
+    return any(
+        t.state == TaskState.ASSIGNED and t.mission_id != mission_id
+        for t in (await s.exec(q)).all()
     )
 
 
-async def _request_to(
-    ctx: MissionContext,
-    s: Any,
-    req: Request,
-    dst: RequestState,
-    reason: str,
-    mission: Mission,
-    *,
-    from_states: list[RequestState],
-    **changes: Any,
+async def settle(
+    ctx: MissionContext, s: Any, mission: Mission, request_ids: Iterable[str], reason: str
 ) -> list[MissionEvent]:
-    if req.state == dst:
-        return []
-    ev = ctx.journal.event(
-        EventKind.STATE,
-        reason,
-        mission_id=mission.id,
-        request_id=req.id,
-        vehicle_id=mission.vehicle_id,
-        from_state=req.state,
-        to_state=dst,
-    )
-    try:
-        await ctx.store.update_request(
-            req.id, expected_states=from_states, events=[ev], session=s, state=dst, **changes
-        )
-    except Conflict:
-        return []  # moved on (cancelled, closed by a rule): the mission's own events stand
-    return [ev]
-
-
-async def requests_underway(
-    ctx: MissionContext, s: Any, mission: Mission, request_ids: Iterable[str]
-) -> list[MissionEvent]:
-    """The mission left with their goods: ``scheduled`` (or ``approved``) requests are now
-    ``in_progress``."""
+    """Settle each request in the state its work now implies (``missions.bookkeeping``)."""
     events: list[MissionEvent] = []
     for rid in dict.fromkeys(request_ids):
-        req = await s.get(Request, rid)
-        if req is None:
-            continue
-        events += await _request_to(
-            ctx,
-            s,
-            req,
-            RequestState.IN_PROGRESS,
-            f"on its way on {mission.vehicle_id} (mission {mission.id})",
-            mission,
-            from_states=[RequestState.SCHEDULED, RequestState.APPROVED],
+        events += await settle_request(
+            ctx, s, rid, reason, mission_id=mission.id, vehicle_id=mission.vehicle_id
         )
     return events

@@ -2,7 +2,7 @@
 
 The dispatcher's allocation step reserves stock for approved delivery requests and records it
 in ``RequestItem.allocated``; vans carry only what is allocated and not yet on a vehicle
-(:func:`unassigned_units`). Each request line becomes whole boxes (``Sku.units_per_box``; a
+(``missions.open_work``). Each request line becomes whole boxes (``Sku.units_per_box``; a
 part box counts as a box, since each request's goods are boxed apart to stay traceable) and
 kilograms (full boxes at ``box_kg``, the rest at ``unit_kg``).
 
@@ -15,13 +15,13 @@ cut into whole-box parts. Pure: no I/O.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from fleet.store.repository import RequestRecord
-from fleet.store.tables import Sku, Task
+from fleet.store.tables import Sku
 from missions.inventory import SkuSpec
-from missions.states import Priority, TaskState
+from missions.states import Priority
 
 CONSOLIDATION_WINDOW_S = 3600.0
 """Lines of one community and class whose deadlines lie within this of the earliest share a
@@ -80,31 +80,6 @@ class StopLoad:
     @property
     def request_ids(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(ln.request_id for ln in self.lines))
-
-
-def assigned_units(tasks: Iterable[Task]) -> dict[tuple[str, str], int]:
-    """Units per (request, SKU) on vehicles' work now: tasks still ``assigned``."""
-    out: dict[tuple[str, str], int] = defaultdict(int)
-    for t in tasks:
-        if t.state != TaskState.ASSIGNED:
-            continue
-        for ln in t.load:
-            out[(t.request_id, ln["sku_id"])] += int(ln["quantity"])
-    return out
-
-
-def unassigned_units(rec: RequestRecord, assigned: dict[tuple[str, str], int]) -> dict[str, int]:
-    """Units per SKU of ``rec`` that are allocated but neither delivered nor on a vehicle's work.
-
-    Stand-in for the dispatcher's helper of the same meaning (see ``docs/shuttles.md``):
-    ``allocated - delivered - assigned``, never below zero.
-    """
-    out = {}
-    for item in rec.items:
-        left = item.allocated - item.delivered - assigned.get((rec.request.id, item.sku_id), 0)
-        if left > 0:
-            out[item.sku_id] = left
-    return out
 
 
 def lines_of(rec: RequestRecord, units: dict[str, int], skus: dict[str, Sku]) -> list[Line]:
@@ -239,29 +214,3 @@ def cut_stops(
                 queue.insert(0, rest)
         close(cur)
     return out
-
-
-def goes_by_drone(
-    rec: RequestRecord,
-    skus: dict[str, Sku],
-    *,
-    payload_kg: float,
-    drone_classes: frozenset[Priority] = frozenset({Priority.URGENT_MEDICAL, Priority.VULNERABLE}),
-) -> bool:
-    """The mode rule: a light load of drone-eligible SKUs in an urgent class flies.
-
-    Mirrors the dispatcher's mode choice, so that the van planner leaves such requests to the
-    drone planner (which runs first) whenever drones can fly.
-    """
-    if rec.request.priority not in drone_classes:
-        return False
-    mass = 0.0
-    for item in rec.items:
-        left = item.quantity - item.delivered
-        if left <= 0:
-            continue
-        sku = skus.get(item.sku_id)
-        if sku is None or not sku.drone_eligible:
-            return False
-        mass += left * sku.unit_kg
-    return mass <= payload_kg

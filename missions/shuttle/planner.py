@@ -8,9 +8,9 @@ dispatch round, for every shuttle plan whose shift is under way:
    planned return), *charging*, or away. A free van under ``shuttle.charge_below`` is told to
    charge at the dock first; it takes trips again from ``shuttle.charge_until``;
 2. if a van is free, the pending work of the plan's communities is collected: allocated units
-   not yet delivered nor on a vehicle, of open delivery requests (light urgent loads that
-   drones fly are left to the drone planner), cut into stops (boxes and kg within a van's
-   capacity, by priority class and deadline);
+   not yet delivered nor on a vehicle (``missions.open_work``) of open delivery requests that
+   the dispatcher's mode choice sends by van (``Dispatcher.mode_for``; light urgent loads fly),
+   cut into stops (boxes and kg within a van's capacity, by priority class and deadline);
 3. the whole rest of the shift is routed with PyVRP (:func:`missions.routing.plan_vans`, road
    travel times at the vans' speed cap, deadlines as soft windows, the shift end as a hard
    one, remaining range as a limit), warm-started from the previous plan;
@@ -40,9 +40,11 @@ from fleet.registry import VehicleEntry
 from fleet.store.repository import RequestRecord
 from fleet.store.tables import Mission, MissionEvent, Request, ShuttleTrip, Sku, Task, new_id
 from fleet.van import VanCapabilities, VanControl, VanState
-from fleet.vehicle import Capability, LinkState, VehicleKind
+from fleet.vehicle import LinkState, VehicleKind
 from missions.context import MissionContext
+from missions.dispatcher import Dispatcher
 from missions.journal import EventKind
+from missions.open_work import unassigned_lines
 from missions.routing import (
     TravelMatrix,
     Van,
@@ -57,18 +59,11 @@ from missions.routing import (
 from missions.routing.decisions import DecisionKind, hhmm
 from missions.routing.vans import plan_vans
 from missions.run import MissionRun
-from missions.shuttle.loads import (
-    Line,
-    StopLoad,
-    assigned_units,
-    cut_stops,
-    goes_by_drone,
-    lines_of,
-    unassigned_units,
-)
+from missions.shuttle.loads import Line, StopLoad, cut_stops, lines_of
 from missions.shuttle.plans import PlanSpec, Shift
 from missions.shuttle.records import plan_specs, trip_count
-from missions.shuttle.run import ShuttleRun, world_floor
+from missions.shuttle.run import ShuttleRun
+from missions.shuttle.timing import world_floor
 from missions.shuttle.trips import DELIVERY, LoadLine, LoadPlan, TripPlan, load_id_for
 from missions.states import (
     MissionKind,
@@ -100,6 +95,9 @@ class ShuttleHost(Protocol):
 
     ctx: MissionContext
     runs: dict[str, MissionRun]
+
+    @property
+    def dispatcher(self) -> Dispatcher: ...
 
     def is_busy(self, vehicle_id: str) -> bool: ...
 
@@ -171,7 +169,7 @@ class VanShuttlePlanner:
     # --- the round ----------------------------------------------------------------------------
 
     async def dispatch(self, pending: list[RequestRecord]) -> int:
-        del pending  # vans also carry the rest of scheduled requests: the work is read below
+        """``pending``: every open delivery request, in queue order (the dispatcher's)."""
         clock = self.ctx.clock
         if clock.monotonic() - self._plans_read_at > world_floor(clock.speed, PLANS_REFRESH_S, 1.0):
             self._plans = await plan_specs(self.ctx.store)
@@ -188,7 +186,7 @@ class VanShuttlePlanner:
             if shift is None:
                 continue
             try:
-                planned += await self._plan_shift(spec, shift)
+                planned += await self._plan_shift(spec, shift, pending)
             except StreetfleetError as exc:
                 log.warning("shuttle.plan_failed", shuttle_plan_id=spec.id, error=str(exc))
         return planned
@@ -245,7 +243,7 @@ class VanShuttlePlanner:
             out.append(VanView(vid, entry, vs, "free"))
         return out
 
-    async def _plan_shift(self, spec: PlanSpec, shift: Shift) -> int:
+    async def _plan_shift(self, spec: PlanSpec, shift: Shift, pending: list[RequestRecord]) -> int:
         clock = self.ctx.clock
         vans = self.vans_of(spec)
         for v in vans:
@@ -263,7 +261,7 @@ class VanShuttlePlanner:
             return 0
         self._work_at[spec.id] = clock.monotonic()
         skus = {s.id: s for s in await self.ctx.store.skus()}
-        lines = await self._work(spec, skus)
+        lines = await self._work(spec, skus, pending)
         if not lines:
             self._signature.pop(spec.id, None)
             return 0
@@ -306,39 +304,34 @@ class VanShuttlePlanner:
 
     # --- work, problem, settings --------------------------------------------------------------
 
-    async def _work(self, spec: PlanSpec, skus: dict[str, Sku]) -> list[Line]:
-        records = await self.ctx.store.list_requests(
-            states=list(OPEN_STATES), kind=RequestKind.DELIVERY, limit=100_000
-        )
+    async def _work(
+        self, spec: PlanSpec, skus: dict[str, Sku], pending: list[RequestRecord]
+    ) -> list[Line]:
+        """The plan's van work: unassigned allocated lines (``missions.open_work``) of open
+        delivery requests for its communities and warehouse that the mode choice sends by
+        van (``Dispatcher.mode_for``)."""
         served = set(spec.community_ids)
         records = [
             r
-            for r in records
-            if r.request.community_id in served
+            for r in pending
+            if r.request.kind == RequestKind.DELIVERY
+            and r.request.state in OPEN_STATES
+            and r.request.community_id in served
             and r.request.warehouse_id in (None, spec.warehouse_id)
         ]
         if not records:
             return []
-        drones = self._drones_fly()
-        payload = self.ctx.settings.drone_missions.payload_kg
-        if drones:
-            records = [r for r in records if not goes_by_drone(r, skus, payload_kg=payload)]
-        tasks = await self.ctx.store.tasks_of_requests(r.request.id for r in records)
-        assigned = assigned_units(tasks)
+        work = await unassigned_lines(self.ctx.store, records, skus)
         lines: list[Line] = []
         for rec in records:
-            units = unassigned_units(rec, assigned)
-            if units:
-                lines += lines_of(rec, units, skus)
+            todo = work.get(rec.request.id)
+            if not todo:
+                continue
+            choice = await self.host.dispatcher.mode_for(rec, todo)
+            if choice.by_drone:
+                continue
+            lines += lines_of(rec, {sku.id: q for sku, q in todo}, skus)
         return lines
-
-    def _drones_fly(self) -> bool:
-        return any(
-            e.info.kind == VehicleKind.DRONE
-            and Capability.DELIVERY in e.info.capabilities
-            and e.status.link == LinkState.ONLINE
-            for e in self.ctx.registry
-        )
 
     def _matrix(self, nodes: tuple[str, ...]) -> TravelMatrix:
         m = self._matrices.get(nodes)

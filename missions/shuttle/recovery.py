@@ -36,7 +36,8 @@ from fleet.vehicle import LinkState
 from missions.journal import EventKind
 from missions.shuttle import booking
 from missions.shuttle.planner import VanShuttlePlanner
-from missions.shuttle.run import POLL_REAL_FLOOR_S, POLL_S, van_start, world_floor
+from missions.shuttle.run import POLL_REAL_FLOOR_S, POLL_S, van_start
+from missions.shuttle.timing import world_floor
 from missions.shuttle.trips import DELIVERY, RETURN, LoadLine, LoadPlan, TripPlan
 from missions.states import MissionKind, MissionState
 

@@ -42,8 +42,9 @@ from missions.context import MissionContext
 from missions.journal import EventKind
 from missions.run import MissionRun
 from missions.shuttle import booking
+from missions.shuttle.timing import world_floor
 from missions.shuttle.trips import DELIVERY, RETURN, LoadPlan, TripPlan, build_trip
-from missions.states import MissionKind, MissionState, Phase, TaskState
+from missions.states import MissionKind, MissionState, Phase
 
 log = structlog.get_logger(__name__)
 
@@ -56,11 +57,6 @@ POLL_REAL_FLOOR_S = 0.25
 """...and never more often than this in real seconds."""
 DEVIATION_MARGIN_M = 2.0
 """Added to a stopped van's distance from its last node when a trip starts there."""
-
-
-def world_floor(clock_speed: float, world_s: float, real_s: float) -> float:
-    """``world_s``, but at least ``real_s`` real seconds under a fast clock."""
-    return max(world_s, real_s * clock_speed) if math.isfinite(clock_speed) else world_s
 
 
 def van_start(world: Any, state: VanState | None, dock_node_id: str) -> tuple[str, float | None]:
@@ -108,13 +104,6 @@ class ShuttleRun(MissionRun):
 
     def _speed(self) -> float:
         return self.ctx.clock.speed
-
-    async def _stock_for_tasks(self, s: Any, kind: str, note: str) -> list[MissionEvent]:
-        """Shuttle trips book stock per pick and drop, never per whole mission: before a
-        trip is underway nothing is loaded (no ``return``), and reservations belong to the
-        request's allocation, not to the trip (no ``release``)."""
-        del s, kind, note
-        return []
 
     async def _commit(
         self, events_fn: Any, *, booked: set[str] | None = None, **result: Any
@@ -174,7 +163,9 @@ class ShuttleRun(MissionRun):
 
         async def started(s: Any) -> list[MissionEvent]:
             ids = [rid for ld in tp.loads for rid in ld.request_ids]
-            return await booking.requests_underway(self.ctx, s, self.mission, ids)
+            return await booking.settle(
+                self.ctx, s, self.mission, ids, f"on its way on {self.vehicle_id}"
+            )
 
         await self.transition(
             MissionState.UNDERWAY,
@@ -185,16 +176,8 @@ class ShuttleRun(MissionRun):
         return True
 
     async def _fail_unstarted(self, reason: str) -> None:
-        tp = self.trip
-
-        async def undo(s: Any) -> list[MissionEvent]:
-            if tp.purpose != DELIVERY:
-                return []
-            return await booking.requeue(
-                self.ctx, s, self.mission, tp.loads, loaded=False, reason=reason
-            )
-
-        await self.transition(MissionState.FAILED, reason, phase=Phase.DONE, extra=undo)
+        """The van never had the trip: its work goes back to the queue (base rule)."""
+        await MissionRun._fail(self, reason)
 
     async def _fail(self, reason: str) -> None:
         state = MissionState(self.mission.state)
@@ -202,20 +185,6 @@ class ShuttleRun(MissionRun):
             await self._fail_unstarted(reason)
         else:
             await self._strand(MissionState.FAILED, reason)
-
-    async def cancel_unstarted(self, why: str) -> None:
-        """Cancel before the van has the trip: its tasks are cancelled and their units are
-        unassigned again (the van planner takes them up; request states are left to the
-        caller, which may be cancelling one of them)."""
-        tp = self.trip
-
-        async def undo(s: Any) -> list[MissionEvent]:
-            for ld in tp.loads:
-                for ln in ld.lines:
-                    await booking.set_task(s, ln.task_id, TaskState.CANCELLED)
-            return []
-
-        await self.transition(MissionState.CANCELLED, why, phase=Phase.DONE, extra=undo)
 
     # --- following the van --------------------------------------------------------------------
 
@@ -451,16 +420,32 @@ class ShuttleRun(MissionRun):
         why = self._cancel_requested or self._stop_requested
         if never or (on_board and tp.purpose == DELIVERY):
             reason = f"trip ended without these loads delivered ({why or 'see the van report'})"
+            # an operator's cancel stops the deliveries (as for drones), unless asked to requeue
+            stop = bool(cancelled and self._cancel_requested and not self._cancel_requeue)
+            if stop:
+                reason = str(self._cancel_requested)
 
             async def requeue(s: Any) -> list[MissionEvent]:
                 events = []
                 if never:
                     events += await booking.requeue(
-                        self.ctx, s, self.mission, never, loaded=False, reason=reason
+                        self.ctx,
+                        s,
+                        self.mission,
+                        never,
+                        loaded=False,
+                        reason=reason,
+                        cancel_requests=stop,
                     )
                 if on_board:
                     events += await booking.requeue(
-                        self.ctx, s, self.mission, on_board, loaded=True, reason=reason
+                        self.ctx,
+                        s,
+                        self.mission,
+                        on_board,
+                        loaded=True,
+                        reason=reason,
+                        cancel_requests=stop,
                     )
                 return events
 

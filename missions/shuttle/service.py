@@ -14,19 +14,15 @@ from fleet.store.tables import AuditLog, Mission, ShuttlePlan
 from fleet.vehicle import VehicleKind
 from fleet.world import World
 from missions.context import MissionContext
+from missions.dispatcher import Dispatcher
 from missions.run import MissionRun
 from missions.shuttle import records
+from missions.shuttle.availability import forget, van_service_available
 from missions.shuttle.planner import VanShuttlePlanner
 from missions.shuttle.plans import PlanDraft, PlanSpec, Shift, validate_draft
 from missions.shuttle.recovery import StrandedRecovery
 from missions.shuttle.run import ShuttleRun
 from missions.shuttle.trips import TripPlan
-
-
-class _Dispatcher(Protocol):
-    def add_planner(self, planner: Any) -> None: ...
-
-    def kick(self) -> None: ...
 
 
 class MissionHost(Protocol):
@@ -36,7 +32,7 @@ class MissionHost(Protocol):
     runs: dict[str, MissionRun]
 
     @property
-    def dispatcher(self) -> _Dispatcher: ...
+    def dispatcher(self) -> Dispatcher: ...
 
     def is_busy(self, vehicle_id: str) -> bool: ...
 
@@ -103,12 +99,14 @@ class ShuttleService:
     @classmethod
     def install(cls, host: MissionHost) -> ShuttleService:
         """Register the shuttle run and the van planner (after the planners already there, so
-        the drone planner goes first) with ``host``."""
+        the drone planner goes first) with ``host``, and answer the dispatcher's mode choice
+        with the shuttle plans' hours (:func:`van_service_available`)."""
         planner = VanShuttlePlanner(host)
         recovery = StrandedRecovery(planner)
         planner.on_round.append(recovery)
         host.register_run(ShuttleRun)
         host.dispatcher.add_planner(planner)
+        host.dispatcher.van_service = van_service_available
         return cls(host.ctx, planner, host, recovery)
 
     # --- plans --------------------------------------------------------------------------------
@@ -189,6 +187,7 @@ class ShuttleService:
         self._changed()
 
     def _changed(self) -> None:
+        forget(self.ctx.store)
         self.planner.invalidate()
         if self.host is not None:
             self.host.dispatcher.kick()
