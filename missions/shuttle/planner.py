@@ -147,7 +147,8 @@ class VanShuttlePlanner:
         self.cfg = host.ctx.settings.shuttle
         self._plans: list[PlanSpec] = []
         self._plans_read_at = -math.inf
-        self._out_of_service: set[str] = set()
+        self.out_of_service: set[str] = set()
+        """Vehicles an operator took out of service (read with the plans)."""
         self._previous: dict[str, VanPlan] = {}
         self._signature: dict[str, Any] = {}
         self._planned_at: dict[str, float] = {}
@@ -173,7 +174,7 @@ class VanShuttlePlanner:
         clock = self.ctx.clock
         if clock.monotonic() - self._plans_read_at > world_floor(clock.speed, PLANS_REFRESH_S, 1.0):
             self._plans = await plan_specs(self.ctx.store)
-            self._out_of_service = {
+            self.out_of_service = {
                 v.id for v in await self.ctx.store.vehicles() if not v.in_service
             }
             self._plans_read_at = clock.monotonic()
@@ -205,7 +206,7 @@ class VanShuttlePlanner:
             if entry.status.link != LinkState.ONLINE:
                 out.append(VanView(vid, entry, vs, "offline", why=f"link {entry.status.link}"))
                 continue
-            if vid in self._out_of_service:
+            if vid in self.out_of_service:
                 out.append(VanView(vid, entry, vs, "offline", why="out of service"))
                 continue
             if self.host.is_busy(vid):

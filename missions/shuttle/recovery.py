@@ -54,6 +54,8 @@ class StrandedRecovery:
         self.planner = planner
         self.ctx = planner.ctx
         self._next = -1e18
+        self._cancelled: set[str] = set()
+        """Trips whose order the recovery told a van to cancel."""
 
     async def __call__(self) -> None:
         clock = self.ctx.clock
@@ -79,24 +81,47 @@ class StrandedRecovery:
             rows = (await s.exec(q)).all()
         return [m for m in rows if m.result.get("stranded")]
 
-    def _ready(self, vehicle_id: str) -> VanState | None:
+    async def _ready(self, vehicle_id: str, trip_id: str) -> VanState | None:
+        """The van's state if it can be reconciled now. A van still driving the order of a
+        trip that was given up (its stops were planned again) is told to stop it first."""
         entry = self.ctx.registry.find(vehicle_id)
         if entry is None or entry.status.link != LinkState.ONLINE:
             return None
-        if vehicle_id in self.planner._out_of_service or self.planner.host.is_busy(vehicle_id):
+        if vehicle_id in self.planner.out_of_service or self.planner.host.is_busy(vehicle_id):
             return None
         ctl = entry.control
-        vs = ctl.state if isinstance(ctl, VanControl) else None
+        if not isinstance(ctl, VanControl):
+            return None
+        vs = ctl.state
+        if vs is None:
+            return None
+        if vs.busy and vs.trip_id == trip_id and trip_id not in self._cancelled:
+            self._cancelled.add(trip_id)
+            try:
+                await ctl.cancel_trip()
+            except StreetfleetError as exc:
+                log.warning("shuttle.recovery_cancel_failed", vehicle_id=vehicle_id, error=str(exc))
+                return None
+            ev = self.ctx.journal.event(
+                EventKind.DECISION,
+                f"{vehicle_id} is heard again, still driving trip {trip_id} whose stops were "
+                "planned again: told to stop it (cancelOrder)",
+                vehicle_id=vehicle_id,
+                trip_id=trip_id,
+            )
+            await self.ctx.store.add_events([ev])
+            self.ctx.journal.published(ev)
+            vs = ctl.state
         if vs is None or vs.busy:
-            return None  # still driving (maybe the old order): wait until it is done
+            return None  # wait until the order is over
         return vs
 
     async def _recover(self, m: Mission) -> None:
         assert m.vehicle_id is not None
-        vs = self._ready(m.vehicle_id)
+        tp = TripPlan.from_json(m.plan)
+        vs = await self._ready(m.vehicle_id, tp.trip_id)
         if vs is None:
             return
-        tp = TripPlan.from_json(m.plan)
         entries: list[dict[str, Any]] = list(m.result["stranded"])
         same_order = vs.trip_id == tp.trip_id
         carried = {x.load_id for x in vs.loads} if vs.loads is not None else None
