@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fleet.clock import AcceleratedClock
 from fleet.worldfile import load_world
 from tests.service import WORLDS, running_service, service_settings
 from tests.support import eventually
@@ -220,3 +222,45 @@ async def test_an_area_that_cannot_be_covered_is_refused_with_the_reason(
         assert r.status_code == 422, r.text
         assert r.json()["type"] == "/problems/planning"
         assert "cannot be covered" in r.json()["detail"]
+
+
+async def test_timed_broadcasts_wait_for_their_time_and_are_missed_without_a_drone(
+    tmp_path: Path,
+) -> None:
+    clock = AcceleratedClock(20.0)
+    settings = service_settings(
+        tmp_path,
+        clock={"mode": "accelerated", "speed": 20.0},
+        broadcast={"clip_dir": str(tmp_path / "clips"), "lead_s": 0, "max_delay_s": 30},
+    )
+    async with running_service(settings, clock) as svc:
+        http = svc.http
+        clip = (await http.post("/v1/clips", content=tone_wav(2.0))).json()
+        now = clock.now()
+        soon, later = now + timedelta(seconds=20), now + timedelta(hours=2)
+        body: dict[str, Any] = {
+            "area": {"community_id": "C02"},
+            "message": {"clip_sha256": clip["sha256"]},
+            "schedule": {"kind": "at", "times": [soon.isoformat(), later.isoformat()]},
+        }
+        r = await http.post("/v1/broadcasts", json=body)
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+
+        # no drone carries a speaker: the first time passes and is recorded missed, with why
+        async def first_missed() -> dict[str, Any] | None:
+            b = (await http.get(f"/v1/broadcasts/{rid}")).json()
+            return b if b["occurrences"] else None
+
+        b = await eventually(first_missed, timeout=30, message="the first occurrence is missed")
+        [entry] = b["occurrences"]
+        assert entry["state"] == "missed" and "carrying a speaker" in entry["reason"]
+        assert b["state"] == "approved" and b["missions"] == []
+        reasons = [e["reason"] for e in b["events"]]
+        assert any("waits for a free drone carrying a speaker payload" in x for x in reasons)
+
+        async def waits_for_the_second() -> bool:
+            one = (await http.get(f"/v1/broadcasts/{rid}")).json()
+            return any("waits for its next broadcast at" in e["reason"] for e in one["events"])
+
+        await eventually(waits_for_the_second, timeout=15, message="it waits for the second")
