@@ -69,13 +69,17 @@ function drawWorld(world) {
 
 function drawVehicles(layer, vehicles) {
   while (layer.firstChild) layer.removeChild(layer.firstChild);
+  const placed = [];  // label boxes already drawn, so that vehicles on neighbouring pads stay legible
   for (const v of vehicles) {
-    if (!v.position || !project) continue;
+    if (!v.position || !project || v.kind === "payload") continue;  // payloads ride on their drone
     const [x, y] = project([v.position.lon, v.position.lat]);
     const cls = `vehicle ${v.kind === "van" ? "van" : "drone"} ${v.link === "online" ? "" : "lost"}`;
     const c = el("circle", {cx: x, cy: y, r: v.kind === "van" ? 7 : 6, class: cls}, layer);
     el("title", {}, c).appendChild(text(`${v.id}: ${v.mode}, ${Math.round(v.position.rel_alt)} m, battery ${pct(v.battery_fraction)}`));
-    el("text", {x: x + 8, y: y + 4, class: "vlabel"}, layer).appendChild(text(v.id));
+    let ly = y + 4;
+    while (placed.some(([px, py]) => Math.abs(px - x) < 70 && Math.abs(py - ly) < 12)) ly += 12;
+    placed.push([x, ly]);
+    el("text", {x: x + 9, y: ly, class: "vlabel"}, layer).appendChild(text(v.id));
   }
 }
 
@@ -99,7 +103,9 @@ async function refresh(vehicleLayer) {
   try {
     const [vehicles, requests] = await Promise.all([getJSON("/v1/vehicles"), getJSON("/v1/requests?limit=1000")]);
     drawVehicles(vehicleLayer, vehicles);
-    fillTable("vehicles", vehicles.map(v => [[v.id], [v.mode], [pct(v.battery_fraction)], [v.link], [v.busy_with ? "yes" : ""]]));
+    fillTable("vehicles", vehicles.filter(v => v.kind !== "payload").map(v => [
+      [v.id], [v.mode], [pct(v.battery_fraction)], [v.link],
+      [v.busy_with ? v.busy_with.slice(0, 8) : ""]]));
     fillTable("requests", requests.slice(-30).reverse().map(r => [
       [r.community_id], [r.priority.replace("_", " ")], [r.state, `state-${r.state}`],
       [r.items.map(i => `${i.delivered}/${i.quantity} ${i.sku_id}`).join(", ")]]));
