@@ -35,6 +35,9 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file (or STREETFLEET_CONFIG)")
 ]
 
+DEFAULT_BATTERY_SWAP_S = 120.0
+"""World seconds a sim ground crew takes to put a full battery into a landed drone."""
+
 DEMO_STOCK: dict[str, int] = {
     "mask": 80_000,
     "protective_suit": 3_000,
@@ -119,6 +122,7 @@ async def _sim_fleet(
     vans: int = 0,
     mqtt_url: str | None = None,
     speakers: int = 0,
+    battery_swap_s: float | None = DEFAULT_BATTERY_SWAP_S,
 ) -> AsyncIterator[Any]:
     """Sim drones (the last ``speakers`` of them carrying a loudspeaker payload on
     ``mqtt_url``, registered with its host drone) and vans."""
@@ -138,6 +142,7 @@ async def _sim_fleet(
             host=host,
             vans=vans,
             mqtt_url=mqtt_url,
+            battery_swap_s=battery_swap_s,
         ) as fleet,
         contextlib.AsyncExitStack() as payloads,
     ):
@@ -163,13 +168,26 @@ def sim(
     speakers: Annotated[
         int, typer.Option(min=0, max=100, help="Extra drones carrying a loudspeaker payload")
     ] = 0,
+    battery_swap_s: Annotated[
+        float, typer.Option(min=0, help="Ground crew: seconds to swap a used battery (0: never)")
+    ] = DEFAULT_BATTERY_SWAP_S,
 ) -> None:
     """Run simulated vehicles that speak the real protocols (like PX4 SITL instances)."""
     configure_logging("info")
     clock = make_clock("accelerated" if speed != 1 else "wall", speed)
 
     async def main() -> None:
-        async with _sim_fleet(world, drones, clock, first_port, host, vans, mqtt_url, speakers):
+        async with _sim_fleet(
+            world,
+            drones,
+            clock,
+            first_port,
+            host,
+            vans,
+            mqtt_url,
+            speakers,
+            battery_swap_s or None,
+        ):
             typer.echo(
                 f"sim: {drones + speakers} drones on {world} at {speed}x; drone i -> "
                 f"udp://{host}:{first_port}+i"

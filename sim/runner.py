@@ -115,6 +115,8 @@ class SimFleet:
     every vehicle (like ``PX4_PARAM_<NAME>``); ``signing_key`` (32 bytes) turns on MAVLink 2
     signing. ``components`` are entered and exited with the fleet (for vans and payloads).
     System ids must stay within 1..:data:`MAX_SYSID` (one link's worth of vehicles).
+    ``battery_swap_s`` lets a ground crew put a full battery into a drone that has sat disarmed
+    on its pad that long (None: batteries are never swapped, as on a bare PX4).
     ``vans`` > 0 adds that many VDA 5050 vans (:class:`sim.van.fleet.SimVanFleet`, each on its
     own connection to the MQTT broker at ``mqtt_url``, topics under ``van_topic_prefix``) at the
     world's warehouse docks; they are in :attr:`vans`.
@@ -142,6 +144,7 @@ class SimFleet:
         vans: int = 0,
         mqtt_url: str | None = None,
         van_topic_prefix: str = "",
+        battery_swap_s: float | None = None,
     ) -> None:
         if drones < 0 or rovers < 0 or vans < 0:
             raise ValueError("vehicle counts must not be negative")
@@ -184,6 +187,7 @@ class SimFleet:
                 ready_delay=ready_delay,
                 stream_rate_scale=stream_rate_scale,
                 name=f"sim-{'drone' if model is Model.MULTICOPTER else 'rover'}-{sysid}",
+                battery_swap_s=battery_swap_s,
             )
             self.vehicles.append(SimVehicle(cfg, self.clock))
         self._components = list(components)

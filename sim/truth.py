@@ -43,6 +43,8 @@ class TruthKind(StrEnum):
     """The last mission item was completed."""
     FAULT = "fault"
     """A fault was injected (``detail``)."""
+    BATTERY_SWAP = "battery_swap"
+    """The ground crew put a full battery in (``detail``: charge before)."""
 
 
 @dataclass(frozen=True, slots=True)

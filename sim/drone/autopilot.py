@@ -149,6 +149,12 @@ class Home:
     alt: float
 
 
+BATTERY_SWAP_BELOW = 0.9
+"""The ground crew swaps batteries below this charge."""
+BATTERY_SWAP_MAX_DISTANCE_M = 5.0
+"""...only for a drone this close to its take-off point (its pad)."""
+
+
 class Autopilot:
     """Commander and navigator of one sim vehicle."""
 
@@ -160,8 +166,12 @@ class Autopilot:
         clock: Clock,
         model: Model = Model.MULTICOPTER,
         ready_delay: float = 2.0,
+        battery_swap_s: float | None = None,
     ) -> None:
         self.vehicle_id = vehicle_id
+        self.battery_swap_s = battery_swap_s
+        """World seconds the ground crew needs to swap a depleted battery once the drone is
+        disarmed on its home pad; None: nobody swaps (PX4 itself never does)."""
         self.params = params
         self.clock = clock
         self.model = model
@@ -638,6 +648,27 @@ class Autopilot:
                 self._record(TruthKind.LANDING)
                 if not self.armed:
                     self._set_home_here()
+            self._ground_crew(now)
+
+    def _ground_crew(self, now: float) -> None:
+        """Swap a used battery for a full one when the drone sits disarmed on its pad."""
+        swap_s = self.battery_swap_s
+        if (
+            swap_s is None
+            or self.armed
+            or not self.kin.on_ground
+            or self.battery.remaining >= BATTERY_SWAP_BELOW
+            or math.hypot(self.kin.x, self.kin.y) > BATTERY_SWAP_MAX_DISTANCE_M
+        ):
+            return
+        since = self._landed_since if self._landed_since is not None else self.boot_time
+        if now - since >= swap_s:
+            before = self.battery.remaining
+            self.battery = Battery.full(
+                self.params["BAT1_CAPACITY"], self.params.get_int("BAT1_N_CELLS")
+            )
+            self._battery_level = BatteryLevel.NONE
+            self._record(TruthKind.BATTERY_SWAP, f"{before:.3f} -> 1.000")
 
     def _auto_disarm(self, now: float) -> None:
         if not self.armed:

@@ -74,7 +74,7 @@ PX4_PARAMS: tuple[ParamDef, ...] = (
     _f("BAT_CRIT_THR", 0.07, "Critical battery threshold (fraction)"),
     _f("BAT_EMERGEN_THR", 0.05, "Emergency battery threshold (fraction)"),
     _i("BAT1_N_CELLS", 4, "Battery cells in series"),
-    _f("BAT1_CAPACITY", 5000.0, "Battery capacity, mAh"),
+    _f("BAT1_CAPACITY", 10000.0, "Battery capacity, mAh (the sim's reference delivery quad)"),
     _i("GF_ACTION", 2, "Geofence action: 0 none, 1 warn, 2 hold, 3 return, 4 terminate, 5 land"),
     _f("GF_MAX_HOR_DIST", 0.0, "Max horizontal distance from home, m (0: off)"),
     _f("GF_MAX_VER_DIST", 0.0, "Max height above home, m (0: off)"),

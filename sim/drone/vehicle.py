@@ -69,6 +69,8 @@ class VehicleConfig:
     stream_rate_scale: float = 1.0
     """Multiplies every stream rate (1: PX4 normal mode)."""
     name: str = ""
+    battery_swap_s: float | None = None
+    """Ground crew: world seconds to swap a depleted battery on the pad (None: never)."""
 
 
 class _Outbox:
@@ -108,7 +110,13 @@ class SimVehicle:
         params.update(config.params)
         self.params = ParamStore(overrides=params)
         self.ap = Autopilot(
-            self.vehicle_id, config.home, self.params, clock, config.model, config.ready_delay
+            self.vehicle_id,
+            config.home,
+            self.params,
+            clock,
+            config.model,
+            config.ready_delay,
+            config.battery_swap_s,
         )
         self.mav_type = int(
             mavlink.MAV_TYPE_GROUND_ROVER
