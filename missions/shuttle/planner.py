@@ -62,7 +62,7 @@ from missions.run import MissionRun
 from missions.shuttle.loads import Line, StopLoad, cut_stops, lines_of
 from missions.shuttle.plans import PlanSpec, Shift
 from missions.shuttle.records import plan_specs, trip_count
-from missions.shuttle.run import ShuttleRun
+from missions.shuttle.run import ShuttleRun, drivable
 from missions.shuttle.timing import world_floor
 from missions.shuttle.trips import DELIVERY, LoadLine, LoadPlan, TripPlan, load_id_for
 from missions.states import (
@@ -221,6 +221,11 @@ class VanShuttlePlanner:
                 continue
             if vs.busy:
                 out.append(VanView(vid, entry, vs, "away", why=f"runs order {vs.trip_id}"))
+                continue
+            if not drivable(vs):
+                out.append(
+                    VanView(vid, entry, vs, "away", why=f"{vs.operating_mode}, e-stop {vs.e_stop}")
+                )
                 continue
             at_dock = vs.last_node_id == dock.id and (
                 vs.map_pose is None

@@ -36,9 +36,9 @@ from fleet.vehicle import LinkState
 from missions.journal import EventKind
 from missions.shuttle import booking
 from missions.shuttle.planner import VanShuttlePlanner
-from missions.shuttle.run import POLL_REAL_FLOOR_S, POLL_S, van_start
+from missions.shuttle.run import POLL_REAL_FLOOR_S, POLL_S, drivable, way_home
 from missions.shuttle.timing import world_floor
-from missions.shuttle.trips import DELIVERY, RETURN, LoadLine, LoadPlan, TripPlan
+from missions.shuttle.trips import DELIVERY, RETURN, LoadLine, LoadPlan, TripPlan, build_trip
 from missions.states import MissionKind, MissionState
 
 log = structlog.get_logger(__name__)
@@ -112,8 +112,8 @@ class StrandedRecovery:
             await self.ctx.store.add_events([ev])
             self.ctx.journal.published(ev)
             vs = ctl.state
-        if vs is None or vs.busy:
-            return None  # wait until the order is over
+        if vs is None or vs.busy or not drivable(vs):
+            return None  # wait until the order is over and the van takes orders
         return vs
 
     async def _recover(self, m: Mission) -> None:
@@ -278,8 +278,15 @@ class StrandedRecovery:
         e_loaded: list[dict[str, Any]],
     ) -> Mission:
         booked_ids = {e["load_id"] for e in e_loaded if e["loaded"]}
-        start, deviation = van_start(self.ctx.world, vs, tp.dock_node_id)
-        stops = (start,) if start == tp.dock_node_id else (start, tp.dock_node_id)
+        path: list[str] = []
+        if vs.trip_id == tp.trip_id:
+            path = [
+                n.node_id
+                for n in build_trip(
+                    self.ctx.world, tp, self.ctx.settings.shuttle.max_speed_kmh
+                ).nodes
+            ]
+        stops, deviation = way_home(self.ctx.world, vs, tp.dock_node_id, path)
         mission_id = new_id()
         rtp = TripPlan(
             trip_id=mission_id,

@@ -30,13 +30,14 @@ that other missions stranded, booking them back into stock against those mission
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
 from fleet.errors import NotFound, PlanningError, StreetfleetError, ValidationError, VehicleError
 from fleet.store.tables import Mission, MissionEvent
-from fleet.van import ActionStatus, VanControl, VanState
+from fleet.van import ActionStatus, EStop, OperatingMode, VanControl, VanState
 from fleet.vehicle import LinkState
 from missions.context import MissionContext
 from missions.journal import EventKind
@@ -59,22 +60,44 @@ DEVIATION_MARGIN_M = 2.0
 """Added to a stopped van's distance from its last node when a trip starts there."""
 
 
-def van_start(world: Any, state: VanState | None, dock_node_id: str) -> tuple[str, float | None]:
-    """Where a trip for a stopped van starts: its last node and, if it stands off that node,
-    the allowed deviation that covers it."""
+def way_home(
+    world: Any,
+    state: VanState | None,
+    dock_node_id: str,
+    path: Sequence[str] = (),
+) -> tuple[tuple[str, ...], float | None]:
+    """The stops of a trip that takes a stopped van back to its dock, and the allowed
+    deviation of the first one.
+
+    The trip starts at the van's last node (VDA 5050 6.6.3.1: a new order starts where the van
+    is); when the van stands off that node, on the way to the next node of ``path`` (the order
+    it was driving), it goes on to that node first (no U-turn in the street) and the first
+    node's allowed deviation covers its distance from it.
+    """
     net = world.road_network
     node_id = state.last_node_id if state is not None and state.last_node_id else ""
     pose = state.map_pose if state is not None else None
     if not node_id:
         if pose is None:
-            return dock_node_id, None
-        node = net.nearest_node((pose[0], pose[1]))
-        node_id = node.id
-    node = net.node(node_id)
-    if pose is None:
-        return node_id, None
-    off = math.dist((pose[0], pose[1]), node.xy)
-    return node_id, (round(off + DEVIATION_MARGIN_M, 2) if off > 0.5 else None)
+            return (dock_node_id,), None
+        node_id = net.nearest_node((pose[0], pose[1])).id
+    off = math.dist((pose[0], pose[1]), net.node(node_id).xy) if pose is not None else 0.0
+    if off <= 0.5:
+        stops: tuple[str, ...] = (node_id,) if node_id == dock_node_id else (node_id, dock_node_id)
+        return stops, None
+    ahead = ""
+    if node_id in path:
+        i = list(path).index(node_id)
+        ahead = path[i + 1] if i + 1 < len(path) else ""
+    stops = (node_id, ahead) if ahead else (node_id,)
+    if stops[-1] != dock_node_id or len(stops) == 1:
+        stops = (*stops, dock_node_id)
+    return stops, round(off + DEVIATION_MARGIN_M, 2)
+
+
+def drivable(state: VanState) -> bool:
+    """The van takes orders: automatic mode, no emergency stop."""
+    return state.operating_mode is OperatingMode.AUTOMATIC and state.e_stop is EStop.NONE
 
 
 class ShuttleRun(MissionRun):
@@ -176,7 +199,11 @@ class ShuttleRun(MissionRun):
         return True
 
     async def _fail_unstarted(self, reason: str) -> None:
-        """The van never had the trip: its work goes back to the queue (base rule)."""
+        """The van never had the trip: its work goes back to the queue (base rule); a return
+        trip keeps its loads stranded, to be tried again."""
+        if self.trip.purpose == RETURN:
+            await self._end(MissionState.FAILED, reason, stranded=list(self.trip.loads))
+            return
         await MissionRun._fail(self, reason)
 
     async def _fail(self, reason: str) -> None:
@@ -515,8 +542,8 @@ class ShuttleRun(MissionRun):
         if not loads:
             return []
         n = int(self.mission.result.get("unload_orders", 0)) + 1
-        start, deviation = van_start(self.ctx.world, vs, tp.dock_node_id)
-        stops = (start,) if start == tp.dock_node_id else (start, tp.dock_node_id)
+        path = [n.node_id for n in build_trip(self.ctx.world, tp, self.cfg.max_speed_kmh).nodes]
+        stops, deviation = way_home(self.ctx.world, vs, tp.dock_node_id, path)
         back = TripPlan(
             trip_id=f"{tp.trip_id}.u{n}",
             purpose=RETURN,
@@ -537,7 +564,15 @@ class ShuttleRun(MissionRun):
             start_deviation_m=deviation,
         )
         await self._commit(None, unload_orders=n)
-        await self.set_phase(Phase.RETURN, f"bringing {len(loads)} loads back to the dock")
+        await self.note(
+            EventKind.DECISION,
+            f"bringing {len(loads)} loads back to the dock to unload them (order "
+            f"{back.trip_id}, from {stops[0]}"
+            + (f", {deviation:.0f} m off it" if deviation else "")
+            + ")",
+            stops=list(stops),
+        )
+        await self.set_phase(Phase.RETURN)
         try:
             await ctl.send_trip(build_trip(self.ctx.world, back, self.cfg.max_speed_kmh))
             result = await ctl.wait_trip(back.trip_id, within=self.cfg.trip_timeout_s)
@@ -608,7 +643,7 @@ class ShuttleRun(MissionRun):
         result: dict[str, Any] = {}
         if stranded or unknown_picks:
             result["stranded"] = [
-                {"load_id": ld.load_id, "loaded": True} for ld in stranded or []
+                {"load_id": ld.load_id, "loaded": ld.booked} for ld in stranded or []
             ] + [
                 {"load_id": ld.load_id, "loaded": False}
                 for ld in unknown_picks or []
@@ -634,4 +669,4 @@ def _lines_of(ld: LoadPlan, mission_id: str) -> LoadPlan:
     )
 
 
-__all__ = ["ShuttleRun", "van_start", "world_floor"]
+__all__ = ["ShuttleRun", "way_home", "world_floor"]

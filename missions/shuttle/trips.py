@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet.roads import Route
-from fleet.van import Drop, Pick, StopAction, VanTrip, new_action_id, trip_from_routes
+from fleet.van import (
+    Drop,
+    Pick,
+    StopAction,
+    TripNode,
+    VanTrip,
+    new_action_id,
+    trip_from_routes,
+)
 from fleet.world import World
 
 DELIVERY = "delivery"
@@ -253,6 +261,20 @@ def build_trip(world: World, plan: TripPlan, max_speed_kmh: float) -> VanTrip:
             actions[gate_index[ld.node_id]].append(_drop(ld))
     else:
         actions[-1] = [_drop(ld) for ld in plan.loads]
+    if len(plan.stops) == 1:  # a trip that stays where it starts (unloading at the dock)
+        node = world.road_network.node(plan.stops[0])
+        return VanTrip(
+            plan.trip_id,
+            (
+                TripNode(
+                    node.id,
+                    node.latlon,
+                    tuple(a for acts in actions for a in acts),
+                    ", ".join(node.stops),
+                    plan.start_deviation_m,
+                ),
+            ),
+        )
     return trip_from_routes(
         plan.trip_id,
         routes,
