@@ -326,3 +326,75 @@ async def test_restart_while_a_van_is_out_books_what_happened_meanwhile(
                 assert req["state"] == "delivered" and req["items"][0]["delivered"] == qty
                 moves = await ledger(http, rid)
                 assert moves[("load", m["id"])] == qty and moves[("deliver", m["id"])] == qty
+
+
+async def test_van_taken_out_of_service_mid_trip_keeps_its_load_until_it_is_back(
+    tmp_path: Path, mqtt_url: str, mqtt_prefix: str
+) -> None:
+    async with scene(tmp_path, mqtt_url, mqtt_prefix) as sc:
+        http = sc.http
+        store = sc.svc.runtime.store
+        rid = await request(http, "C10", mask=3000)
+        m = await mission_where(
+            http,
+            lambda m: m["state"] == "underway" and m["phase"] == "go_to",
+            "the van leaves the dock with the load",
+        )
+        await store.set_vehicle_in_service("van-VAN-01", False)
+
+        async def interrupted() -> dict[str, Any] | None:
+            got = (await http.get(f"/v1/missions/{m['id']}")).json()
+            return dict(got) if got["state"] == "interrupted" else None
+
+        gone = await eventually(interrupted, timeout=30, interval=0.1, message="trip stopped")
+        assert "taken out of service" in gone["reason"]
+        agv = sc.vans[0].agv
+        assert agv.cargo and not agv.busy  # stopped on the road, still loaded
+        req = (await http.get(f"/v1/requests/{rid}")).json()
+        assert req["state"] == "approved" and req["items"][0]["delivered"] == 0
+        assert not await van_service_available(sc.svc.runtime.missions.ctx, community_id="C10")
+        await store.set_vehicle_in_service("van-VAN-01", True)
+
+        async def delivered() -> bool:
+            got = (await http.get(f"/v1/requests/{rid}")).json()
+            return bool(got["state"] == "delivered")
+
+        await eventually(delivered, timeout=60, interval=0.2, message="delivered after all")
+        moves = await ledger(http, rid)
+        assert moves[("load", m["id"])] == 3000 and moves[("return", m["id"])] == 3000
+        assert sum(q for (kind, _), q in moves.items() if kind == "deliver") == 3000
+
+
+async def test_load_missing_at_the_gate_is_reported_and_sent_again(
+    tmp_path: Path, mqtt_url: str, mqtt_prefix: str
+) -> None:
+    async with scene(tmp_path, mqtt_url, mqtt_prefix) as sc:
+        http = sc.http
+        rid = await request(http, "C06", mask=2500)
+        m = await mission_where(
+            http,
+            lambda m: m["state"] == "underway" and m["phase"] == "go_to",
+            "the van leaves the dock with the load",
+        )
+        agv = sc.vans[0].agv
+        agv.cargo.pop(f"{m['id']}.C06")  # the consignment goes missing on the way
+
+        async def ended() -> dict[str, Any] | None:
+            got = (await http.get(f"/v1/missions/{m['id']}")).json()
+            return dict(got) if got["state"] not in ACTIVE else None
+
+        done = await eventually(ended, timeout=30, interval=0.1, message="the trip ends")
+        assert done["state"] == "failed" and "drop failed" in done["reason"], done["reason"]
+        reasons = [e["reason"] for e in done["events"]]
+        assert any("location is unknown" in r for r in reasons), reasons
+        again = await mission_where(
+            http,
+            lambda x: x["id"] != m["id"] and x["state"] == "completed",
+            "a second trip delivers the request",
+        )
+        req = (await http.get(f"/v1/requests/{rid}")).json()
+        assert req["state"] == "delivered", req["state"]
+        moves = await ledger(http, rid)
+        # the lost goods stay in transit against the first trip until a count settles them
+        assert moves[("load", m["id"])] == 2500 and ("return", m["id"]) not in moves
+        assert moves[("load", again["id"])] == 2500 and moves[("deliver", again["id"])] == 2500
