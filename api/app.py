@@ -16,7 +16,16 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import problems
-from api.routes import broadcasts, clips, inventory, live, missions, requests, vehicles
+from api.routes import (
+    broadcasts,
+    clips,
+    decisions,
+    inventory,
+    live,
+    missions,
+    requests,
+    vehicles,
+)
 from api.routes import shuttle as shuttle_routes
 from api.runtime import open_runtime
 from fleet.clock import Clock
@@ -49,7 +58,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.state.settings = settings
     problems.install(app)
-    for module in (requests, missions, vehicles, inventory, broadcasts, clips):
+    for module in (requests, missions, vehicles, inventory, decisions, broadcasts, clips):
         app.include_router(module.router)
     app.include_router(shuttle_routes.router)
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from missions.broadcast.voices import DEFAULT_RATE_WPM, MAX_RATE_WPM, MIN_RATE_WPM, Language, Voice
 from missions.states import Priority
@@ -464,3 +473,99 @@ class ShuttleTripsOut(BaseModel):
     boxes_forecast_by_community: dict[str, int] = Field(
         description="Boxes the planner expects to carry on the trips still to come"
     )
+
+
+# --- dispatch: priorities, stock corrections, SKUs, decisions, allocations (docs/dispatch.md) ---
+
+
+class PriorityIn(_In):
+    """A priority change: the request is re-planned under its new class."""
+
+    priority: Priority
+    reason: str = Field(min_length=1, max_length=1000, description="Why (recorded)")
+
+
+class AdjustmentIn(_In):
+    """A count correction at a warehouse (an ``adjust`` line in the ledger)."""
+
+    sku_id: Ident
+    quantity: int = Field(
+        ge=-10_000_000,
+        le=10_000_000,
+        description="Signed units: negative takes stock off (damage, expiry, a short count)",
+    )
+    reason: str = Field(min_length=1, max_length=500, description="Why (recorded)")
+
+    @field_validator("quantity")
+    @classmethod
+    def _moves_something(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("an adjustment must change the stock (not 0)")
+        return v
+
+
+class SkuIn(_In):
+    """A SKU as created or replaced by ``PUT /v1/skus/{id}``."""
+
+    name: str = Field(min_length=1, max_length=200)
+    unit: str = Field("piece", min_length=1, max_length=32, description="piece, bottle, pair...")
+    units_per_box: int = Field(gt=0, le=1_000_000)
+    box_kg: float = Field(gt=0, le=1000, description="Mass of a full box")
+    box_volume_l: float = Field(gt=0, le=10_000)
+    unit_kg: float = Field(gt=0, le=1000, description="Mass of one unit with its packaging")
+    drone_eligible: bool = Field(True, description="May fly (no bulk liquids, no hazmat)")
+
+    @field_validator("unit_kg")
+    @classmethod
+    def _unit_fits_box(cls, v: float, info: ValidationInfo) -> float:
+        box = info.data.get("box_kg")
+        if box is not None and v > box:
+            raise ValueError("one unit cannot weigh more than a full box (box_kg)")
+        return v
+
+
+class CommunityShareOut(BaseModel):
+    """One community's share of a (warehouse, SKU) pool in the last allocation round."""
+
+    community_id: str
+    weight: float
+    asked: int
+    carried: int = Field(description="Units of it already on vehicles or delivered")
+    allocated: int = Field(description="Its share, carried units included")
+    shortfall: int
+    satisfied: float = Field(description="allocated / asked")
+    reason: str
+
+
+class AllocationPoolOut(BaseModel):
+    """The allocation of one SKU at one warehouse in the last round."""
+
+    warehouse_id: str
+    sku_id: str
+    rule: str = Field(description="covered, max_min or too_few")
+    available: int
+    held: int
+    carried: int
+    in_play: int
+    asked: int
+    allocated: int
+    shortfall: int
+    level: float
+    jain_index: float = Field(description="Weighted Jain's index of satisfied fractions")
+    jain_unweighted: float
+    starved: list[str]
+    communities: list[CommunityShareOut]
+
+
+class AllocationRoundOut(BaseModel):
+    """The last allocation round: shares, shortfall per community and Jain's index."""
+
+    at: datetime | None = Field(None, description="When it ran (null before the first round)")
+    jain_index: float | None = Field(
+        None, description="Weighted Jain's index over every (pool, community) share"
+    )
+    moves: int = Field(0, description="Reserve and release movements it made")
+    shortfall: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Units short per community and SKU"
+    )
+    pools: list[AllocationPoolOut] = Field(default_factory=list)

@@ -295,6 +295,86 @@ class AllocationStep:
         self.latest = result
         return result
 
+    async def release_for_adjustment(
+        self, s: Any, warehouse_id: str, sku_id: str, units: int, why: str
+    ) -> tuple[int, list[MissionEvent]]:
+        """Release up to ``units`` of ``sku_id`` reserved at ``warehouse_id`` for requests and
+        not yet on a vehicle, so that a count correction can take them off; the least urgent,
+        latest requests give first (the next round shares what is left again). Returns the
+        units released and the events (in the session ``s``)."""
+        ctx = self.ctx
+        records = [
+            r
+            for r in await ctx.store.list_requests(
+                states=list(DELIVERY_OPEN), kind=RequestKind.DELIVERY, limit=1_000_000
+            )
+            if r.request.warehouse_id == warehouse_id
+        ]
+        assigned = assigned_units(
+            await ctx.store.tasks_of_requests((r.request.id for r in records), session=s)
+        )
+
+        def last_first(rec: RequestRecord) -> tuple[int, float, float]:
+            r = rec.request
+            return (
+                -Priority(r.priority).rank,
+                -(r.deadline.timestamp() if r.deadline else math.inf),
+                -r.created_at.timestamp(),
+            )
+
+        left = units
+        events: list[MissionEvent] = []
+        now = ctx.clock.now()
+        for rec in sorted(records, key=last_first):
+            if left <= 0:
+                break
+            rid = rec.request.id
+            item = next((i for i in rec.items if i.sku_id == sku_id), None)
+            if item is None:
+                continue
+            held = item.allocated - item.delivered - assigned.get((rid, sku_id), 0)
+            take = min(held, left)
+            if take <= 0:
+                continue
+            mv = await ctx.store.move_stock(
+                MovementKind.RELEASE,
+                warehouse_id,
+                sku_id,
+                take,
+                at=now,
+                request_id=rid,
+                note=f"released for a stock correction: {why}",
+                session=s,
+            )
+            await ctx.store.count_item(rid, sku_id, allocated=-take, session=s)
+            d = Decision(
+                kind=DecisionKind.ALLOCATION,
+                subject_id=rid,
+                reason=f"{sku_id}: {take} of its allocation released at {warehouse_id} because "
+                f"the stock was corrected ({why}); the next round shares what is left",
+                quantity=item.allocated - take,
+                request_ids=(rid,),
+                data={"warehouse_id": warehouse_id, "sku_id": sku_id, "change": -take},
+            )
+            evs = [
+                ctx.journal.event(
+                    EventKind.STOCK,
+                    f"release {take} {sku_id}: stock correction",
+                    request_id=rid,
+                    movement_id=mv.id,
+                    sku_id=sku_id,
+                    quantity=take,
+                    movement=MovementKind.RELEASE.value,
+                ),
+                decision_event(ctx, d, request_id=rid),
+            ]
+            for ev in evs:
+                s.add(ev)
+            events += evs
+            self._recorded.pop((rid, sku_id), None)
+            left -= take
+        return units - left, events
+
     # --- deciding --------------------------------------------------------------------------
 
     def _pick_warehouse(

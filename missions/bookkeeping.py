@@ -70,6 +70,10 @@ async def settle_request(
             dst = RequestState.APPROVED
     if dst == req.state:
         return []
+    if dst == RequestState.APPROVED and any(i.delivered for i in rec.items):
+        got = ", ".join(f"{i.delivered} of {i.quantity} {i.sku_id}" for i in rec.items)
+        until = f" until {req.deadline:%H:%M} UTC" if req.deadline is not None else ""
+        reason = f"{reason}; delivered {got}, open for the rest{until}"
     ev = ctx.journal.event(
         EventKind.STATE,
         reason,

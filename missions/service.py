@@ -15,10 +15,12 @@ from typing import Any, Self
 
 import structlog
 
-from fleet.errors import Conflict, NotFound
+from fleet.errors import Conflict, InsufficientStock, NotFound, ValidationError
 from fleet.events import VehicleEvent, VehicleEventKind
+from fleet.ledger import MovementKind
 from fleet.store.repository import RequestRecord
-from fleet.store.tables import Mission, MissionEvent
+from fleet.store.tables import AuditLog, Mission, MissionEvent, StockMovement
+from missions import bookkeeping
 from missions.broadcast.dispatch import BroadcastPlanner
 from missions.broadcast.run import DroneBroadcastRun
 from missions.context import MissionContext
@@ -26,12 +28,14 @@ from missions.delivery_run import DroneDeliveryRun
 from missions.dispatcher import Dispatcher, DroneDeliveryPlanner
 from missions.journal import EventKind
 from missions.requests import RequestService
+from missions.routing.decisions import Decision, DecisionKind
 from missions.run import MissionRun
 from missions.shuttle.service import ShuttleService
 from missions.states import (
     MISSION_ACTIVE,
+    REQUEST_OPEN,
     MissionState,
-    RequestState,
+    Priority,
     TaskState,
 )
 
@@ -59,7 +63,13 @@ class MissionService:
         self._background: list[asyncio.Task[None]] = []
         self.dispatcher = Dispatcher(ctx)
         self.dispatcher.add_planner(
-            DroneDeliveryPlanner(ctx, self.dispatcher, busy=self.is_busy, start_mission=self.spawn)
+            DroneDeliveryPlanner(
+                ctx,
+                self.dispatcher,
+                busy=self.is_busy,
+                start_mission=self.spawn,
+                mission_of=self.mission_of,
+            )
         )
         self.requests = RequestService(
             store=ctx.store,
@@ -158,62 +168,223 @@ class MissionService:
 
     async def _interrupt_unstarted(self, m: Mission, reason: str) -> None:
         run = self.run_factories[m.kind](self.ctx, m, lambda _id: None)
-        loaded = m.state in (MissionState.AUTHORIZED, MissionState.UNDERWAY)
 
         async def undo(s: Any) -> list[MissionEvent]:
-            kind, why = ("return", "unloaded: " + reason) if loaded else ("release", reason)
-            events = await run._stock_for_tasks(s, kind, why)
-            for task in await run._tasks():
-                task.state = TaskState.FAILED
-                await self.ctx.store.update_task(task, s)
-            events += await run._requests_to(
-                s,
-                RequestState.APPROVED,
-                f"{reason}; back in the queue",
-                from_states=[RequestState.SCHEDULED],
-            )
-            return events
+            return await run._unwind(s, f"interrupted: {reason}", task_state=TaskState.FAILED)
 
         await run.transition(MissionState.INTERRUPTED, reason, extra=undo)
 
     # --- operations the API offers -----------------------------------------------------------
 
+    def mission_of(self, vehicle_id: str) -> Mission | None:
+        """The mission a vehicle is running, if any."""
+        for run in self.runs.values():
+            if run.mission.vehicle_id == vehicle_id:
+                return run.mission
+        return None
+
+    async def _stop_unstarted(self, mission_id: str, why: str, *, requeue: bool) -> bool:
+        """Stop a mission whose vehicle has not started it (``planned`` or ``authorized``):
+        its run is stopped and the mission cancelled (its load, if any, back to stock; its
+        requests cancelled, or requeued with ``requeue``). False when it had already started."""
+        run = self.runs.get(mission_id)
+        if run is None:
+            return False
+        if MissionState(run.mission.state) not in (MissionState.PLANNED, MissionState.AUTHORIZED):
+            return False
+        run.cancel(why, requeue=requeue)
+        task = self._tasks.get(mission_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])  # its last transition has committed or rolled back
+        run.mission = await self.ctx.store.get_mission(mission_id)
+        if MissionState(run.mission.state) not in (MissionState.PLANNED, MissionState.AUTHORIZED):
+            return False  # it started (or ended) in the meantime
+        await run.cancel_unstarted(why)
+        return True
+
+    async def _missions_carrying(self, request_id: str) -> dict[str, Mission]:
+        tasks = await self.ctx.store.request_tasks(request_id)
+        return await self.ctx.store.missions_by_id(
+            t.mission_id for t in tasks if t.state == TaskState.ASSIGNED and t.mission_id
+        )
+
+    async def _carries_only(self, mission_id: str, request_id: str) -> bool:
+        return all(
+            t.request_id == request_id
+            for t in await self.ctx.store.mission_tasks(mission_id)
+            if t.state == TaskState.ASSIGNED
+        )
+
     async def cancel_request(self, request_id: str, actor: str, reason: str) -> RequestRecord:
-        """Cancel a request that can still be stopped (its unstarted missions are cancelled)."""
-        rec = await self.ctx.store.get_request(request_id)
-        self.requests.check_cancellable(rec)
-        why = f"cancelled by {actor}" + (f": {reason}" if reason else "")
-        if rec.request.state == RequestState.SCHEDULED:
-            for task in await self.ctx.store.request_tasks(request_id):
-                run = self.runs.get(task.mission_id or "")
-                if run is not None and run.mission.state == MissionState.PLANNED:
-                    run.cancel(why)
-                    self._tasks[run.mission.id].cancel()
-                    await run.cancel_unstarted(why)
-                elif run is not None:
+        """Cancel a request that can still be stopped: its missions that have not started are
+        stopped (other requests they carry go back to the queue), the stock reserved for it is
+        released, and it ends ``cancelled``. 409 when a vehicle has started its work."""
+        async with self.dispatcher.lock:
+            rec = await self.ctx.store.get_request(request_id)
+            self.requests.check_cancellable(rec)
+            why = f"cancelled by {actor}" + (f": {reason}" if reason else "")
+            missions = await self._missions_carrying(request_id)
+            for m in missions.values():
+                if m.state not in (MissionState.PLANNED, MissionState.AUTHORIZED):
                     raise Conflict(
-                        f"request {request_id} is already loaded on mission {run.mission.id}; "
+                        f"request {request_id} is already on its way on mission {m.id}; "
                         "cancel the mission",
                         request_id=request_id,
-                        mission_id=run.mission.id,
+                        mission_id=m.id,
                     )
-        ev = self.ctx.journal.event(
-            EventKind.STATE,
-            why,
-            request_id=request_id,
-            from_state=rec.request.state,
-            to_state=RequestState.CANCELLED,
-        )
-        await self.ctx.store.update_request(
-            request_id,
-            expected_states=[rec.request.state],
-            events=[ev],
-            state=RequestState.CANCELLED,
-            reason=why,
-            closed_at=self.ctx.clock.now(),
-        )
-        self.ctx.journal.published(ev)
+            for m in missions.values():
+                only = await self._carries_only(m.id, request_id)
+                if not await self._stop_unstarted(m.id, why, requeue=not only):
+                    raise Conflict(
+                        f"mission {m.id} carrying request {request_id} started meanwhile; "
+                        "cancel the mission",
+                        request_id=request_id,
+                        mission_id=m.id,
+                    )
+            async with self.ctx.store.transaction() as s:
+                events = await bookkeeping.cancel_request(self.ctx, s, request_id, why)
+            self.ctx.journal.published(*events)
+            self.dispatcher.planned(request_id)
+        self.dispatcher.kick()
         return await self.ctx.store.get_request(request_id)
+
+    async def change_priority(
+        self, request_id: str, priority: Priority, actor: str, reason: str
+    ) -> RequestRecord:
+        """Change an open request's priority class and re-plan it: its missions that have not
+        started are cancelled and its work goes back to the queue, where the next round
+        allocates and plans it under the new class; work a vehicle has started is kept."""
+        if not reason.strip():
+            raise ValidationError("say why the priority changes", field="reason")
+        async with self.dispatcher.lock:
+            rec = await self.ctx.store.get_request(request_id)
+            old = rec.request.state
+            if old not in REQUEST_OPEN:
+                raise Conflict(
+                    f"request {request_id} is {old}; its priority can no longer change",
+                    request_id=request_id,
+                    state=old,
+                )
+            before = Priority(rec.request.priority)
+            if before == priority:
+                return rec
+            now = self.ctx.clock.now()
+            ev = self.ctx.journal.event(
+                EventKind.DECISION,
+                f"priority changed from {before} to {priority} by {actor}: {reason}",
+                request_id=request_id,
+                from_priority=before.value,
+                to_priority=priority.value,
+                actor=actor,
+            )
+            audit = AuditLog(
+                at=now,
+                actor=actor,
+                action="request.priority",
+                object_type="request",
+                object_id=request_id,
+                detail={"from": before.value, "to": priority.value, "reason": reason},
+            )
+            async with self.ctx.store.transaction() as s:
+                await self.ctx.store.update_request(
+                    request_id, events=[ev], session=s, priority=priority.value
+                )
+                s.add(audit)
+            self.ctx.journal.published(ev)
+            why = f"re-planned: priority changed to {priority}"
+            for m in (await self._missions_carrying(request_id)).values():
+                if await self._stop_unstarted(m.id, why, requeue=True):
+                    decision = Decision(
+                        kind=DecisionKind.REASSIGNMENT,
+                        subject_id=request_id,
+                        reason=f"mission {m.id} on {m.vehicle_id} had not started: cancelled "
+                        f"and its work planned again as {priority}",
+                        vehicle_id=m.vehicle_id,
+                        plan_ref=m.id,
+                        request_ids=(request_id,),
+                    )
+                else:
+                    decision = Decision(
+                        kind=DecisionKind.KEPT,
+                        subject_id=request_id,
+                        reason=f"mission {m.id} on {m.vehicle_id} has started: kept as it is; "
+                        f"the new priority applies to the rest of the request",
+                        vehicle_id=m.vehicle_id,
+                        plan_ref=m.id,
+                        request_ids=(request_id,),
+                    )
+                await self.dispatcher.record(decision, request_id=request_id, mission_id=m.id)
+            self.dispatcher.planned(request_id)
+        self.dispatcher.kick()
+        return await self.ctx.store.get_request(request_id)
+
+    async def adjust_stock(
+        self, warehouse_id: str, sku_id: str, quantity: int, actor: str, reason: str
+    ) -> StockMovement:
+        """Correct a count (``adjust``, signed). Taking off more than is available first
+        releases reservations not yet on a vehicle (least urgent requests first; the next
+        round shares the rest again); ``InsufficientStock`` (409) when even that is not
+        enough, with nothing changed."""
+        if not reason.strip():
+            raise ValidationError("say why the stock is corrected", field="reason")
+        events: list[MissionEvent] = []
+        async with self.dispatcher.lock:
+            now = self.ctx.clock.now()
+            current = {st.sku_id: st for st in await self.ctx.store.stock(warehouse_id)}
+            st = current.get(sku_id)
+            on_hand, reserved = (st.on_hand, st.reserved) if st is not None else (0, 0)
+            short = reserved - (on_hand + quantity)
+            if on_hand + quantity < 0:
+                raise InsufficientStock(
+                    f"adjusting {sku_id} at {warehouse_id} by {quantity} would leave "
+                    f"{on_hand + quantity} on hand",
+                    warehouse_id=warehouse_id,
+                    sku_id=sku_id,
+                    quantity=quantity,
+                    on_hand=on_hand,
+                    reserved=reserved,
+                )
+            async with self.ctx.store.transaction() as s:
+                if short > 0:
+                    released, events = await self.dispatcher.allocation.release_for_adjustment(
+                        s, warehouse_id, sku_id, short, reason
+                    )
+                    if released < short:
+                        raise InsufficientStock(
+                            f"adjusting {sku_id} at {warehouse_id} by {quantity} would take "
+                            f"{short - released} units that are loaded or planned on missions "
+                            f"(on hand {on_hand}, reserved {reserved}); cancel those missions "
+                            "or correct the count after they leave",
+                            warehouse_id=warehouse_id,
+                            sku_id=sku_id,
+                            quantity=quantity,
+                            on_hand=on_hand,
+                            reserved=reserved,
+                        )
+                mv = await self.ctx.store.move_stock(
+                    MovementKind.ADJUST,
+                    warehouse_id,
+                    sku_id,
+                    quantity,
+                    at=now,
+                    actor=actor,
+                    note=reason,
+                    session=s,
+                )
+                s.add(
+                    AuditLog(
+                        at=now,
+                        actor=actor,
+                        action="stock.adjust",
+                        object_type="warehouse",
+                        object_id=warehouse_id,
+                        detail={"sku_id": sku_id, "quantity": quantity, "reason": reason},
+                    )
+                )
+        self.ctx.journal.published(*events)
+        self.dispatcher.kick()
+        return mv
 
     async def cancel_mission(self, mission_id: str, actor: str, reason: str) -> Mission:
         """Cancel a mission: before take-off it stops at once; in flight the drone returns and

@@ -1,14 +1,25 @@
-"""``/v1/skus``, ``/v1/sites`` and ``/v1/warehouses/{id}/stock``: catalogue, places, stock."""
+"""``/v1/skus``, ``/v1/sites`` and ``/v1/warehouses/{id}/...``: catalogue, places, stock
+receipts and corrections, and the ledger."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.deps import ActorDep, RuntimeDep
-from api.schemas import MovementOut, SiteOut, SkuOut, StockOut, StockReceiptIn
+from api.schemas import (
+    AdjustmentIn,
+    Ident,
+    MovementOut,
+    SiteOut,
+    SkuIn,
+    SkuOut,
+    StockOut,
+    StockReceiptIn,
+)
 from fleet.errors import NotFound, ValidationError
+from fleet.store.tables import AuditLog, Sku
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
 
@@ -16,6 +27,38 @@ router = APIRouter(prefix="/v1", tags=["inventory"])
 @router.get("/skus", response_model=list[SkuOut])
 async def list_skus(rt: RuntimeDep) -> list[SkuOut]:
     return [SkuOut.model_validate(s, from_attributes=True) for s in await rt.store.skus()]
+
+
+@router.put(
+    "/skus/{sku_id}",
+    response_model=SkuOut,
+    status_code=status.HTTP_200_OK,
+    responses={201: {"description": "Created"}, 422: {"description": "Invalid SKU"}},
+)
+async def put_sku(
+    sku_id: Ident, body: SkuIn, rt: RuntimeDep, actor: ActorDep, response: Response
+) -> SkuOut:
+    """Create a SKU (201) or replace its description (200). Stock is counted in its ``unit``;
+    a change of packing or mass applies to loads planned from now on."""
+    existing = {s.id for s in await rt.store.skus()}
+    sku = Sku(id=sku_id, **body.model_dump())
+    await rt.store.upsert_sku(sku)
+    await rt.store.audit(
+        AuditLog(
+            at=rt.clock.now(),
+            actor=actor,
+            action="sku.update" if sku_id in existing else "sku.create",
+            object_type="sku",
+            object_id=sku_id,
+            detail=body.model_dump(),
+        )
+    )
+    await rt.missions.requests.refresh_catalogue()
+    rt.missions.dispatcher.kick()
+    if sku_id not in existing:
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = f"/v1/skus/{sku_id}"
+    return SkuOut.model_validate(sku, from_attributes=True)
 
 
 @router.get("/sites", response_model=list[SiteOut])
@@ -66,6 +109,28 @@ async def receive_stock(
         note=body.note,
     )
     rt.missions.dispatcher.kick()
+    return MovementOut.model_validate(mv, from_attributes=True)
+
+
+@router.post(
+    "/warehouses/{warehouse_id}/adjustments",
+    response_model=MovementOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "The correction would make stock negative"}},
+)
+async def adjust_stock(
+    warehouse_id: str, body: AdjustmentIn, rt: RuntimeDep, actor: ActorDep
+) -> MovementOut:
+    """Correct a count (an ``adjust`` line, signed quantity, reason required). Taking off more
+    than is available first releases allocations not yet on a vehicle (least urgent requests
+    first; the next dispatch round shares the rest again); if even that is not enough (the
+    units are on missions), 409 and nothing changes."""
+    _warehouse(rt, warehouse_id)
+    if body.sku_id not in {s.id for s in await rt.store.skus()}:
+        raise ValidationError(f"unknown SKU {body.sku_id!r}", field="sku_id")
+    mv = await rt.missions.adjust_stock(
+        warehouse_id, body.sku_id, body.quantity, actor, body.reason
+    )
     return MovementOut.model_validate(mv, from_attributes=True)
 
 

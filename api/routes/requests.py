@@ -1,4 +1,4 @@
-"""``/v1/requests``: submit, read, list, approve, reject and cancel requests."""
+"""``/v1/requests``: submit, read, list, approve, reject, cancel and re-prioritise requests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from api.deps import ActorDep, RuntimeDep
-from api.schemas import CancelIn, DeliveryRequestIn, RequestOut
+from api.schemas import CancelIn, DeliveryRequestIn, PriorityIn, RequestOut
 from api.views import request_out
 from fleet.store.tables import Task
 from missions.requests import ItemLine, NewDelivery
@@ -103,3 +103,23 @@ async def cancel_request(
     """Cancel a request that has not left the warehouse (409 otherwise: cancel its mission)."""
     record = await rt.missions.cancel_request(request_id, actor, body.reason)
     return request_out(record)
+
+
+@router.post(
+    "/{request_id}/priority",
+    response_model=RequestOut,
+    responses={409: {"description": "The request is closed"}},
+)
+async def change_priority(
+    request_id: str, body: PriorityIn, rt: RuntimeDep, actor: ActorDep
+) -> RequestOut:
+    """Change the priority class of an open request (the reason is required and recorded).
+
+    It is re-planned: its missions that have not started are cancelled and its work is
+    allocated and planned again under the new class in the next dispatch round; a mission a
+    vehicle has started is kept (a ``kept`` decision says so)."""
+    await rt.missions.change_priority(request_id, body.priority, actor, body.reason)
+    record = await rt.missions.requests.get(request_id)
+    tasks = await rt.store.request_tasks(request_id)
+    events = await rt.store.events(request_id=request_id)
+    return request_out(record, tasks, events)
