@@ -486,8 +486,11 @@ class VanShuttlePlanner:
                     ),
                 )
             )
-        dock = world.dock_node(spec.warehouse_id).id
+        dock_node = world.dock_node(spec.warehouse_id)
+        dock = dock_node.id
         number = await trip_count(self.ctx.store, spec.id, van.id, shift.day) + 1
+        pose = van.state.map_pose if van.state is not None else None
+        off = math.dist((pose[0], pose[1]), dock_node.xy) if pose is not None else 0.0
         tp = TripPlan(
             trip_id=mission_id,
             purpose=DELIVERY,
@@ -498,6 +501,7 @@ class VanShuttlePlanner:
             shuttle_plan_id=spec.id,
             shift_day=shift.day.isoformat(),
             number=number,
+            start_deviation_m=round(off + 2.0, 2) if off > 0.5 else None,
             distance_m=routed.distance_m,
             depart=routed.depart,
             return_at=routed.return_at,
