@@ -274,7 +274,11 @@ def trip_from_routes(
             # a zero-length route: the next stop is this very node
             prev = nodes[-1]
             nodes[-1] = TripNode(
-                prev.node_id, prev.position, (*prev.actions, *stop_actions[i + 1]), prev.name
+                prev.node_id,
+                prev.position,
+                (*prev.actions, *stop_actions[i + 1]),
+                prev.name,
+                prev.allowed_deviation_m,
             )
     return VanTrip(trip_id, tuple(nodes), tuple(edges), base_nodes=base_nodes)
 

@@ -284,3 +284,19 @@ def test_trip_from_road_routes() -> None:
         trip_from_routes("T9", [out, back], [[], []])
     with pytest.raises(ValidationError):
         trip_from_routes("T9", [out, out], [[], [], []])  # second route starts elsewhere
+
+
+def test_zero_length_first_route_keeps_the_start_deviation() -> None:
+    from fleet.van import trip_from_routes
+    from fleet.worldfile import load_world
+
+    world = load_world(Path(__file__).resolve().parents[3] / "examples/worlds/shatou.geojson")
+    net = world.road_network
+    dock = world.dock_node(world.warehouses[0].id)
+    here = net.shortest_path(dock, dock)  # the van already stands at the stop
+    trip = trip_from_routes(
+        "T10", [here], [[Pick("L1", 2, 10.0)], [Drop("L1", 2, 10.0)]], start_deviation_m=15.0
+    )
+    assert len(trip.nodes) == 1
+    assert trip.nodes[0].allowed_deviation_m == 15.0
+    assert [type(a).__name__ for a in trip.nodes[0].actions] == ["Pick", "Drop"]
