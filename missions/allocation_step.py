@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,8 +65,8 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class _Want:
-    """One request line in a pool."""
+class PoolLine:
+    """One request line in a pool: what it asks, carries and holds."""
 
     rec: RequestRecord
     item: RequestItem
@@ -268,7 +268,7 @@ class AllocationStep:
             await ctx.store.tasks_of_requests(r.request.id for r in records)
         )
         stock = {(st.warehouse_id, st.sku_id): st for st in await ctx.store.stock()}
-        pools: dict[tuple[str, str], list[_Want]] = defaultdict(list)
+        pools: dict[tuple[str, str], list[PoolLine]] = defaultdict(list)
         for rec in records:
             req = rec.request
             if req.deadline is not None and req.deadline <= now:
@@ -279,7 +279,7 @@ class AllocationStep:
             for item in rec.items:
                 carried = item.delivered + assigned.get((req.id, item.sku_id), 0)
                 pools[(warehouse_id, item.sku_id)].append(
-                    _Want(rec, item, carried, max(0, item.allocated - carried))
+                    PoolLine(rec, item, carried, max(0, item.allocated - carried))
                 )
         outcomes = []
         moves = 0
@@ -395,99 +395,17 @@ class AllocationStep:
         return community_weight(c.population, c.vulnerable_households)
 
     def _allocate_pool(
-        self, warehouse_id: str, sku_id: str, available: int, wants: Sequence[_Want]
+        self, warehouse_id: str, sku_id: str, available: int, wants: Sequence[PoolLine]
     ) -> tuple[PoolOutcome, dict[str, int], dict[str, str]]:
-        """Community shares with floors, then each community's extra split between its
-        requests; returns the outcome, each request's new held quantity and the reason of
-        its split inside its community."""
-        by_c: dict[str, list[_Want]] = defaultdict(list)
-        for w in wants:
-            by_c[w.community_id].append(w)
-        weights = {c: self._weight(c) for c in by_c}
-        floor = {c: sum(w.carried for w in ws) for c, ws in by_c.items()}
-        asked = {c: sum(w.item.quantity for w in ws) for c, ws in by_c.items()}
-        held = sum(w.held for w in wants)
-        carried = sum(floor.values())
-        in_play = available + held + carried
-
-        active = set(by_c)
-        fixed: set[str] = set()
-        alloc: Allocation | None = None
-        while active:
-            alloc = allocate(
-                sku_id,
-                in_play - sum(floor[c] for c in fixed),
-                [w.demand(w.item.quantity) for w in wants if w.community_id in active],
-                {c: weights[c] for c in active},
-            )
-            below = {c for c in active if alloc.community(c).allocated < floor[c]}
-            if not below:
-                break
-            fixed |= below
-            active -= below
-            alloc = None
-        share = {c: floor[c] for c in fixed}
-        reasons = {
-            c: f"asked {asked[c]}, keeps the {floor[c]} its requests already carry or received, "
-            "at or above its share this round: gets nothing more"
-            for c in fixed
-        }
-        if alloc is not None:
-            for c in active:
-                cs = alloc.community(c)
-                share[c] = cs.allocated
-                reasons[c] = cs.reason
-
-        targets: dict[str, int] = {}
-        request_reason: dict[str, str] = {}
-        for c, ws in by_c.items():
-            extra = share[c] - floor[c]
-            open_ws = [w for w in ws if w.want > 0]
-            if not open_ws:
-                continue
-            inner = allocate(
-                sku_id, extra, [w.demand(w.want) for w in open_ws], {c: weights[c]}
-            )
-            for w in open_ws:
-                rs: RequestShare = inner.request(w.request_id)
-                targets[w.request_id] = rs.allocated
-                request_reason[w.request_id] = rs.reason
-        communities = tuple(
-            CommunityOutcome(
-                community_id=c,
-                weight=float(weights[c]),
-                asked=asked[c],
-                carried=floor[c],
-                allocated=share[c],
-                reason=reasons[c],
-            )
-            for c in sorted(by_c)
-        )
-        fractions = [co.satisfied for co in communities]
-        ws_ = [co.weight for co in communities]
-        outcome = PoolOutcome(
-            warehouse_id=warehouse_id,
-            sku_id=sku_id,
-            rule=alloc.rule if alloc is not None else AllocationRule.TOO_FEW,
-            available=available,
-            held=held,
-            carried=carried,
-            asked=sum(asked.values()),
-            allocated=sum(share.values()),
-            level=alloc.level if alloc is not None else 0.0,
-            jain_index=jain_index(fractions, ws_),
-            jain_unweighted=jain_index(fractions),
-            starved=tuple(co.community_id for co in communities if co.allocated == 0),
-            communities=communities,
-        )
-        return outcome, targets, request_reason
+        weights = {w.community_id: self._weight(w.community_id) for w in wants}
+        return share_pool(warehouse_id, sku_id, available, wants, weights)
 
     # --- applying and recording ------------------------------------------------------------
 
     async def _apply(
         self,
         outcome: PoolOutcome,
-        wants: Sequence[_Want],
+        wants: Sequence[PoolLine],
         targets: dict[str, int],
         reasons: dict[str, str],
     ) -> int:
@@ -501,7 +419,7 @@ class AllocationStep:
             if w.request_id in targets and targets[w.request_id] != w.held
         ]
         changes += [(w, -w.held) for w in wants if w.request_id not in targets and w.held > 0]
-        decisions: list[tuple[_Want, Decision]] = []
+        decisions: list[tuple[PoolLine, Decision]] = []
         for w in wants:
             held_after = targets.get(w.request_id, 0)
             total = w.carried + held_after
@@ -579,7 +497,7 @@ class AllocationStep:
 
     @staticmethod
     def _decision(
-        outcome: PoolOutcome, co: CommunityOutcome, w: _Want, held_after: int, inner: str | None
+        outcome: PoolOutcome, co: CommunityOutcome, w: PoolLine, held_after: int, inner: str | None
     ) -> Decision:
         r = w.rec.request
         total = w.carried + held_after
@@ -634,3 +552,97 @@ class AllocationStep:
             data={"scope": "pool", **outcome.as_json()},
         )
 
+
+def share_pool(
+    warehouse_id: str,
+    sku_id: str,
+    available: int,
+    wants: Sequence[PoolLine],
+    weights: Mapping[str, int | float],
+) -> tuple[PoolOutcome, dict[str, int], dict[str, str]]:
+    """Share one pool (see the module): community shares by weighted max-min with each
+    community's carried units as a floor, then each community's extra split between its
+    requests by class, deadline and approval. Pure.
+
+    Returns the outcome, each request's new *held* quantity (units reserved and not on a
+    vehicle) and the reason of its split inside its community."""
+    by_c: dict[str, list[PoolLine]] = defaultdict(list)
+    for w in wants:
+        by_c[w.community_id].append(w)
+    floor = {c: sum(w.carried for w in ws) for c, ws in by_c.items()}
+    asked = {c: sum(w.item.quantity for w in ws) for c, ws in by_c.items()}
+    held = sum(w.held for w in wants)
+    carried = sum(floor.values())
+    in_play = available + held + carried
+
+    active = set(by_c)
+    fixed: set[str] = set()
+    alloc: Allocation | None = None
+    while active:
+        alloc = allocate(
+            sku_id,
+            in_play - sum(floor[c] for c in fixed),
+            [w.demand(w.item.quantity) for w in wants if w.community_id in active],
+            {c: weights[c] for c in active},
+        )
+        below = {c for c in active if alloc.community(c).allocated < floor[c]}
+        if not below:
+            break
+        fixed |= below
+        active -= below
+        alloc = None
+    share = {c: floor[c] for c in fixed}
+    reasons = {
+        c: f"asked {asked[c]}, keeps the {floor[c]} its requests already carry or received, "
+        "at or above its share this round: gets nothing more"
+        for c in fixed
+    }
+    if alloc is not None:
+        for c in active:
+            cs = alloc.community(c)
+            share[c] = cs.allocated
+            reasons[c] = cs.reason
+
+    targets: dict[str, int] = {}
+    request_reason: dict[str, str] = {}
+    for c, ws in by_c.items():
+        extra = share[c] - floor[c]
+        open_ws = [w for w in ws if w.want > 0]
+        if not open_ws:
+            continue
+        inner = allocate(
+            sku_id, extra, [w.demand(w.want) for w in open_ws], {c: weights[c]}
+        )
+        for w in open_ws:
+            rs: RequestShare = inner.request(w.request_id)
+            targets[w.request_id] = rs.allocated
+            request_reason[w.request_id] = rs.reason
+    communities = tuple(
+        CommunityOutcome(
+            community_id=c,
+            weight=float(weights[c]),
+            asked=asked[c],
+            carried=floor[c],
+            allocated=share[c],
+            reason=reasons[c],
+        )
+        for c in sorted(by_c)
+    )
+    fractions = [co.satisfied for co in communities]
+    ws_ = [co.weight for co in communities]
+    outcome = PoolOutcome(
+        warehouse_id=warehouse_id,
+        sku_id=sku_id,
+        rule=alloc.rule if alloc is not None else AllocationRule.TOO_FEW,
+        available=available,
+        held=held,
+        carried=carried,
+        asked=sum(asked.values()),
+        allocated=sum(share.values()),
+        level=alloc.level if alloc is not None else 0.0,
+        jain_index=jain_index(fractions, ws_),
+        jain_unweighted=jain_index(fractions),
+        starved=tuple(co.community_id for co in communities if co.allocated == 0),
+        communities=communities,
+    )
+    return outcome, targets, request_reason
