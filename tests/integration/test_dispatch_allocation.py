@@ -162,10 +162,11 @@ async def test_stock_arriving_after_the_requests_is_shared_fairly(svc: RunningSe
 
 
 async def test_priority_classes_first_inside_a_community_and_a_priority_change_reallocates(
-    svc: RunningService,
+    svc: RunningService, clock: ManualClock
 ) -> None:
     await receive(svc, 60)
     s1 = await ask(svc, "C03", 50)
+    await clock.advance(60)  # a minute later: its deadline is a minute later too
     s2 = await ask(svc, "C03", 50)
     await settled(svc)
     assert (await allocated(svc, s1), await allocated(svc, s2)) == (50, 10)
