@@ -30,7 +30,6 @@ from missions.journal import EventKind
 from missions.requests import RequestService
 from missions.routing.decisions import Decision, DecisionKind
 from missions.run import MissionRun
-from missions.shuttle import van_service_available
 from missions.shuttle.service import ShuttleService
 from missions.states import (
     MISSION_ACTIVE,
@@ -86,8 +85,6 @@ class MissionService:
         )
         self.register_run(DroneBroadcastRun)
         self.shuttle = ShuttleService.install(self)
-        # the mode choice asks the shuttle plans whether a van can take work (hours, vans)
-        self.dispatcher.van_service = van_service_available
 
     def register_run(self, run: type[MissionRun]) -> None:
         """Execute missions of ``run.kind`` with ``run``."""
