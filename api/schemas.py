@@ -203,6 +203,7 @@ class SiteOut(BaseModel):
     lon: float
     attributes: dict[str, Any]
 
+
 # --- broadcasts (docs/broadcast.md, docs/api.md "Broadcasts") ---------------------------------
 
 

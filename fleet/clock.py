@@ -52,10 +52,16 @@ class Clock(ABC):
         return seconds / self.speed
 
     async def wait_for(self, aw: Awaitable[T], seconds: float | None) -> T:
-        """Await ``aw`` for at most ``seconds`` of world time; raise ``TimeoutError`` after."""
+        """Await ``aw`` for at most ``seconds`` of world time; raise ``TimeoutError`` after.
+
+        Built on ``asyncio.timeout``: Python 3.11's ``asyncio.wait_for`` can swallow a
+        cancellation that arrives as the awaited result does (CPython gh-86296), which left
+        tasks running after their owner had cancelled them.
+        """
         if seconds is None:
             return await aw
-        return await asyncio.wait_for(aw, self.to_real(seconds))
+        async with asyncio.timeout(self.to_real(seconds)):
+            return await aw
 
 
 class WallClock(Clock):

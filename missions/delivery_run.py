@@ -12,7 +12,6 @@ from fleet.geo import LatLon, distance_m
 from fleet.registry import VehicleEntry
 from fleet.store.tables import Mission, MissionEvent
 from fleet.vehicle import LandedState, LinkState, MissionRunState
-from missions.cancellation import check_cancelled
 from missions.context import MissionContext
 from missions.drone_delivery import DeliveryPlan, plan_from_json
 from missions.journal import EventKind
@@ -119,12 +118,10 @@ class DroneDeliveryRun(MissionRun):
                     clock=clock,
                 )
             except TimeoutError:
-                check_cancelled()
                 continue
             except NotFound:  # not (re)discovered yet after a restart
                 await clock.sleep(1.0)
                 continue
-            check_cancelled()
             seen = entry.version
             st = entry.status
             progress = st.mission

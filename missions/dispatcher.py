@@ -46,7 +46,6 @@ from missions.bookkeeping import (
     due_for_closing,
     settle_request,
 )
-from missions.cancellation import check_cancelled
 from missions.context import MissionContext
 from missions.decision_log import decision_event
 from missions.delivery_mode import ModeChoice, choose_mode, load_kg
@@ -155,7 +154,6 @@ class Dispatcher:
                 log.exception("dispatcher.round_failed")
             with contextlib.suppress(TimeoutError):
                 await self.ctx.clock.wait_for(self._wake.wait(), self.interval_s)
-            check_cancelled()
 
     async def dispatch_once(self) -> int:
         """One round (see the module docstring): returns how many missions were planned."""

@@ -95,7 +95,8 @@ async def stream_events(request: Request, rt: RuntimeDep) -> StreamingResponse:
             yield ": streetfleet events\n\n"
             while not await request.is_disconnected():
                 try:
-                    event = await asyncio.wait_for(sub.get(), KEEPALIVE_S)
+                    async with asyncio.timeout(KEEPALIVE_S):
+                        event = await sub.get()
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue

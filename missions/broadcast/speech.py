@@ -88,7 +88,8 @@ class SpeechEngine:
         except FileNotFoundError:
             raise _missing(self.executable) from None
         try:
-            out, err = await asyncio.wait_for(proc.communicate(stdin), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                out, err = await proc.communicate(stdin)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()

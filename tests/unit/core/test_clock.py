@@ -51,3 +51,34 @@ def test_make_clock_rejects_unknown_mode() -> None:
     assert isinstance(make_clock("wall"), WallClock)
     with pytest.raises(ValueError, match="unknown clock mode"):
         make_clock("sundial")
+
+
+async def test_a_cancel_landing_as_the_wait_completes_is_not_lost() -> None:
+    """Python 3.11's asyncio.wait_for drops a cancellation that arrives in the turn its awaited
+    future completes (CPython gh-86296); Clock.wait_for must not, or loops outlive their owner."""
+    clock = AcceleratedClock(1.0)
+    wake = asyncio.Event()
+    rounds = 0
+
+    async def loop() -> None:
+        nonlocal rounds
+        while True:
+            rounds += 1
+            try:
+                await clock.wait_for(wake.wait(), 10.0)
+            except TimeoutError:
+                pass
+            wake.clear()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0.01)  # parked in wait_for
+    for _ in range(3):
+        wake.set()
+        await asyncio.sleep(0)  # the inner wait finishes ...
+        task.cancel()  # ... and the cancel lands before wait_for resumes
+        await asyncio.sleep(0.01)
+        if task.done():
+            break
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2.0)
+    assert rounds >= 1
