@@ -3,9 +3,15 @@ is shared between the open delivery requests that ask for it, by the rule of
 :mod:`missions.allocation` (weighted max-min between communities, priority classes first inside
 a community), and what each request is granted is reserved for it in stock.
 
-**Pools.** A request is served from its ``warehouse_id``; when it names none, from the nearest
-warehouse (to its community's gate) with available stock of one of its SKUs, else the nearest
-one; the choice is kept once something is reserved there. Each (warehouse, SKU) is one pool.
+**Pools.** A request is served from its ``warehouse_id`` when its requester named one. Otherwise
+the dispatcher chooses: among the warehouses a vehicle can serve it from now (a delivery drone
+online at the warehouse's pads for a load that may fly, or a van on a shuttle plan serving the
+community from there), the nearest to its community's gate with available stock of one of its
+SKUs, else the nearest such; when no warehouse can serve it now, the nearest with stock, else
+the nearest. The choice is kept once something is reserved there, but not forever: when nothing
+of the request is on a vehicle yet and no vehicle can serve it from the chosen warehouse while
+another warehouse can, its reservations are released and it moves (a ``decision`` says why).
+Each (warehouse, SKU) is one pool.
 
 **What is shared** in a pool is the stock *in play*: units available (``on_hand - reserved``),
 units already promised to requests but not yet on a vehicle, and units of open requests that
@@ -32,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -247,13 +253,25 @@ class AllocationRound:
         }
 
 
+Serves = Callable[[str, str, bool], Awaitable[bool]]
+"""``await serves(warehouse_id, community_id, flyable)``: whether a vehicle can take work from
+that warehouse to that community now (drones count only for a ``flyable`` load)."""
+
+CHOSEN_BY = "warehouse_chosen_by"
+"""Key in ``Request.details`` marking a warehouse the dispatcher chose (not the requester)."""
+
+
 class AllocationStep:
     """Runs the allocation at the start of each dispatch round (the dispatcher holds its lock)."""
 
-    def __init__(self, ctx: MissionContext) -> None:
+    def __init__(self, ctx: MissionContext, serves: Serves | None = None) -> None:
         self.ctx = ctx
+        self.serves = serves
+        """Where vehicles can serve from now (the dispatcher's fleet view); None: anywhere."""
         self.latest: AllocationRound | None = None
         """The last round (None before the first)."""
+        self._serving: dict[tuple[str, bool], set[str]] = {}
+        """Warehouses vehicles can serve from, per (community, flyable), for this round."""
         self._recorded: dict[tuple[str, str], tuple[int, int]] = {}
         self._pool_recorded: dict[tuple[str, str], tuple[Any, ...]] = {}
 
@@ -264,16 +282,16 @@ class AllocationStep:
         records = await ctx.store.list_requests(
             states=list(DELIVERY_OPEN), kind=RequestKind.DELIVERY, limit=1_000_000
         )
-        assigned = assigned_units(
-            await ctx.store.tasks_of_requests(r.request.id for r in records)
-        )
+        assigned = assigned_units(await ctx.store.tasks_of_requests(r.request.id for r in records))
         stock = {(st.warehouse_id, st.sku_id): st for st in await ctx.store.stock()}
+        skus = {sku.id: sku for sku in await ctx.store.skus()}
+        self._serving.clear()
         pools: dict[tuple[str, str], list[PoolLine]] = defaultdict(list)
         for rec in records:
             req = rec.request
             if req.deadline is not None and req.deadline <= now:
                 continue  # past its deadline: keeps what it holds, takes no more
-            warehouse_id = req.warehouse_id or self._pick_warehouse(rec, stock)
+            warehouse_id = await self._warehouse_for(rec, stock, skus, assigned)
             if warehouse_id is None:
                 continue
             for item in rec.items:
@@ -286,9 +304,7 @@ class AllocationStep:
         for (warehouse_id, sku_id), wants in sorted(pools.items()):
             st = stock.get((warehouse_id, sku_id))
             available = max(0, st.on_hand - st.reserved) if st is not None else 0
-            outcome, targets, reasons = self._allocate_pool(
-                warehouse_id, sku_id, available, wants
-            )
+            outcome, targets, reasons = self._allocate_pool(warehouse_id, sku_id, available, wants)
             outcomes.append(outcome)
             moves += await self._apply(outcome, wants, targets, reasons)
         result = AllocationRound(now, tuple(outcomes), moves)
@@ -377,18 +393,131 @@ class AllocationStep:
 
     # --- deciding --------------------------------------------------------------------------
 
+    async def _warehouse_for(
+        self,
+        rec: RequestRecord,
+        stock: dict[tuple[str, str], Stock],
+        skus: Mapping[str, Any],
+        assigned: Mapping[tuple[str, str], int],
+    ) -> str | None:
+        """The warehouse ``rec`` is served from this round (see the module docstring)."""
+        req = rec.request
+        current = req.warehouse_id
+        if current is not None and not req.details.get(CHOSEN_BY):
+            return current  # the requester's choice binds
+        carried = any(
+            item.delivered + assigned.get((req.id, item.sku_id), 0) > 0 for item in rec.items
+        )
+        if current is not None and (carried or self.serves is None):
+            return current
+        flyable = self._flyable(rec, skus)
+        key = (req.community_id, flyable)
+        serving = self._serving.get(key)
+        if serving is None:  # once per community and kind of load in a round
+            serving = set()
+            if self.serves is not None:
+                for w in self.ctx.world.warehouses:
+                    if await self.serves(w.id, req.community_id, flyable):
+                        serving.add(w.id)
+            self._serving[key] = serving
+        if current is not None and (current in serving or not serving):
+            return current
+        choice = self._pick_warehouse(rec, stock, serving)
+        if current is not None and choice is not None and choice != current:
+            await self._move(rec, current, choice)
+        return choice
+
+    def _flyable(self, rec: RequestRecord, skus: Mapping[str, Any]) -> bool:
+        """Whether the request's load may fly and fits a drone."""
+        kg = 0.0
+        for item in rec.items:
+            sku = skus.get(item.sku_id)
+            if sku is None or not sku.drone_eligible:
+                return False
+            kg += sku.unit_kg * max(0, item.quantity - item.delivered)
+        return kg <= self.ctx.settings.drone_missions.payload_kg + 1e-9
+
     def _pick_warehouse(
-        self, rec: RequestRecord, stock: dict[tuple[str, str], Stock]
+        self, rec: RequestRecord, stock: dict[tuple[str, str], Stock], serving: set[str]
     ) -> str | None:
         world = self.ctx.world
         gate = world.community(rec.request.community_id).gate
-        nearest = sorted(world.warehouses, key=lambda w: (distance_m(w.location, gate), w.id))
-        for w in nearest:
+
+        def has_stock(warehouse_id: str) -> bool:
             for item in rec.items:
-                st = stock.get((w.id, item.sku_id))
+                st = stock.get((warehouse_id, item.sku_id))
                 if st is not None and st.on_hand - st.reserved > 0:
-                    return w.id
-        return nearest[0].id if nearest else None
+                    return True
+            return False
+
+        ranked = sorted(
+            world.warehouses,
+            key=lambda w: (
+                bool(serving) and w.id not in serving,
+                not has_stock(w.id),
+                distance_m(w.location, gate),
+                w.id,
+            ),
+        )
+        return ranked[0].id if ranked else None
+
+    async def _move(self, rec: RequestRecord, old: str, new: str) -> None:
+        """Release what ``rec`` holds at ``old`` (nothing of it is on a vehicle) so that it is
+        allocated at ``new`` this round."""
+        ctx = self.ctx
+        req = rec.request
+        now = ctx.clock.now()
+        reason = (
+            f"served from {new} instead of {old}: no vehicle can serve "
+            f"{req.community_id} from {old} now, one can from {new}"
+        )
+        events: list[MissionEvent] = []
+        async with ctx.store.transaction() as s:
+            for item in rec.items:
+                if item.allocated <= 0:
+                    continue
+                mv = await ctx.store.move_stock(
+                    MovementKind.RELEASE,
+                    old,
+                    item.sku_id,
+                    item.allocated,
+                    at=now,
+                    request_id=req.id,
+                    note=f"moved to {new}",
+                    session=s,
+                )
+                await ctx.store.count_item(
+                    req.id, item.sku_id, allocated=-item.allocated, session=s
+                )
+                events.append(
+                    ctx.journal.event(
+                        EventKind.STOCK,
+                        f"release {item.allocated} {item.sku_id}: moved to {new}",
+                        request_id=req.id,
+                        movement_id=mv.id,
+                        sku_id=item.sku_id,
+                        quantity=item.allocated,
+                        movement=MovementKind.RELEASE.value,
+                    )
+                )
+                item.allocated = 0
+            details = {k: v for k, v in req.details.items() if k != CHOSEN_BY}
+            await ctx.store.update_request(req.id, session=s, warehouse_id=None, details=details)
+            events.append(
+                ctx.journal.event(
+                    EventKind.DECISION,
+                    reason,
+                    request_id=req.id,
+                    warehouse_id=new,
+                    previous_warehouse_id=old,
+                )
+            )
+            for ev in events:
+                s.add(ev)
+        req.warehouse_id = None
+        req.details = details
+        ctx.journal.published(*events)
+        log.info("allocation.moved", request_id=req.id, from_warehouse=old, to_warehouse=new)
 
     def _weight(self, community_id: str) -> int:
         c = self.ctx.world.community(community_id)
@@ -464,9 +593,12 @@ class AllocationStep:
                     )
                     await ctx.store.count_item(w.request_id, sku, allocated=delta, session=s)
                     if w.rec.request.warehouse_id is None:
+                        details = {**w.rec.request.details, CHOSEN_BY: "dispatcher"}
                         await ctx.store.update_request(
-                            w.request_id, session=s, warehouse_id=wh
+                            w.request_id, session=s, warehouse_id=wh, details=details
                         )
+                        w.rec.request.warehouse_id = wh
+                        w.rec.request.details = details
                     events.append(
                         j.event(
                             EventKind.STOCK,
@@ -502,8 +634,7 @@ class AllocationStep:
         r = w.rec.request
         total = w.carried + held_after
         head = (
-            f"{outcome.sku_id}: {total} of {w.item.quantity} allocated from "
-            f"{outcome.warehouse_id}"
+            f"{outcome.sku_id}: {total} of {w.item.quantity} allocated from {outcome.warehouse_id}"
         )
         if w.carried:
             head += f" ({w.carried} already on vehicles or delivered)"
@@ -610,9 +741,7 @@ def share_pool(
         open_ws = [w for w in ws if w.want > 0]
         if not open_ws:
             continue
-        inner = allocate(
-            sku_id, extra, [w.demand(w.want) for w in open_ws], {c: weights[c]}
-        )
+        inner = allocate(sku_id, extra, [w.demand(w.want) for w in open_ws], {c: weights[c]})
         for w in open_ws:
             rs: RequestShare = inner.request(w.request_id)
             targets[w.request_id] = rs.allocated

@@ -35,6 +35,7 @@ from fleet.airspace import path_length, router_for
 from fleet.errors import Conflict, PlanningError
 from fleet.geo import distance_m
 from fleet.registry import VehicleEntry
+from fleet.speaker import SpeakerControl
 from fleet.store.repository import RequestRecord
 from fleet.store.tables import Mission, MissionEvent, Task
 from fleet.vehicle import Capability, LandedState, LinkState, VehicleKind
@@ -121,7 +122,7 @@ class Dispatcher:
     def __init__(self, ctx: MissionContext) -> None:
         self.ctx = ctx
         self.planners: list[RequestPlanner] = []
-        self.allocation = AllocationStep(ctx)
+        self.allocation = AllocationStep(ctx, serves=self.serves)
         self.lock = asyncio.Lock()
         """Held by every round and by operations that change allocations or tasks outside a
         round (cancel, priority change): hold it to turn allocated lines into tasks outside a
@@ -197,9 +198,7 @@ class Dispatcher:
         ]
         if not due:
             return 0
-        assigned = assigned_units(
-            await self.ctx.store.tasks_of_requests(r.request.id for r in due)
-        )
+        assigned = assigned_units(await self.ctx.store.tasks_of_requests(r.request.id for r in due))
         closed = 0
         for rec in due:
             if not due_for_closing(rec, assigned, now):
@@ -273,7 +272,8 @@ class Dispatcher:
 
     def delivery_drones(self, warehouse_id: str | None) -> list[tuple[VehicleEntry, Pad]]:
         """Delivery drones online at a pad of ``warehouse_id`` (any warehouse when None),
-        busy or not, with their pad."""
+        busy or not, with their pad. Drones carrying a loudspeaker payload are not delivery
+        drones: their payload bay holds the speaker."""
         world = self.ctx.world
         pads = [
             p
@@ -282,10 +282,17 @@ class Dispatcher:
             and (warehouse_id is None or p.warehouse_id == warehouse_id)
         ]
         out = []
+        speaker_hosts = {
+            e.control.host_vehicle_id
+            for e in self.ctx.registry
+            if isinstance(e.control, SpeakerControl)
+        }
         for entry in self.ctx.registry:
             info, st = entry.info, entry.status
             if info.kind != VehicleKind.DRONE or Capability.DELIVERY not in info.capabilities:
                 continue
+            if info.id in speaker_hosts:
+                continue  # its payload bay holds a loudspeaker, not a gripper load
             where = st.home or st.position
             if where is None:
                 continue
@@ -294,6 +301,17 @@ class Dispatcher:
                 continue
             out.append((entry, pad))
         return out
+
+    async def serves(self, warehouse_id: str, community_id: str, flyable: bool) -> bool:
+        """Whether a vehicle can take work from ``warehouse_id`` to ``community_id`` now: a
+        delivery drone online at its pads (for a ``flyable`` load) or a van (shuttle plans)."""
+        if flyable and any(
+            e.status.link == LinkState.ONLINE for e, _ in self.delivery_drones(warehouse_id)
+        ):
+            return True
+        return await self.van_service(
+            self.ctx, community_id=community_id, warehouse_id=warehouse_id
+        )
 
     async def mode_for(
         self, rec: RequestRecord, lines: Lines, *, drones_available: bool | None = None
@@ -564,9 +582,7 @@ class DroneDeliveryPlanner:
                 )
                 if late is not None:
                     events.append(
-                        decision_event(
-                            self.ctx, late, mission_id=mission.id, request_id=req.id
-                        )
+                        decision_event(self.ctx, late, mission_id=mission.id, request_id=req.id)
                     )
                 events.append(
                     j.event(
