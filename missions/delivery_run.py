@@ -63,6 +63,7 @@ class DroneDeliveryRun(MissionRun):
             )
             await ctl.start_mission()
         except VehicleError as exc:
+            self.refused = str(exc)
             await self._fail(f"vehicle refused the mission: {exc}")
             return False
 

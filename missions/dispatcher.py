@@ -116,6 +116,12 @@ async def vans_online(
     )
 
 
+MIN_REAL_INTERVAL_S = 0.25
+"""Real seconds at least between two unprompted dispatch rounds."""
+REST_AFTER_REFUSAL_S = 120.0
+"""World seconds a vehicle that refused a mission is not offered another."""
+
+
 class Dispatcher:
     """Runs dispatch rounds: closing, allocation, then the registered request planners."""
 
@@ -134,8 +140,28 @@ class Dispatcher:
         self._waiting: dict[str, tuple[str | None, str]] = {}
         """Last (key, reason) recorded for a request that waits."""
         self.interval_s = 5.0
+        self._resting: dict[str, tuple[float, str]] = {}
+        """Vehicles that refused a mission: (world time until, reason)."""
         self.rounds = 0
         """Rounds completed (tests and monitoring)."""
+
+    def rest(self, vehicle_id: str, reason: str) -> None:
+        """Offer ``vehicle_id`` no work for :data:`REST_AFTER_REFUSAL_S` (it refused a mission
+        for ``reason``): re-planning onto it every round would only repeat the refusal."""
+        until = self.ctx.clock.time() + REST_AFTER_REFUSAL_S
+        self._resting[vehicle_id] = (until, reason)
+        log.info("dispatch.vehicle_rests", vehicle_id=vehicle_id, reason=reason)
+
+    def resting(self, vehicle_id: str) -> str | None:
+        """Why ``vehicle_id`` rests now, or None."""
+        rest = self._resting.get(vehicle_id)
+        if rest is None:
+            return None
+        until, reason = rest
+        if self.ctx.clock.time() >= until:
+            del self._resting[vehicle_id]
+            return None
+        return reason
 
     def add_planner(self, planner: RequestPlanner) -> None:
         """Run ``planner`` in every round, after those already registered."""
@@ -154,7 +180,16 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatcher.round_failed")
             with contextlib.suppress(TimeoutError):
-                await self.ctx.clock.wait_for(self._wake.wait(), self.interval_s)
+                await self.ctx.clock.wait_for(self._wake.wait(), self._idle_interval())
+
+    def _idle_interval(self) -> float:
+        """World seconds between unprompted rounds: ``interval_s``, but never less than
+        :data:`MIN_REAL_INTERVAL_S` of real time (an accelerated clock would otherwise spin
+        rounds; anything that matters wakes the dispatcher with :meth:`kick`)."""
+        speed = self.ctx.clock.speed
+        if math.isinf(speed):
+            return self.interval_s
+        return max(self.interval_s, MIN_REAL_INTERVAL_S * speed)
 
     async def dispatch_once(self) -> int:
         """One round (see the module docstring): returns how many missions were planned."""
@@ -630,6 +665,8 @@ class DroneDeliveryPlanner:
                 ready_at, battery = _back_at(m, now, battery, spec.turnaround_s)
             elif st.link != LinkState.ONLINE:
                 why = f"{info.id} link is {st.link}"
+            elif (refusal := self.dispatcher.resting(info.id)) is not None:
+                why = f"{info.id} refused its last mission ({refusal}); resting"
             elif battery is None:
                 why = f"{info.id} has not reported its battery"
             elif st.armed or st.landed != LandedState.ON_GROUND:

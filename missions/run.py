@@ -59,6 +59,9 @@ class MissionRun(ABC):
         self.mission = mission
         self.on_done = on_done
         self._cancel_requested: str | None = None
+        self.refused: str | None = None
+        """Why the vehicle refused this mission before starting it (set by the run); the
+        dispatcher then rests the vehicle for a while instead of offering it the next one."""
         self._cancel_requeue = False
         self._resuming = MissionState(mission.state) == MissionState.UNDERWAY
 

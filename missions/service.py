@@ -142,8 +142,10 @@ class MissionService:
         self._tasks[mission.id] = self._tg.create_task(run.run(), name=f"mission-{mission.id}")
 
     def _finished(self, mission_id: str) -> None:
-        self.runs.pop(mission_id, None)
+        run = self.runs.pop(mission_id, None)
         self._tasks.pop(mission_id, None)
+        if run is not None and run.refused is not None and run.mission.vehicle_id:
+            self.dispatcher.rest(run.mission.vehicle_id, run.refused)
         self.dispatcher.kick()
 
     async def _recover(self) -> None:

@@ -86,3 +86,15 @@ async def test_a_drone_carrying_a_speaker_is_not_a_delivery_drone(
     assert isinstance(dispatcher.ctx.registry.get("speaker-SPK-2").control, SpeakerControl)
     ids = [e.info.id for e, _ in dispatcher.delivery_drones("W1")]
     assert ids == ["drone-1"]
+
+
+async def test_a_vehicle_that_refused_rests_for_a_while(dispatcher: Dispatcher) -> None:
+    from missions.dispatcher import REST_AFTER_REFUSAL_S
+
+    clock = dispatcher.ctx.clock
+    assert isinstance(clock, ManualClock)
+    dispatcher.rest("drone-1", "MISSION_START denied")
+    assert dispatcher.resting("drone-1") == "MISSION_START denied"
+    assert dispatcher.resting("drone-2") is None
+    await clock.advance(REST_AFTER_REFUSAL_S + 1)
+    assert dispatcher.resting("drone-1") is None
