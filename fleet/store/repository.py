@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -44,6 +44,10 @@ from fleet.world import World
 MOVEMENT_EFFECTS = LEDGER_EFFECTS
 """Stock movement kind → (sign on on_hand, sign on reserved) per unit moved; the one table is
 :data:`fleet.ledger.MOVEMENT_EFFECTS` (re-exported here for callers of the store)."""
+
+
+StatefulT = TypeVar("StatefulT", Request, Mission)
+"""A record whose state changes are compare-and-set: a request or a mission."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,33 +445,9 @@ class Store:
         **changes: Any,
     ) -> Request:
         """Change a request's fields (compare-and-set on its state when ``expected_states``)."""
-        if session is None:
-            async with self.transaction() as s:
-                return await self.update_request(
-                    request_id,
-                    expected_states=expected_states,
-                    events=events,
-                    session=s,
-                    **changes,
-                )
-        req = await session.get(Request, request_id, with_for_update=True)
-        if req is None:
-            raise NotFound("request", request_id)
-        if expected_states is not None:
-            allowed = list(expected_states)
-            if req.state not in allowed:
-                raise Conflict(
-                    f"request {request_id} is {req.state}, expected one of {', '.join(allowed)}",
-                    request_id=request_id,
-                    state=req.state,
-                )
-        for key, value in changes.items():
-            setattr(req, key, value)
-        req.version += 1
-        for ev in events:
-            ev.request_id = request_id
-            session.add(ev)
-        return req
+        return await self._update_stateful(
+            Request, "request", request_id, expected_states, events, session, changes
+        )
 
     async def update_items(self, items: Iterable[RequestItem], session: AsyncSession) -> None:
         for item in items:
@@ -601,33 +581,45 @@ class Store:
         **changes: Any,
     ) -> Mission:
         """Change a mission (compare-and-set on its state) and append its events."""
+        return await self._update_stateful(
+            Mission, "mission", mission_id, expected_states, events, session, changes
+        )
+
+    async def _update_stateful(
+        self,
+        model: type[StatefulT],
+        kind: str,
+        ident: str,
+        expected_states: Iterable[str] | None,
+        events: Iterable[MissionEvent],
+        session: AsyncSession | None,
+        changes: dict[str, Any],
+    ) -> StatefulT:
+        """Lock a request or mission row, check its state is one of ``expected_states``, apply
+        ``changes``, bump its version and add ``events`` tied to it, in ``session`` (or a new
+        transaction)."""
         if session is None:
             async with self.transaction() as s:
-                return await self.update_mission(
-                    mission_id,
-                    expected_states=expected_states,
-                    events=events,
-                    session=s,
-                    **changes,
+                return await self._update_stateful(
+                    model, kind, ident, expected_states, events, s, changes
                 )
-        m = await session.get(Mission, mission_id, with_for_update=True)
-        if m is None:
-            raise NotFound("mission", mission_id)
+        row = await session.get(model, ident, with_for_update=True)
+        if row is None:
+            raise NotFound(kind, ident)
         if expected_states is not None:
             allowed = list(expected_states)
-            if m.state not in allowed:
+            if row.state not in allowed:
                 raise Conflict(
-                    f"mission {mission_id} is {m.state}, expected one of {', '.join(allowed)}",
-                    mission_id=mission_id,
-                    state=m.state,
+                    f"{kind} {ident} is {row.state}, expected one of {', '.join(allowed)}",
+                    **{f"{kind}_id": ident, "state": row.state},
                 )
         for key, value in changes.items():
-            setattr(m, key, value)
-        m.version += 1
+            setattr(row, key, value)
+        row.version += 1
         for ev in events:
-            ev.mission_id = mission_id
+            setattr(ev, f"{kind}_id", ident)
             session.add(ev)
-        return m
+        return row
 
     async def update_task(self, task: Task, session: AsyncSession) -> None:
         await session.merge(task)
