@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -50,28 +51,45 @@ def service_settings(tmp_path: Path, **overrides: Any) -> Settings:
 async def running_service(
     settings: Settings, clock: Clock | None = None
 ) -> AsyncIterator[RunningService]:
-    """Run the app under uvicorn on its configured port until the block ends."""
+    """Run the app under uvicorn until the block ends.
+
+    The listening socket is bound here (port 0 when ``service.port`` is taken or 0), so tests
+    running side by side never race for a port; the settings the app sees carry the real port
+    (the service builds its own URLs from it). A start-up failure fails the test with its cause
+    instead of uvicorn's ``sys.exit``.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", settings.service.port))
+    except OSError:
+        sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    settings = settings.model_copy(
+        update={"service": settings.service.model_copy(update={"port": port})}
+    )
     app = create_app(settings, clock)
     server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=settings.service.port,
-            log_config=None,
-            lifespan="on",
-            log_level="warning",
-        )
+        uvicorn.Config(app, log_config=None, lifespan="on", log_level="warning")
     )
-    task = asyncio.create_task(server.serve())
+
+    async def serve() -> None:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits the process when start-up fails
+            raise RuntimeError(f"the service failed to start (uvicorn exit {exc.code})") from None
+
+    task = asyncio.create_task(serve())
     try:
         while not server.started:
             if task.done():
                 task.result()
                 raise RuntimeError("the service stopped during start-up")
             await asyncio.sleep(0.02)
-        url = f"http://127.0.0.1:{settings.service.port}"
+        url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=url, timeout=10.0) as http:
             yield RunningService(url, http, app.state.runtime, settings)
     finally:
         server.should_exit = True
         await task
+        sock.close()
