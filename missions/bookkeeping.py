@@ -104,8 +104,7 @@ async def _requeue_other_kind(
     if state != RequestState.SCHEDULED:
         return []
     if any(
-        t.state == TaskState.ASSIGNED
-        for t in await ctx.store.request_tasks(request_id, session=s)
+        t.state == TaskState.ASSIGNED for t in await ctx.store.request_tasks(request_id, session=s)
     ):
         return []
     ev = ctx.journal.event(
@@ -123,9 +122,7 @@ async def _requeue_other_kind(
     return [ev]
 
 
-async def reserved_for(
-    ctx: MissionContext, s: Any, request_id: str
-) -> dict[tuple[str, str], int]:
+async def reserved_for(ctx: MissionContext, s: Any, request_id: str) -> dict[tuple[str, str], int]:
     """Units reserved in stock for the request and not loaded, per (warehouse, SKU), read
     from its ledger lines (reserve − release − load)."""
     out: dict[tuple[str, str], int] = defaultdict(int)
@@ -153,7 +150,8 @@ async def release_all(ctx: MissionContext, s: Any, request_id: str, why: str) ->
             session=s,
         )
         item = next(
-            i for i in (await ctx.store.get_request(request_id, session=s)).items
+            i
+            for i in (await ctx.store.get_request(request_id, session=s)).items
             if i.sku_id == sku_id
         )
         await ctx.store.count_item(
@@ -236,9 +234,7 @@ def due_for_closing(
     )
 
 
-async def close_at_deadline(
-    ctx: MissionContext, s: Any, rec: RequestRecord
-) -> list[MissionEvent]:
+async def close_at_deadline(ctx: MissionContext, s: Any, rec: RequestRecord) -> list[MissionEvent]:
     """Close a request whose deadline passed (see :func:`due_for_closing`):
     ``partially_delivered`` when something was delivered, else ``failed``, the shortfall
     per SKU in its reason and in the event's data."""
@@ -282,4 +278,3 @@ async def close_at_deadline(
         closed_at=ctx.clock.now(),
     )
     return [ev]
-

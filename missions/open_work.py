@@ -37,9 +37,7 @@ def assigned_units(tasks: Iterable[Task]) -> dict[tuple[str, str], int]:
     return dict(out)
 
 
-def unassigned_units(
-    rec: RequestRecord, assigned: Mapping[tuple[str, str], int]
-) -> dict[str, int]:
+def unassigned_units(rec: RequestRecord, assigned: Mapping[tuple[str, str], int]) -> dict[str, int]:
     """Units per SKU of ``rec`` that are allocated but neither delivered nor on a vehicle's
     work (``allocated - delivered - assigned``, lines with nothing left omitted)."""
     out = {}
