@@ -23,7 +23,7 @@ from fleet.world import Community
 from tests.service import service_settings
 from tests.support import eventually
 
-SPEED = float(os.environ.get("STREETFLEET_TEST_SPEED", "10"))
+SPEED = float(os.environ.get("STREETFLEET_TEST_SPEED", "20"))
 """Time acceleration of the e2e runs (world seconds per real second)."""
 
 REQUEST_FINAL = frozenset({"delivered", "failed", "cancelled", "partially_delivered"})

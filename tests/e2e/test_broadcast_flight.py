@@ -30,7 +30,7 @@ from tests.support import eventually, free_udp_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SPEED = float(os.environ.get("STREETFLEET_TEST_SPEED", "10"))
+SPEED = float(os.environ.get("STREETFLEET_TEST_SPEED", "20"))
 """Time acceleration of the e2e runs (world seconds per real second)."""
 
 COMMUNITY = "C03"

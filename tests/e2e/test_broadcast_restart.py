@@ -28,7 +28,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"),
 ]
 
-SPEED = float(os.environ.get("STREETFLEET_TEST_SPEED", "10"))
+SPEED = float(os.environ.get("STREETFLEET_TEST_SPEED", "20"))
 """Time acceleration of the e2e runs (world seconds per real second)."""
 
 
