@@ -38,36 +38,68 @@ def _ring(points: tuple[tuple[float, float], ...]) -> list[list[float]]:
 def world_geojson(world: World) -> dict[str, Any]:
     """The world as a GeoJSON FeatureCollection ([lon, lat], RFC 7946)."""
     feats: list[dict[str, Any]] = [
-        {"type": "Feature", "properties": {"kind": "operating_area", "name": world.name},
-         "geometry": {"type": "Polygon", "coordinates": [_ring(world.boundary)]}}
+        {
+            "type": "Feature",
+            "properties": {"kind": "operating_area", "name": world.name},
+            "geometry": {"type": "Polygon", "coordinates": [_ring(world.boundary)]},
+        }
     ]
     for c in world.communities:
-        feats.append({"type": "Feature",
-                      "properties": {"kind": "community", "id": c.id, "name": c.name,
-                                     "name_zh": c.name_zh, "population": c.population,
-                                     "gate": [c.gate.lon, c.gate.lat],
-                                     "drop_point": [c.drop_point.lon, c.drop_point.lat]},
-                      "geometry": {"type": "Polygon", "coordinates": [_ring(c.boundary)]}})
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "kind": "community",
+                    "id": c.id,
+                    "name": c.name,
+                    "name_zh": c.name_zh,
+                    "population": c.population,
+                    "gate": [c.gate.lon, c.gate.lat],
+                    "drop_point": [c.drop_point.lon, c.drop_point.lat],
+                },
+                "geometry": {"type": "Polygon", "coordinates": [_ring(c.boundary)]},
+            }
+        )
     for z in world.no_fly_zones:
-        feats.append({"type": "Feature",
-                      "properties": {"kind": "no_fly_zone", "id": z.id, "name": z.name,
-                                     "ceiling_m": z.ceiling_m},
-                      "geometry": {"type": "Polygon", "coordinates": [_ring(z.boundary)]}})
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "kind": "no_fly_zone",
+                    "id": z.id,
+                    "name": z.name,
+                    "ceiling_m": z.ceiling_m,
+                },
+                "geometry": {"type": "Polygon", "coordinates": [_ring(z.boundary)]},
+            }
+        )
     for r in world.roads:
-        feats.append({"type": "Feature",
-                      "properties": {"kind": "road", "id": r.id, "name": r.name},
-                      "geometry": {"type": "LineString",
-                                   "coordinates": [[lon, lat] for lat, lon in r.points]}})
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"kind": "road", "id": r.id, "name": r.name},
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": [[lon, lat] for lat, lon in r.points],
+                },
+            }
+        )
     for w in world.warehouses:
-        feats.append({"type": "Feature",
-                      "properties": {"kind": "warehouse", "id": w.id, "name": w.name},
-                      "geometry": {"type": "Point",
-                                   "coordinates": [w.location.lon, w.location.lat]}})
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"kind": "warehouse", "id": w.id, "name": w.name},
+                "geometry": {"type": "Point", "coordinates": [w.location.lon, w.location.lat]},
+            }
+        )
     for p in world.pads:
-        feats.append({"type": "Feature",
-                      "properties": {"kind": "pad", "id": p.id, "warehouse_id": p.warehouse_id},
-                      "geometry": {"type": "Point",
-                                   "coordinates": [p.location.lon, p.location.lat]}})
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"kind": "pad", "id": p.id, "warehouse_id": p.warehouse_id},
+                "geometry": {"type": "Point", "coordinates": [p.location.lon, p.location.lat]},
+            }
+        )
     return {"type": "FeatureCollection", "properties": {"name": world.name}, "features": feats}
 
 
@@ -107,5 +139,6 @@ async def stream_events(request: Request, rt: RuntimeDep) -> StreamingResponse:
         finally:
             sub.close()
 
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )

@@ -513,9 +513,7 @@ class Store:
                 s.add(ev)
         return mission
 
-    async def get_mission(
-        self, mission_id: str, session: AsyncSession | None = None
-    ) -> Mission:
+    async def get_mission(self, mission_id: str, session: AsyncSession | None = None) -> Mission:
         async with self._reading(session) as s:
             m = await s.get(Mission, mission_id)
             if m is None:

@@ -60,8 +60,10 @@ async def test_event_stream_carries_request_events(svc: RunningService) -> None:
     for _ in range(100):
         if listener.done():
             break
-        await svc.http.post("/v1/requests", json={
-            "community_id": "C01", "items": [{"sku_id": "medicine", "quantity": 1}]})
+        await svc.http.post(
+            "/v1/requests",
+            json={"community_id": "C01", "items": [{"sku_id": "medicine", "quantity": 1}]},
+        )
         try:
             await asyncio.wait_for(asyncio.shield(listener), 2.0)
         except TimeoutError:

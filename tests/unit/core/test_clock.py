@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -64,10 +65,8 @@ async def test_a_cancel_landing_as_the_wait_completes_is_not_lost() -> None:
         nonlocal rounds
         while True:
             rounds += 1
-            try:
+            with contextlib.suppress(TimeoutError):
                 await clock.wait_for(wake.wait(), 10.0)
-            except TimeoutError:
-                pass
             wake.clear()
 
     task = asyncio.create_task(loop())

@@ -158,8 +158,9 @@ def test_planners_and_flight_plans_share_one_energy_model() -> None:
     assert spec.descent_speed_mps == energy.DESCENT_SPEED_MPS == drone_delivery.DESCENT_SPEED_MPS
     assert spec.hover_per_min == energy.HOVER_PER_MIN
     # the whole-flight rate of flight plans is the model's rate with the full payload
-    assert pytest.approx(
-        energy.HOVER_PER_MIN * energy.loaded_factor(spec.payload_kg)
-    ) == drone_delivery.HOVER_POWER_FRACTION_PER_MIN
+    assert (
+        pytest.approx(energy.HOVER_PER_MIN * energy.loaded_factor(spec.payload_kg))
+        == drone_delivery.HOVER_POWER_FRACTION_PER_MIN
+    )
     direct = energy.estimate_sortie(1000, 1000, 2.0, cruise_alt_m=40, drop_alt_m=8, drop_hold_s=4)
     assert estimate(spec, 1000, 1000, 2.0) == direct
