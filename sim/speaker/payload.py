@@ -163,6 +163,9 @@ class SimSpeakerPayload:
         self._loading = False
         self._prev_fix: HostFix | None = None
         self._history: deque[tuple[float, HostFix]] = deque()
+        self._last_tick: float | None = None
+        self._tick_interval = 0.0
+        """World seconds between its last two ticks (how late its loop runs)."""
         self._prev_t = float("-inf")
         self._prev_ok = False
         self._unsent: set[int] = set()
@@ -512,7 +515,10 @@ class SimSpeakerPayload:
         old = [(t, f) for t, f in self._history if now - t >= 0.3]
         if old:
             t0, f0 = old[-1]
-            k = self.lookahead_s / max(1e-6, now - t0)
+            # look at least two of its own tick intervals ahead: under load (or a fast clock)
+            # its loop runs late, and the next check may come only that much later
+            horizon = max(self.lookahead_s, 2.0 * self._tick_interval)
+            k = horizon / max(1e-6, now - t0)
             ahead = HostFix(
                 fix.lat + k * (fix.lat - f0.lat),
                 fix.lon + k * (fix.lon - f0.lon),
@@ -543,6 +549,9 @@ class SimSpeakerPayload:
 
     async def _tick(self) -> None:
         now = self.clock.time()
+        if self._last_tick is not None:
+            self._tick_interval = now - self._last_tick
+        self._last_tick = now
         fix = self.position()
         session = self.session
         ok = False

@@ -115,6 +115,10 @@ async def test_horizon_and_order_update(mqtt_url: str, mqtt_prefix: str) -> None
         trip = trip_through("t", [(0, 0), (100, 0), (100, 100), (0, 100)], base=2)
         await van.send_trip(trip)
         await eventually(lambda: agv.last_node_id == "N100_0" and not agv.driving, timeout=20)
+        # the bridge hears it with the van's next state message
+        await eventually(
+            lambda: van.state is not None and van.state.last_node_id == "N100_0", timeout=20
+        )
         assert van.state is not None and van.state.remaining_nodes == ("N100_100", "N0_100")
         assert van.state.released_remaining == 0 and van.state.new_base_request
         with pytest.raises(ValidationError):
