@@ -15,15 +15,27 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import logging
 from types import TracebackType
 from typing import Any, Self
 
+import structlog
+
 from fleet.errors import ConfigError
+
+log = structlog.get_logger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 """Addresses the embedded broker may listen on."""
+
+SHUTDOWN_TIMEOUT_S = 5.0
+"""Longest wait for an orderly shutdown; then its sockets and tasks are closed by force."""
+
+RECANCEL_S = 0.5
+"""How often a shutdown that is still waiting cancels the client readers again."""
 
 
 class EmbeddedBroker:
@@ -93,4 +105,56 @@ class EmbeddedBroker:
     ) -> None:
         broker, self._broker = self._broker, None
         if broker is not None:
-            await broker.shutdown()
+            await _shutdown(broker)
+
+
+async def _shutdown(broker: Any) -> None:
+    """Stop an amqtt broker, bounded in time.
+
+    amqtt stops each client by cancelling its reader task and waiting until the reader says it
+    stopped. The reader reads under ``asyncio.wait_for``, which on Python 3.11 can swallow a
+    cancellation that arrives as a read completes (CPython gh-86296): the reader then reads on
+    and the shutdown waits for ever (seen with a client that had gone quiet). So while the
+    shutdown waits, the readers still running are cancelled again every ``RECANCEL_S``; if it
+    still has not finished after ``SHUTDOWN_TIMEOUT_S`` the listeners, client connections and
+    broker tasks are closed by force, so that the port is free for the next start.
+    """
+    handlers = [h for _session, h in list(broker._sessions.values()) if h is not None]
+    task = asyncio.create_task(broker.shutdown(), name="amqtt-shutdown")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SHUTDOWN_TIMEOUT_S
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=RECANCEL_S)
+            if done:
+                task.result()
+                return
+            if loop.time() >= deadline:
+                break
+            for handler in handlers:
+                reader = getattr(handler, "_reader_task", None)
+                if reader is not None and not reader.done():
+                    reader.cancel()
+    except BaseException:
+        task.cancel()
+        raise
+    log.warning("mqtt.embedded_broker_forced_shutdown", timeout_s=SHUTDOWN_TIMEOUT_S)
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    for handler in handlers:
+        reader = getattr(handler, "_reader_task", None)
+        if reader is not None:
+            reader.cancel()
+        adapter = getattr(handler, "writer", None)
+        writer = getattr(adapter, "_writer", None)
+        if writer is not None:
+            writer.transport.abort()
+    for name in ("_broadcast_task", "_session_monitor_task"):
+        t = getattr(broker, name, None)
+        if t is not None:
+            t.cancel()
+    for server in broker._servers.values():
+        instance = getattr(server, "instance", None)
+        if instance is not None:
+            instance.close()
