@@ -178,6 +178,8 @@ class Autopilot:
         self.frame = LocalFrame(home.lat, home.lon)
         self.ground_alt = home.alt
         self.kin = KinematicState(x=0.0, y=0.0, alt=home.alt, ground_alt=home.alt, model=model)
+        self.kin_time: float | None = None
+        """World time (``clock.time()``) at which ``kin`` held: the time of its last step."""
         self.battery = Battery.full(params["BAT1_CAPACITY"], params.get_int("BAT1_N_CELLS"))
         self.truth = GroundTruth(vehicle_id)
         self.texts: list[tuple[int, str]] = []
@@ -637,6 +639,7 @@ class Autopilot:
         self.setpoint = sp
         was_on_ground = self.kin.on_ground
         self.kin = step(replace(self.kin, setpoint=sp, limits=self._limits()), dt)
+        self.kin_time = self.clock.time()
         self.battery = discharge(self.battery, power_draw(self.kin, self.armed), dt)
         if self.model is Model.MULTICOPTER:
             if was_on_ground and not self.kin.on_ground:

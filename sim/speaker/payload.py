@@ -58,6 +58,8 @@ class HostFix:
     lon: float
     rel_alt: float
     """Metres above its take-off point."""
+    t: float | None = None
+    """World time (``clock.time()``) at which the drone was there; None: now."""
 
 
 PositionSource = Callable[[], HostFix | None]
@@ -70,7 +72,7 @@ def follow(vehicle: object) -> PositionSource:
 
     def fix() -> HostFix | None:
         lat, lon = ap.latlon()
-        return HostFix(lat, lon, float(ap.rel_alt()))
+        return HostFix(lat, lon, float(ap.rel_alt()), ap.kin_time)
 
     return fix
 
@@ -163,9 +165,6 @@ class SimSpeakerPayload:
         self._loading = False
         self._prev_fix: HostFix | None = None
         self._history: deque[tuple[float, HostFix]] = deque()
-        self._last_tick: float | None = None
-        self._tick_interval = 0.0
-        """World seconds between its last two ticks (how late its loop runs)."""
         self._prev_t = float("-inf")
         self._prev_ok = False
         self._unsent: set[int] = set()
@@ -506,37 +505,78 @@ class SimSpeakerPayload:
         It looks ahead: the drone must be inside now and still be inside ``lookahead_s`` later
         if it keeps its velocity (estimated over the last second of positions), so that the
         payload falls silent before the drone crosses the boundary, whatever the jitter of its
-        own loop or of the flight controller's position updates.
+        own loop or of the flight controller's position updates. A position older than now
+        (``HostFix.t``) is projected from when it held, ``lookahead_s`` past now.
         """
         if fix is None:
             return False, wire.EndReason.LEFT_AREA.value
         now = self.clock.time()
+        # a position can be older than now (the simulator steps its drones less often than the
+        # payload checks, and later under load): look ahead from when it held
+        t_fix = now if fix.t is None else min(now, fix.t)
         ahead = fix
-        old = [(t, f) for t, f in self._history if now - t >= 0.3]
+        old = [(t, f) for t, f in self._history if t_fix - t >= 0.3]
         if old:
             t0, f0 = old[-1]
-            # look at least two of its own tick intervals ahead: under load (or a fast clock)
-            # its loop runs late, and the next check may come only that much later
-            horizon = max(self.lookahead_s, 2.0 * self._tick_interval)
-            k = horizon / max(1e-6, now - t0)
+            k = (self.lookahead_s + now - t_fix) / max(1e-6, t_fix - t0)
             ahead = HostFix(
                 fix.lat + k * (fix.lat - f0.lat),
                 fix.lon + k * (fix.lon - f0.lon),
                 fix.rel_alt + k * (fix.rel_alt - f0.rel_alt),
             )
         for f in (fix, ahead):
-            if f.rel_alt < session.min_rel_alt_m:
-                return False, wire.EndReason.TOO_LOW.value
-            x, y = session.frame.to_xy(f.lat, f.lon)
-            if not shapely.contains_xy(session.polygon, x, y):
-                return False, wire.EndReason.LEFT_AREA.value
+            ok, why = self._where(session, f)
+            if not ok:
+                return ok, why
         return True, ""
 
-    def _remember(self, t: float, fix: HostFix | None) -> None:
+    @staticmethod
+    def _where(session: _Session, f: HostFix) -> tuple[bool, str]:
+        """Whether the position ``f`` may sound (inside the area and high enough), and why not."""
+        if f.rel_alt < session.min_rel_alt_m:
+            return False, wire.EndReason.TOO_LOW.value
+        x, y = session.frame.to_xy(f.lat, f.lon)
+        if not shapely.contains_xy(session.polygon, x, y):
+            return False, wire.EndReason.LEFT_AREA.value
+        return True, ""
+
+    def _missed_stop(
+        self, session: _Session, now: float, fix: HostFix | None
+    ) -> tuple[float, str] | None:
+        """The first check the payload missed since its last tick that would have silenced it.
+
+        The simulated payload shares an event loop with the simulator (and, in tests, with the
+        service); when that loop runs late, its own 10 Hz checks (``tick_s``) come late too,
+        which the device it models, on its own processor, would not suffer. So a late tick
+        replays the checks it missed along the path flown since the previous tick (interpolated,
+        as :meth:`_interpolate`): at each, the drone must be inside and high enough, and still be
+        ``lookahead_s`` later (or now, whichever comes first). Returns (time, reason) of the
+        first that fails, or None.
+        """
+        prev = self._prev_fix
+        t_prev = self._prev_t
+        if fix is None or prev is None or now - t_prev <= 1.5 * self.tick_s:
+            return None
+        t = t_prev + self.tick_s
+        while t < now:
+            for at in (t, min(now, t + self.lookahead_s)):
+                _, lat, lon, alt = self._interpolate(at, now, fix)
+                ok, why = self._where(session, HostFix(lat, lon, alt))
+                if not ok:
+                    return t, why
+            t += self.tick_s
+        return None
+
+    def _remember(self, now: float, fix: HostFix | None) -> None:
         if fix is None:
             return
+        t = now if fix.t is None else min(now, fix.t)
+        if self._history and self._history[-1][0] >= t:
+            return  # the same position as at the last tick
         self._history.append((t, fix))
-        while self._history and t - self._history[0][0] > 1.5:
+        # keep the last second and a half, and one position before it (positions may come
+        # that seldom), for the velocity
+        while len(self._history) > 1 and t - self._history[1][0] > 1.5:
             self._history.popleft()
 
     async def _tick_loop(self) -> None:
@@ -549,18 +589,22 @@ class SimSpeakerPayload:
 
     async def _tick(self) -> None:
         now = self.clock.time()
-        if self._last_tick is not None:
-            self._tick_interval = now - self._last_tick
-        self._last_tick = now
         fix = self.position()
         session = self.session
         ok = False
         if session is not None and self.clip is not None:
             ok, why = self._gate(session, fix)
             play = self._play
+            missed = None if play is None else self._missed_stop(session, now, fix)
             if play is not None:
                 end_at = play.started_at + self.clip.duration_s
-                if now >= end_at:
+                if missed is not None and missed[0] < end_at:
+                    at, why = missed
+                    await self._finish_play(
+                        session, at, False, wire.EndReason(why), self._interpolate(at, now, fix)
+                    )
+                    session.next_start = float("-inf")
+                elif now >= end_at:
                     # the clip ended between the last tick and now: interpolate its last position
                     last = self._interpolate(end_at, now, fix)
                     await self._finish_play(session, end_at, True, wire.EndReason.COMPLETED, last)
@@ -582,7 +626,7 @@ class SimSpeakerPayload:
                 if ok and now >= session.next_start and fix is not None:
                     # a play that fell due since the last tick (chained loop) starts when due
                     due = session.next_start
-                    if self._prev_ok and self._prev_t - 1e-9 <= due < now:
+                    if self._prev_ok and missed is None and self._prev_t - 1e-9 <= due < now:
                         start, first = due, self._interpolate(due, now, fix)
                     else:
                         start, first = now, self._sample(now, fix)

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -56,8 +59,13 @@ class Mover:
         self.t0 = self.clock.monotonic()
         self.keys = list(keys)
 
-    def xy(self) -> tuple[float, float, float]:
-        t = self.clock.monotonic() - self.t0
+    step_s = 0.0
+    """When > 0, positions are those of the last multiple of ``step_s`` (a simulator stepping
+    its drone that often, or late), reported with the time they held."""
+
+    def xy(self, t: float | None = None) -> tuple[float, float, float]:
+        if t is None:
+            t = self.clock.monotonic() - self.t0
         keys = self.keys
         if t <= keys[0][0]:
             return keys[0][1:]
@@ -68,9 +76,11 @@ class Mover:
         return keys[-1][1:]
 
     def fix(self) -> HostFix:
-        x, y, z = self.xy()
+        t = self.clock.monotonic() - self.t0
+        held = math.floor(t / self.step_s) * self.step_s if self.step_s > 0 else t
+        x, y, z = self.xy(held)
         lat, lon = FRAME.to_latlon(x, y)
-        return HostFix(lat, lon, z)
+        return HostFix(lat, lon, z, self.clock.time() - (t - held))
 
 
 @dataclass
@@ -321,3 +331,42 @@ async def test_link_state_follows_the_payload(env: Env) -> None:
 
 async def _noop(*_: object) -> None:
     return None
+
+
+async def _crossing(env: Env, then: Callable[[], Awaitable[None]] | None = None) -> list[Any]:
+    """Fly out of the square at 5 m/s while sounding one long clip, calling ``then`` just before
+    the boundary; the records of the session."""
+    sp, _ = await env.loaded(60.0)
+    env.mover.route((0.0, 0.0, 0.0, 40.0), (40.0, 200.0, 0.0, 40.0))
+    session = await sp.play_in_area(PlaySpec(AREA, repeats=0))
+    await eventually(lambda: env.payload.state is wire.PayloadState.PLAYING, timeout=10)
+    if then is not None:
+        await eventually(lambda: env.mover.xy()[0] >= 90.0, timeout=20, interval=0.001)
+        await then()
+    await eventually(lambda: env.mover.xy()[0] > 150.0, timeout=20)
+    await sp.stop()
+    await sp.wait_session_end(session, within=30)
+    return sp.playback_records(session)
+
+
+def _assert_silent_outside(records: list[Any]) -> None:
+    assert any(r.end_reason == "left_area" for r in records), records
+    for r in records:
+        for s in r.samples:
+            x, y = FRAME.to_xy(s.lat, s.lon)
+            assert SQUARE.covers(Point(x, y)), (r.seq, r.end_reason, x, y)
+
+
+async def test_silent_before_the_boundary_with_positions_older_than_its_checks(env: Env) -> None:
+    # the drone's position is updated only every 1.5 s (longer than the payload's lookahead)
+    env.mover.step_s = 1.5
+    _assert_silent_outside(await _crossing(env))
+
+
+async def test_silent_before_the_boundary_when_its_loop_stalls(env: Env) -> None:
+    async def stall() -> None:
+        # the whole process stops for 3 world seconds 2-4 m before the payload would have
+        # fallen silent; the drone flies on (the mover is a function of the clock)
+        time.sleep(3.0 / SPEED)  # noqa: ASYNC251 - blocking the loop is the point
+
+    _assert_silent_outside(await _crossing(env, stall))
