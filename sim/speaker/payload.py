@@ -48,6 +48,10 @@ MAX_CLIP_BYTES = 64 * 1024 * 1024
 """Largest clip the payload downloads."""
 RECONNECT_S = 0.5
 """Delay before reconnecting to the broker (real seconds)."""
+PUBLISH_TIMEOUT_S = 2.0
+"""Longest wait for a publish (real seconds): its position checks run in the same loop, and on a
+broken connection aiomqtt would wait 10 s. A record not confirmed in time counts as unsent and
+goes again when the service asks for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +228,13 @@ class SimSpeakerPayload:
             return False
         retain = channel in (wire.Channel.INFO, wire.Channel.CONNECTION, wire.Channel.STATE)
         try:
-            await client.publish(self._topic(channel), wire.encode(msg), qos=qos, retain=retain)
+            await client.publish(
+                self._topic(channel),
+                wire.encode(msg),
+                qos=qos,
+                retain=retain,
+                timeout=PUBLISH_TIMEOUT_S,
+            )
         except aiomqtt.MqttError as exc:
             log.info("sim.speaker.publish_failed", payload=self.payload_id, error=str(exc))
             return False

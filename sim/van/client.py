@@ -44,6 +44,10 @@ MIN_REAL_WAIT_S = 0.05
 fast clock the state interval is therefore at least 0.05 s times the clock's speed."""
 KEEPALIVE_S = 15
 """MQTT keep-alive; the broker declares the van lost after 1.5 times this (section 6.14)."""
+PUBLISH_TIMEOUT_S = 1.0
+"""Longest wait for a publish to leave (real seconds). On a connection that has just broken a
+publish would otherwise wait aiomqtt's default 10 s, and the van's live loop with it: no state,
+no driving, while the connection loop has long reconnected."""
 
 
 class SimVan:
@@ -153,6 +157,7 @@ class SimVan:
             msg.to_json(),
             qos=wire.QOS[subtopic],
             retain=subtopic in wire.RETAINED,
+            timeout=PUBLISH_TIMEOUT_S,
         )
         self.published[subtopic] += 1
 

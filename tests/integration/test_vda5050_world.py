@@ -46,6 +46,8 @@ async def test_van_serves_two_gates_along_the_roads_next_to_a_drone(
         await eventually(lambda: len(b.registry) == 2)
         entry = b.registry.get("van-VAN-01")
         await eventually(lambda: entry.status.link is LinkState.ONLINE)
+        # the connection topic says ONLINE; the position comes with the van's first state
+        await eventually(lambda: entry.status.position is not None, message="the van's state")
         dock = world.dock_node(world.warehouses[0].id)
         assert entry.status.position is not None
         assert math.dist(world.xy(entry.status.position.latlon), dock.xy) < 0.01
