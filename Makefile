@@ -6,6 +6,9 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+# pytest runs on two workers: most tests wait on accelerated clocks and sockets, not the CPU
+# (make test PYTEST_ARGS="-x tests/unit" runs a subset in one process)
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo serve test check lint typecheck bench system-packages clean
 
