@@ -119,7 +119,9 @@ async def _shutdown(broker: Any) -> None:
     still has not finished after ``SHUTDOWN_TIMEOUT_S`` the listeners, client connections and
     broker tasks are closed by force, so that the port is free for the next start.
     """
-    handlers = [h for _session, h in list(broker._sessions.values()) if h is not None]
+    # amqtt's private attributes, read defensively: without them the shutdown is only unbounded
+    sessions = getattr(broker, "_sessions", {})
+    handlers = [h for _session, h in list(sessions.values()) if h is not None]
     task = asyncio.create_task(broker.shutdown(), name="amqtt-shutdown")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SHUTDOWN_TIMEOUT_S
@@ -154,7 +156,7 @@ async def _shutdown(broker: Any) -> None:
         t = getattr(broker, name, None)
         if t is not None:
             t.cancel()
-    for server in broker._servers.values():
+    for server in getattr(broker, "_servers", {}).values():
         instance = getattr(server, "instance", None)
         if instance is not None:
             instance.close()
