@@ -41,6 +41,7 @@ from firmware_bridges.speaker import wire
 from fleet.clock import Clock
 from fleet.geo import LocalFrame
 from fleet.mqtt import BrokerAddress
+from fleet.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -206,8 +207,7 @@ class SimSpeakerPayload:
                 if self.clear_retained_on_exit:
                     for ch in (wire.Channel.INFO, wire.Channel.CONNECTION, wire.Channel.STATE):
                         await client.publish(self._topic(ch), b"", qos=1, retain=True)
-        for task in self._tasks:
-            task.cancel()
+        await cancel_and_wait(self._tasks)
         assert self._tg is not None
         await self._tg.__aexit__(exc_type, exc, tb)
 

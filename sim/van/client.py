@@ -31,6 +31,7 @@ import structlog
 from firmware_bridges.vda5050 import wire
 from fleet.clock import Clock
 from fleet.mqtt import BrokerAddress
+from fleet.tasks import cancel_and_wait
 from sim.van.agv import VanAgv
 
 log = structlog.get_logger(__name__)
@@ -125,8 +126,7 @@ class SimVan:
         if client is not None and not self._crashed.is_set():
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await self._publish_connection(client, wire.ConnectionState.OFFLINE)
-        for task in self._tasks:
-            task.cancel()
+        await cancel_and_wait(self._tasks)
         assert self._tg is not None
         await self._tg.__aexit__(exc_type, exc, tb)
 
