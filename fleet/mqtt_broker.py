@@ -25,6 +25,7 @@ from typing import Any, Self
 import structlog
 
 from fleet.errors import ConfigError
+from fleet.tasks import RECANCEL_S
 
 log = structlog.get_logger(__name__)
 
@@ -33,9 +34,6 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 SHUTDOWN_TIMEOUT_S = 5.0
 """Longest wait for an orderly shutdown; then its sockets and tasks are closed by force."""
-
-RECANCEL_S = 0.5
-"""How often a shutdown that is still waiting cancels the client readers again."""
 
 
 class EmbeddedBroker:

@@ -50,6 +50,7 @@ from fleet.speaker import (
     SpeakerStatus,
     check_volume,
 )
+from fleet.tasks import cancel_and_wait
 from fleet.vehicle import Capability, LinkState, VehicleInfo, VehicleKind, VehicleStatus
 
 log = structlog.get_logger(__name__)
@@ -230,8 +231,7 @@ class SpeakerLink(VehicleLink):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for task in self._tasks:
-            task.cancel()
+        await cancel_and_wait(self._tasks)  # aiomqtt's wait_for can swallow a cancel
         for fut in self._pending.values():
             if not fut.done():
                 fut.cancel()

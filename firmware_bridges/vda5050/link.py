@@ -57,6 +57,7 @@ from fleet.geo import LocalFrame
 from fleet.link import LinkContext, VehicleLink, register_scheme
 from fleet.mqtt import BrokerAddress
 from fleet.registry import VehicleEntry
+from fleet.tasks import cancel_and_wait
 from fleet.van import (
     ActionProgress,
     ActionStatus,
@@ -612,8 +613,7 @@ class Vda5050Link(VehicleLink):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for task in self._tasks:
-            task.cancel()
+        await cancel_and_wait(self._tasks)  # aiomqtt's wait_for can swallow a cancel
         assert self._tg is not None
         await self._tg.__aexit__(exc_type, exc, tb)
 
