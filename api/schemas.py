@@ -117,7 +117,13 @@ class VehicleOut(BaseModel):
     armed: bool
     mode: str
     landed: str
-    ready_to_arm: bool
+    ready_to_arm: bool = Field(description="Pre-arm checks pass for the current mode")
+    ready_for_mission: bool = Field(
+        description="The vehicle says it can fly a mission now; only such vehicles get work"
+    )
+    not_ready: list[str] = Field(
+        default_factory=list, description="Why it is not ready, in the vehicle's own words"
+    )
     mission: MissionProgressOut
     seconds_since_heard: float | None
     busy_with: str | None = Field(None, description="Mission it is flying, if any")

@@ -103,6 +103,8 @@ def vehicle_out(rt: Runtime, entry: VehicleEntry) -> VehicleOut:
         mode=st.mode,
         landed=st.landed,
         ready_to_arm=st.ready_to_arm,
+        ready_for_mission=st.ready_for_mission,
+        not_ready=list(st.not_ready),
         mission=MissionProgressOut(
             current=st.mission.current, total=st.mission.total, state=st.mission.state
         ),

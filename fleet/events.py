@@ -58,6 +58,13 @@ class VehicleEventKind(StrEnum):
     """The vehicle took a failsafe action."""
     PAYLOAD = "payload"
     """Payload action (release, broadcast playback)."""
+    LANDED_STATE = "landed_state"
+    """The vehicle's landed state changed (on ground, taking off, in air, landing)."""
+    MISSION_STATE = "mission_state"
+    """The vehicle's verdict on its stored mission changed (no mission, invalid, not started,
+    active, paused, complete)."""
+    READINESS = "readiness"
+    """The vehicle became ready, or stopped being ready, to fly a mission (with the reasons)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

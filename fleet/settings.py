@@ -95,10 +95,25 @@ class MavlinkSettings(_Section):
     mission_timeout_s: float = Field(1.5, gt=0)
     """Wait for each mission protocol answer this long before a retry."""
     mission_retries: int = Field(5, ge=0)
+    position_timeout_s: float = Field(3.0, gt=0)
+    """A vehicle's global position older than this does not count for its readiness."""
+    mission_verdict_timeout_s: float = Field(15.0, gt=0)
+    """Longest wait after an upload for the vehicle's verdict on the plan (PX4 checks a plan
+    only once it has a home and a global position)."""
     rcvbuf_bytes: int = Field(8 * 1024 * 1024, ge=65536)
     """Requested SO_RCVBUF of each UDP endpoint."""
     signing_key: str | None = None
     """Hex-encoded 32-byte MAVLink 2 signing key; unset means unsigned."""
+    metadata_cache_dir: Path | None = Path("var/mavlink-metadata")
+    """Cache of the component metadata (event definitions) downloaded from vehicles, by
+    firmware version and CRC; None keeps it in memory only."""
+    metadata_timeout_s: float = Field(60.0, gt=0)
+    """Longest metadata download of one vehicle; the built-in event table serves until then."""
+
+    @field_validator("metadata_cache_dir", mode="before")
+    @classmethod
+    def _no_cache_when_empty(cls, v: Any) -> Any:
+        return None if v is None or str(v).strip() == "" else v
 
 
 class MqttSettings(_Section):

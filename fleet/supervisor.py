@@ -36,6 +36,9 @@ RECORDED_KINDS = frozenset(
         VehicleEventKind.ARMED,
         VehicleEventKind.DISARMED,
         VehicleEventKind.MODE_CHANGED,
+        VehicleEventKind.LANDED_STATE,
+        VehicleEventKind.MISSION_STATE,
+        VehicleEventKind.READINESS,
     }
 )
 """Vehicle events kept in the record (as ``mission_event`` rows of kind ``vehicle``)."""

@@ -111,8 +111,12 @@ class MissionRunState(StrEnum):
     """Not reported."""
     NO_MISSION = "no_mission"
     """Nothing uploaded."""
+    UNCHECKED = "unchecked"
+    """Uploaded, but the vehicle has neither reported it valid nor said why it is not (PX4
+    checks a plan only once it has a home and a global position, and reports it as 'no
+    mission' until then)."""
     INVALID = "invalid"
-    """Uploaded but rejected by the vehicle's feasibility checks."""
+    """Uploaded and rejected by the vehicle's feasibility checks, which said why."""
     NOT_STARTED = "not_started"
     """Valid, not yet started."""
     ACTIVE = "active"
@@ -172,6 +176,14 @@ class VehicleStatus:
     mode: FlightMode = FlightMode.UNKNOWN
     landed: LandedState = LandedState.UNKNOWN
     ready_to_arm: bool = False
+    """The vehicle's pre-arm checks pass for its current mode (MAVLink: the SYS_STATUS pre-arm
+    bit)."""
+    ready_for_mission: bool = False
+    """The vehicle says it could fly a mission now: for PX4, its health and arming checks
+    leave Mission mode armable (a missing mission aside), home is set and its global position
+    is valid. Only such a vehicle is offered work."""
+    not_ready: tuple[str, ...] = ()
+    """Why ``ready_for_mission`` is False, in the vehicle's own words where it gave them."""
     mission: MissionProgress = field(default_factory=MissionProgress)
     last_seen: float | None = None
     """Clock ``monotonic()`` of the last message."""

@@ -63,8 +63,8 @@ class DroneDeliveryRun(MissionRun):
             )
             await ctl.start_mission()
         except VehicleError as exc:
-            self.refused = str(exc)
-            await self._fail(f"vehicle refused the mission: {exc}")
+            self.refused = exc.message
+            await self._fail(f"vehicle refused the mission: {exc.message}")
             return False
 
         async def started(s: Any) -> list[MissionEvent]:

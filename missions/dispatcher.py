@@ -671,8 +671,10 @@ class DroneDeliveryPlanner:
                 why = f"{info.id} has not reported its battery"
             elif st.armed or st.landed != LandedState.ON_GROUND:
                 why = f"{info.id} is not on the ground and disarmed"
-            elif not st.ready_to_arm:
-                why = f"{info.id} is not ready to arm (pre-flight checks)"
+            elif not st.ready_for_mission:
+                why = f"{info.id} cannot fly a mission yet: " + (
+                    "; ".join(st.not_ready) or "the vehicle has not said it is ready"
+                )
             else:
                 free = True
             drone = Drone(

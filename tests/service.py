@@ -41,6 +41,8 @@ def service_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "service": {"port": free_port()},
         "logging": {"level": "warning"},
         "vda5050": {"links": []},  # tests that drive vans configure their broker and links
+        # vehicles' event metadata is cached per test, not in the checkout's var/
+        "mavlink": {"metadata_cache_dir": str(tmp_path / "mavlink-metadata")},
     }
     for key, value in overrides.items():
         base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value

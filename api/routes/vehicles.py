@@ -1,14 +1,20 @@
-"""``/v1/vehicles``: the live fleet."""
+"""``/v1/vehicles``: the live fleet, and what each vehicle reported."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from api.deps import RuntimeDep
-from api.schemas import VehicleOut
-from api.views import vehicle_out
+from api.schemas import EventOut, VehicleOut
+from api.views import event_out, vehicle_out
+from fleet.errors import NotFound
 
 router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"])
+
+VEHICLE_EVENT_KIND = "vehicle"
+"""Kind of the mission-event rows that record vehicle events (``fleet.supervisor``)."""
 
 
 @router.get("", response_model=list[VehicleOut])
@@ -20,3 +26,22 @@ async def list_vehicles(rt: RuntimeDep) -> list[VehicleOut]:
 @router.get("/{vehicle_id}", response_model=VehicleOut)
 async def get_vehicle(vehicle_id: str, rt: RuntimeDep) -> VehicleOut:
     return vehicle_out(rt, rt.registry.get(vehicle_id))
+
+
+@router.get("/{vehicle_id}/events", response_model=list[EventOut])
+async def vehicle_events(
+    vehicle_id: str,
+    rt: RuntimeDep,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[EventOut]:
+    """What the vehicle reported, oldest first: its texts and events in its own words, mode,
+    arming, landed-state, mission-state and readiness changes, link losses and failsafes
+    (``data.event`` names the kind). Page with ``after_id`` (the last ``id`` seen). A vehicle
+    neither live nor on record is a 404 problem."""
+    if rt.registry.find(vehicle_id) is None and await rt.store.vehicle(vehicle_id) is None:
+        raise NotFound("vehicle", vehicle_id)
+    rows = await rt.store.events(
+        vehicle_id=vehicle_id, kind=VEHICLE_EVENT_KIND, after_id=after_id, limit=limit
+    )
+    return [event_out(e) for e in rows]

@@ -79,8 +79,11 @@ class CommandClient:
         retries: int | None = None,
         ack_timeout: float | None = None,
         in_progress_timeout: float = IN_PROGRESS_TIMEOUT_S,
+        mode_group: str | None = None,
     ) -> Ack:
-        """Send a COMMAND_LONG and wait for its final ACK (see module docs)."""
+        """Send a COMMAND_LONG and wait for its final ACK (see module docs). ``mode_group``:
+        the PX4 mode group the command arms or enters (``mission``, ``takeoff``...), whose
+        arming-check problems explain a refusal."""
         s = self.session
 
         def build(attempt: int) -> Any:
@@ -88,7 +91,9 @@ class CommandClient:
                 s.system_id, s.component_id, command, min(attempt, 255), p1, p2, p3, p4, p5, p6, p7
             )
 
-        return await self._run(command, build, retries, ack_timeout, in_progress_timeout)
+        return await self._run(
+            command, build, retries, ack_timeout, in_progress_timeout, mode_group
+        )
 
     async def int_(
         self,
@@ -122,6 +127,7 @@ class CommandClient:
         retries: int | None,
         ack_timeout: float | None,
         in_progress_timeout: float,
+        mode_group: str | None = None,
     ) -> Ack:
         s = self.session
         opts = s.port.options
@@ -162,7 +168,7 @@ class CommandClient:
                             continue
                         if ack.result == mavlink.MAV_RESULT_ACCEPTED:
                             return Ack(command, ack.result, ack.progress, ack.result_param2)
-                        await self._reject(name, ack.result, started)
+                        await self._reject(name, ack.result, started, mode_group)
                     if in_progress:
                         raise CommandTimeout(
                             f"{s.vehicle_id} reported {name} in progress but never finished it",
@@ -176,10 +182,19 @@ class CommandClient:
                 attempts=retries + 1,
             )
 
-    async def _reject(self, name: str, result: int, started: float) -> None:
+    async def _reject(self, name: str, result: int, started: float, mode_group: str | None) -> None:
+        """Raise ``CommandRejected`` with what the vehicle said about this refusal: its
+        warnings and errors since the command went out and, for a command that arms or enters
+        a mode, the problems of that mode group in the arming report PX4 sends when it refuses
+        to arm (``Commander::arm``). Arming-check events never count as texts."""
         s = self.session
         texts = await s.wait_text(started, REASON_GRACE_S, Severity.WARNING)
-        reason = "; ".join(dict.fromkeys(t.text for t in texts)) or None
+        words = [t.text for t in texts]
+        if mode_group is not None and s.speaks_events:
+            report = await s.wait_arming_report(REASON_GRACE_S, since=started)
+            if report is not None:
+                words.extend(p.message for p in report.problems_for(mode_group))
+        reason = "; ".join(dict.fromkeys(words)) or None
         result_text = translate.result_name(result)
         message = f"{s.vehicle_id} refused {name}: {result_text}"
         if reason:

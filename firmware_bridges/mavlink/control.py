@@ -18,43 +18,61 @@ Each method returns when the vehicle has confirmed, or raises a
   it is never resent (a relative length would be paid out twice);
 * ``get_parameter``/``set_parameter``: parameter protocol.
 
-PX4 acknowledges an infeasible mission with MISSION_ACK ACCEPTED and only then reports it
-invalid through MISSION_CURRENT.mission_state (NO_MISSION with a non-zero total), giving the
-reason as STATUSTEXT and/or EVENT. ``upload_mission`` therefore waits for a MISSION_CURRENT
-that reflects the new plan (requested ``VERIFY_SETTLE_S`` after the ACK, since PX4's navigator
-checks the plan after acknowledging it) and raises ``MissionUploadError`` with that reason.
+PX4 acknowledges an upload with MISSION_ACK ACCEPTED before its navigator has checked the
+plan, and checks it only once it has a home position, a global position and the fence just
+uploaded; until then MISSION_CURRENT reports "no mission" with the new count, exactly as for a
+plan it rejected. ``upload_mission`` therefore waits for the verdict (polling MISSION_CURRENT):
+a valid state heard at least ``VERIFY_SETTLE_S`` after the ACK returns; a feasibility failure
+the vehicle reports (an error EVENT of its mission checks, or such a STATUSTEXT, see
+:mod:`.verdicts`) raises ``MissionUploadError`` INVALID with the vehicle's words; neither
+within ``mission_verdict_timeout_s`` raises NO_VERDICT, naming what the vehicle still lacks.
+A "no mission" state alone is never taken for a rejection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import px4, translate
+from firmware_bridges.mavlink import metadata, px4, translate, verdicts
 from firmware_bridges.mavlink.commands import NAN, CommandClient
 from firmware_bridges.mavlink.mission import MissionClient
 from firmware_bridges.mavlink.params import ParamClient
 from firmware_bridges.mavlink.session import LinkPort, VehicleSession
 from firmware_bridges.mavlink.translate import MissionItem, MissionType
 from fleet.drone import DroneControl, FlightPlan, Geofence, Takeoff, Winch
-from fleet.errors import CommandRejected, CommandTimeout, MissionUploadError, VehicleError
+from fleet.errors import (
+    CommandRejected,
+    CommandTimeout,
+    LinkLost,
+    MissionUploadError,
+    VehicleError,
+)
 from fleet.events import Severity, VehicleEventKind
 from fleet.geo import Position
 from fleet.registry import VehicleEntry
-from fleet.vehicle import FlightMode, MissionRunState
+from fleet.vehicle import FlightMode, LinkState, MissionRunState
 
 log = structlog.get_logger(__name__)
 
-VERIFY_MIN_S = 3.0
-"""Shortest wait (world s) for the MISSION_CURRENT that judges an uploaded mission."""
 VERIFY_SETTLE_S = 0.5
-"""World seconds between the MISSION_ACK and the MISSION_CURRENT that judges the plan."""
+"""World seconds after the MISSION_ACK before a report of a valid plan is believed: PX4's
+navigator checks a new plan on its next cycle, and a report sent before may carry the new count
+with the previous plan's verdict."""
+VERDICT_POLL_S = 1.0
+"""Period (world s) of the MISSION_CURRENT requests while waiting for a verdict."""
 REASON_WAIT_S = 1.0
-"""Wait (world s) for the vehicle's reason after it reported a mission invalid."""
-_REJECTION_HINTS = ("mission", "waypoint", "geofence", "takeoff", "landing")
+"""Wait (world s) for the rest of the vehicle's reasons after its first rejection."""
+_VALID_STATES = frozenset(
+    {
+        MissionRunState.NOT_STARTED,
+        MissionRunState.ACTIVE,
+        MissionRunState.PAUSED,
+        MissionRunState.COMPLETE,
+    }
+)
 
 
 class MavlinkDrone(VehicleSession):
@@ -74,7 +92,11 @@ class MavlinkDrone(VehicleSession):
     # -- flight commands ----------------------------------------------------------------------
 
     async def arm(self) -> None:
-        await self.commands.long(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1.0)
+        await self.commands.long(
+            mavlink.MAV_CMD_COMPONENT_ARM_DISARM,
+            1.0,
+            mode_group=verdicts.mode_group(self.status.mode),
+        )
 
     async def disarm(self) -> None:
         await self.commands.long(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 0.0)
@@ -93,7 +115,17 @@ class MavlinkDrone(VehicleSession):
                 )
             alt = home.alt + rel_alt
         self.note_commanded_mode(FlightMode.TAKEOFF)
-        await self.commands.long(mavlink.MAV_CMD_NAV_TAKEOFF, NAN, 0.0, 0.0, NAN, NAN, NAN, alt)
+        await self.commands.long(
+            mavlink.MAV_CMD_NAV_TAKEOFF,
+            NAN,
+            0.0,
+            0.0,
+            NAN,
+            NAN,
+            NAN,
+            alt,
+            mode_group=verdicts.mode_group(FlightMode.TAKEOFF),
+        )
 
     async def set_mode(self, mode: FlightMode) -> None:
         """Switch to a PX4 flight mode (DO_SET_MODE with PX4's main/sub mode numbers)."""
@@ -109,6 +141,7 @@ class MavlinkDrone(VehicleSession):
             float(mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED),
             float(main),
             float(sub),
+            mode_group=verdicts.mode_group(mode),
         )
 
     async def land(self) -> None:
@@ -123,7 +156,12 @@ class MavlinkDrone(VehicleSession):
     async def start_mission(self, first_item: int = 0) -> None:
         last = max(len(self.mission_items) - 1, first_item)
         self.note_commanded_mode(FlightMode.MISSION)
-        await self.commands.long(mavlink.MAV_CMD_MISSION_START, float(first_item), float(last))
+        await self.commands.long(
+            mavlink.MAV_CMD_MISSION_START,
+            float(first_item),
+            float(last),
+            mode_group=verdicts.MISSION_GROUP,
+        )
 
     # -- payload ------------------------------------------------------------------------------
 
@@ -183,65 +221,81 @@ class MavlinkDrone(VehicleSession):
         if any(isinstance(i, Takeoff) and i.rel_alt is None for i in plan.items):
             default_alt = await self.get_parameter("MIS_TAKEOFF_ALT")
         items = translate.plan_to_items(plan, self._origin(), default_alt)
-        started = self.clock.monotonic()
+        started = self.plan_upload_started()
         await self.missions.upload(MissionType.MISSION, items)
         self.mission_items = items
-        # PX4 acknowledges the transfer before its navigator has checked the plan: a report
-        # sent right after the ACK may carry the new count with the old verdict
-        await self.clock.sleep(VERIFY_SETTLE_S)
-        with self.listen((mavlink.MAVLINK_MSG_ID_MISSION_CURRENT,)) as reports:
-            asked = self.clock.monotonic()
-            self.commands.fire(
-                mavlink.MAV_CMD_REQUEST_MESSAGE, float(mavlink.MAVLINK_MSG_ID_MISSION_CURRENT)
-            )
-            await self._verify(reports, len(items), started, asked)
+        await self._await_verdict(len(items), started, self.clock.monotonic())
 
-    async def _verify(self, reports: Any, count: int, started: float, acked: float) -> None:
-        within = max(VERIFY_MIN_S, 2 * self.port.options.mission_timeout_s)
-        deadline = acked + within
-        state = MissionRunState.UNKNOWN
-        rechecked = False
-        while True:
-            remaining = deadline - self.clock.monotonic()
-            if remaining <= 0:
-                raise MissionUploadError(
-                    f"{self.vehicle_id} did not report the state of the uploaded mission",
-                    vehicle_id=self.vehicle_id,
-                    result="NO_MISSION_STATE",
-                )
-            try:
-                msg = await reports.get(remaining)
-            except TimeoutError:
-                continue
-            if not isinstance(msg, mavlink.MAVLink_mission_current_message):
-                continue
-            if msg.total != count and msg.total != translate.UINT16_MAX:
-                continue  # still describes the previous plan
-            state = translate.mission_run_state(msg.mission_state, msg.total)
-            if count == 0 or state == MissionRunState.UNKNOWN:
-                return  # nothing to judge, or a vehicle that does not report mission_state
-            if state == MissionRunState.INVALID:
-                break
-            # valid; but PX4 may report before re-checking: if it complained, look once more
-            if not rechecked and self._rejection_texts(started):
-                rechecked = True
-                continue
+    async def _await_verdict(self, count: int, started: float, acked: float) -> None:
+        """Wait for the vehicle's verdict on the plan just uploaded (module docs): return when
+        it reports the plan valid, raise ``MissionUploadError`` when it rejects it (with its
+        reasons) or gives no verdict within ``mission_verdict_timeout_s``."""
+        if count == 0:
             return
-        texts = await self.wait_text(started, REASON_WAIT_S, Severity.WARNING)
-        reason = "; ".join(dict.fromkeys(t.text for t in texts)) or "no reason given"
+        opts = self.port.options
+        deadline = acked + opts.mission_verdict_timeout_s
+        settled = acked + VERIFY_SETTLE_S
+        state = MissionRunState.UNKNOWN
+        heard = False
+        next_ask = acked
+        with self.listen((mavlink.MAVLINK_MSG_ID_MISSION_CURRENT,)) as reports:
+            while not self.plan_rejections:
+                now = self.clock.monotonic()
+                if now >= deadline:
+                    if not heard:
+                        raise MissionUploadError(
+                            f"{self.vehicle_id} did not report the state of the uploaded mission",
+                            vehicle_id=self.vehicle_id,
+                            result="NO_MISSION_STATE",
+                        )
+                    not_ready = "; ".join(self.status.not_ready)
+                    raise MissionUploadError(
+                        f"{self.vehicle_id} gave no verdict on the uploaded plan within "
+                        f"{opts.mission_verdict_timeout_s:g} s (mission state {state}"
+                        + (f"; not ready: {not_ready}" if not_ready else "")
+                        + ")",
+                        vehicle_id=self.vehicle_id,
+                        result="NO_VERDICT",
+                        state=str(state),
+                    )
+                if now >= next_ask:
+                    # PX4 sends MISSION_CURRENT at 1 Hz and on changes; ask to hear sooner
+                    self.commands.fire(
+                        mavlink.MAV_CMD_REQUEST_MESSAGE,
+                        float(mavlink.MAVLINK_MSG_ID_MISSION_CURRENT),
+                    )
+                    next_ask = now + VERDICT_POLL_S
+                try:
+                    msg = await reports.get(max(0.0, min(deadline, next_ask) - now))
+                except TimeoutError:
+                    continue
+                if msg is LinkState.LOST:
+                    raise LinkLost(
+                        f"{self.vehicle_id} link lost while waiting for its verdict on the plan",
+                        vehicle_id=self.vehicle_id,
+                    )
+                if not isinstance(msg, mavlink.MAVLink_mission_current_message):
+                    continue
+                if msg.total != count:
+                    continue  # still the previous plan
+                heard = True
+                state = self.status.mission.state
+                if state is MissionRunState.UNKNOWN:
+                    return  # a vehicle that does not report mission_state
+                if state in _VALID_STATES and self.clock.monotonic() >= settled:
+                    return
+                # UNCHECKED: PX4 has not checked the plan yet (no home or position, or the
+                # fence just uploaded still loading); a valid state heard before the settle
+                # time may still be the previous plan's verdict
+        # the vehicle said why; its failures come one event each, give the rest a moment
+        await self.clock.sleep(REASON_WAIT_S)
+        reason = "; ".join(dict.fromkeys(self.plan_rejections))
         raise MissionUploadError(
             f"{self.vehicle_id} rejected the mission: {reason}",
             vehicle_id=self.vehicle_id,
             result="INVALID",
             reason=reason,
         )
-
-    def _rejection_texts(self, since: float) -> list[str]:
-        return [
-            t.text
-            for t in self.texts_since(since, Severity.ERROR)
-            if any(h in t.text.lower() for h in _REJECTION_HINTS)
-        ]
 
     async def clear_mission(self) -> None:
         await self.missions.clear(MissionType.MISSION)
@@ -282,7 +336,14 @@ class MavlinkDrone(VehicleSession):
     # -- set-up after discovery ----------------------------------------------------------------
 
     async def request_streams(self) -> None:
-        """Ask for the messages the service relies on; failures are logged, not fatal."""
+        """Ask for the messages the service relies on; failures are logged, not fatal.
+
+        First a fresh health-and-arming-checks report (MAV_CMD_RUN_PREARM_CHECKS, as QGC asks
+        on connecting): PX4 reports its checks only when they change, and readiness waits for
+        one. A vehicle that refuses the command is judged by its pre-arm bit instead.
+        """
+        self._prearm_asked_at = self.clock.monotonic()
+        self.port.spawn(self._ask_for_arming_report(), name=f"{self.vehicle_id} arming report")
         for msgid, interval_s in STREAMS:
             try:
                 await self.commands.long(
@@ -311,6 +372,17 @@ class MavlinkDrone(VehicleSession):
                     msgid=msgid,
                     error=str(exc),
                 )
+        metadata.start(self, self.commands)  # event metadata over MAVLink FTP, in its own task
+
+    async def _ask_for_arming_report(self) -> None:
+        try:
+            await self.commands.long(mavlink.MAV_CMD_RUN_PREARM_CHECKS, retries=1)
+        except CommandRejected as exc:
+            self._prearm_asked_at = float("-inf")  # it will not report its checks
+            log.info("mavlink.prearm_report_refused", vehicle_id=self.vehicle_id, error=str(exc))
+        except VehicleError as exc:
+            log.info("mavlink.prearm_report_failed", vehicle_id=self.vehicle_id, error=str(exc))
+        self.update_readiness()
 
 
 STREAMS: tuple[tuple[int, float], ...] = (

@@ -34,6 +34,10 @@ class MavlinkOptions:
     """Wait for each mission-protocol answer this long before resending."""
     mission_retries: int = 5
     """Resends of one mission-protocol step."""
+    position_timeout_s: float = 3.0
+    """A global position estimate older than this (world s) does not count for readiness."""
+    mission_verdict_timeout_s: float = 15.0
+    """Longest wait (world s) after an upload for the vehicle's verdict on the plan."""
     rcvbuf_bytes: int = 8 * 1024 * 1024
     """Requested SO_RCVBUF of the UDP socket."""
     signing_key: str | None = None
@@ -42,6 +46,11 @@ class MavlinkOptions:
     """Vehicle id to use for a system id instead of ``drone-{sysid}``/``rover-{sysid}``."""
     payload_kg: float = 0.0
     """Payload limit recorded in each discovered vehicle's info."""
+    metadata_cache_dir: str | None = "var/mavlink-metadata"
+    """Where downloaded component metadata (event definitions) is kept, by firmware version
+    and CRC; None or empty: in memory only (see ``metadata.py``)."""
+    metadata_timeout_s: float = 60.0
+    """Longest metadata fetch of one vehicle (world s); then the built-in fallback stays."""
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> MavlinkOptions:
@@ -66,11 +75,16 @@ class MavlinkOptions:
             "link_timeout_s",
             "command_timeout_s",
             "mission_timeout_s",
+            "metadata_timeout_s",
+            "position_timeout_s",
+            "mission_verdict_timeout_s",
         ):
             if float(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be positive")
         if int(self.command_retries) < 0 or int(self.mission_retries) < 0:
             raise ValueError("retries must not be negative")
+        if self.metadata_cache_dir is not None:
+            object.__setattr__(self, "metadata_cache_dir", str(self.metadata_cache_dir) or None)
         names = {}
         for sysid, vid in dict(self.vehicle_names).items():
             names[int(sysid)] = str(vid)

@@ -1,30 +1,54 @@
-"""The MAVLink events protocol (messages 410-413) and the PX4 events the service can render.
+"""The MAVLink events protocol (messages 410-413) and the PX4 events known without metadata.
 
 pymavlink 2.4.50's dialects do not define EVENT, CURRENT_EVENT_SEQUENCE, REQUEST_EVENT or
 RESPONSE_EVENT_ERROR, yet PX4 reports some failures *only* as EVENT (for example a mission
 found infeasible after an accepted upload). This module defines those four messages from
 ``common.xml`` as pymavlink message classes (so they pack, sign and print like any other) plus
-their decoder, keyed by message id and checked with their CRC_EXTRA.
+their decoder, keyed by message id and checked with their CRC_EXTRA; the decoder also serves
+the component-information messages of :mod:`.component_info`, which the dialect lacks too.
 
-An EVENT carries an id and up to 40 bytes of little-endian arguments; the human text lives in
-the firmware's event metadata (``all_events.json``), which a ground station normally downloads
-through the component-information protocol. The service does not fetch it: it ships the
-templates of the PX4 events that matter to fleet operation (mission feasibility, geofence,
-payload, arming) in :data:`KNOWN_EVENTS`, and renders any other event as its id and raw
-arguments. PX4 event ids are ``(fnv1a_32(name) & 0xFFFFFF) | component << 24``
-(``px4_platform_common/events.h``), computed here by :func:`px4_event_id`.
+An EVENT carries an id and up to 40 bytes of little-endian arguments; what it means lives in
+the firmware's event metadata (``all_events.json``), which the bridge downloads from each
+vehicle through the component-information protocol (:mod:`.metadata`) and renders with
+libevents' rules (:mod:`.event_metadata`). PX4 event ids are
+``(fnv1a_32(name) & 0xFFFFFF) | component << 24`` (``px4_platform_common/events.h``), computed
+here by :func:`px4_event_id`.
 
-This is a wire module: ``sim/`` may import it to emit PX4-like events.
+**Fallback.** Until a vehicle's metadata has arrived, or for a vehicle that offers none, events
+are rendered with :data:`FALLBACK_METADATA`, built in the same format from two hand-written
+tables:
+
+* :data:`KNOWN_EVENTS`: templates of the PX4 events that matter to fleet operation (mission
+  feasibility, geofence, payload), with their argument struct codes;
+* :data:`ARMING_FALLBACK_EVENTS` and :data:`ARMING_FALLBACK_ENUMS`: the two summaries of PX4's
+  health-and-arming-checks report (``commander_arming_check_summary``,
+  ``commander_health_summary``; ids and argument layout fixed by commander's
+  ``HealthAndArmingChecks/Common.cpp``) and the names of the navigation-mode-group and
+  health-component bits they carry, so the arming report works without metadata.
+
+Any other event is rendered as its id and raw arguments. This is a wire module: ``sim/`` may
+import it to emit PX4-like events.
 """
 
 from __future__ import annotations
 
-import re
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
+
+from firmware_bridges.mavlink import component_info
+from firmware_bridges.mavlink.event_metadata import (
+    EnumSpec,
+    EventMetadata,
+    EventSpec,
+    RenderedEvent,
+    events_document,
+    fnv1a_32,
+    render_unknown,
+    struct_types,
+)
 
 MSG_ID_EVENT = 410
 """EVENT: one event with id, sequence, log levels and arguments."""
@@ -215,8 +239,10 @@ EXTRA_MESSAGES: dict[int, type[mavlink.MAVLink_message]] = {
     MSG_ID_CURRENT_EVENT_SEQUENCE: CurrentEventSequenceMessage,
     MSG_ID_REQUEST_EVENT: RequestEventMessage,
     MSG_ID_RESPONSE_EVENT_ERROR: ResponseEventErrorMessage,
+    **component_info.MESSAGES,
 }
-"""Messages this module adds to pymavlink's ``common`` dialect, by id."""
+"""Messages added to pymavlink's ``common`` dialect, by id: the events protocol and the
+component-information messages (COMPONENT_INFORMATION, COMPONENT_METADATA)."""
 
 
 def _field_values(cls: type[mavlink.MAVLink_message], payload: bytes) -> dict[str, Any]:
@@ -227,11 +253,11 @@ def _field_values(cls: type[mavlink.MAVLink_message], payload: bytes) -> dict[st
 
 
 class EventDecodeError(ValueError):
-    """A frame claimed to be one of the events messages but is malformed."""
+    """A frame claimed to be one of the :data:`EXTRA_MESSAGES` but is malformed."""
 
 
 def decode_extra(mav: mavlink.MAVLink, frame: bytes | bytearray) -> mavlink.MAVLink_message:
-    """Decode one complete MAVLink 2 frame of an events message (410-413).
+    """Decode one complete MAVLink 2 frame of one of the :data:`EXTRA_MESSAGES`.
 
     Checks the CRC with the message's CRC_EXTRA and, when ``mav`` has a signing key, the
     signature (unsigned frames are rejected as pymavlink does for its own messages).
@@ -248,7 +274,7 @@ def decode_extra(mav: mavlink.MAVLink, frame: bytes | bytearray) -> mavlink.MAVL
     msgid = buf[7] | buf[8] << 8 | buf[9] << 16
     cls = EXTRA_MESSAGES.get(msgid)
     if cls is None:
-        raise EventDecodeError(f"message {msgid} is not an events message")
+        raise EventDecodeError(f"message {msgid} is not one of the extra messages")
     crc = struct.unpack_from("<H", buf, 10 + mlen)[0]
     crcbuf = bytearray(buf[1 : 10 + mlen])
     crcbuf.append(cls.crc_extra)
@@ -272,14 +298,6 @@ def decode_extra(mav: mavlink.MAVLink, frame: bytes | bytearray) -> mavlink.MAVL
     return msg
 
 
-def fnv1a_32(text: str) -> int:
-    """32-bit FNV-1a hash, as PX4's ``hash_32_fnv1a_const``."""
-    value = 0x811C9DC5
-    for byte in text.encode():
-        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return value
-
-
 def px4_event_id(name: str, component: int = PX4_EVENT_COMPONENT) -> int:
     """The EVENT id PX4 sends for ``events::ID(name)``."""
     return (fnv1a_32(name) & 0xFFFFFF) | (component & 0xFF) << 24
@@ -292,13 +310,20 @@ class EventTemplate:
     name: str
     """PX4's event name (``events::ID("...")``)."""
     text: str
-    """Message with ``{1}``, ``{2}``... placeholders (PX4 syntax, format specs allowed)."""
+    """Message with ``{1}``, ``{2:.1m_v}``... placeholders (libevents syntax)."""
     args: str = ""
     """struct codes of the arguments in order (little-endian, packed)."""
 
     @property
     def event_id(self) -> int:
         return px4_event_id(self.name)
+
+    def spec(self) -> EventSpec:
+        """The template as a metadata definition (arguments named ``arg1``, ``arg2``...)."""
+        types = struct_types(self.args)
+        return EventSpec(
+            self.name, self.text, tuple((f"arg{i + 1}", t) for i, t in enumerate(types))
+        )
 
 
 KNOWN_EVENTS: dict[int, EventTemplate] = {
@@ -330,70 +355,167 @@ KNOWN_EVENTS: dict[int, EventTemplate] = {
             "Mission rejected: Takeoff or Landing item missing",
         ),
         EventTemplate(
-            "navigator_mis_first_wp_too_far",
-            "First waypoint too far away: {1m} (maximum: {2m})",
-            "II",
-        ),
-        EventTemplate(
-            "navigator_mis_wp_dist_too_far",
-            "Distance between waypoints too far: {1m}, (maximum: {2m})",
-            "II",
+            "navigator_mis_first_wp_far",
+            "First waypoint far away from Home: {1m} Correct mission loaded?",
+            "I",
         ),
         EventTemplate(
             "navigator_mis_no_home_rel_alt",
             "Mission rejected: No home position, waypoint {1} uses relative altitude",
             "h",
         ),
-        EventTemplate("navigator_mis_wp_below_home", "Waypoint {1} below home", "h"),
         EventTemplate(
             "navigator_mis_geofence_violation", "Geofence violation for waypoint {1}", "h"
         ),
+        EventTemplate("navigator_mis_geofence_no_home", "Geofence requires a valid home position"),
         EventTemplate("navigator_mis_geofence_no_home2", "Geofence requires a valid home position"),
-        EventTemplate("navigator_mis_act_index", "Actuator number {1} is out of bounds 0..5", "I"),
     )
 }
-"""PX4 events the service renders as text, by event id."""
-
-_PLACEHOLDER = re.compile(r"\{(\d+):?([^}]*)\}")
-"""``{1}``, ``{1m}``, ``{2:.1m}``: argument number, then an optional format (unit, precision)."""
+"""Fallback: PX4 events the bridge renders without metadata, by event id."""
 
 
-def _format_value(value: Any, spec: str | None) -> str:
-    unit = ""
-    if spec:
-        if "m" in spec:
-            unit = " m"
-        digits = re.search(r"\.(\d+)", spec)
-        if digits and isinstance(value, float):
-            return f"{value:.{int(digits.group(1))}f}{unit}"
-    if isinstance(value, float):
-        return f"{value:g}{unit}"
-    return f"{value}{unit}"
+# -- fallback of the health-and-arming-checks protocol (no metadata) ---------------------------
+
+NAVIGATION_MODE_GROUPS: dict[int, tuple[str, str]] = {
+    1 << 0: ("manual", "Manual"),
+    1 << 1: ("altctl", "Altitude"),
+    1 << 2: ("posctl", "Position"),
+    1 << 3: ("mission", "Mission"),
+    1 << 4: ("loiter", "Hold"),
+    1 << 5: ("rtl", "Return"),
+    1 << 10: ("acro", "Acro"),
+    1 << 14: ("offboard", "Offboard"),
+    1 << 15: ("stab", "Stabilized"),
+    1 << 17: ("takeoff", "Takeoff"),
+    1 << 18: ("land", "Land"),
+    1 << 19: ("follow_target", "Follow Target"),
+    1 << 20: ("precland", "Precision Land"),
+    1 << 21: ("orbit", "Orbit"),
+    1 << 22: ("vtol_takeoff", "VTOL Takeoff"),
+    **{1 << (22 + n): (f"external{n}", f"External {n}") for n in range(1, 9)},
+}
+"""Fallback: PX4's ``navigation_mode_group_t`` bits (bit = 1 << vehicle_status nav_state, as
+``Report::getModeGroup``), with names; the downloaded metadata's enum wins when present."""
+
+HEALTH_COMPONENTS: dict[int, tuple[str, str]] = {
+    1 << i: entry
+    for i, entry in enumerate(
+        (
+            ("none", "None"),
+            ("absolute_pressure", "Absolute pressure"),
+            ("differential_pressure", "Differential pressure"),
+            ("gps", "GPS"),
+            ("optical_flow", "Optical flow"),
+            ("vision_position", "Vision position estimate"),
+            ("distance_sensor", "Distance sensor"),
+            ("remote_control", "Remote Control (RC or Joystick)"),
+            ("motors_escs", "Motors/ESCs"),
+            ("utm", "UTM"),
+            ("logging", "Logging"),
+            ("battery", "Battery"),
+            ("communication_links", "Communication links"),
+            ("rate_controller", "Rate controller"),
+            ("attitude_controller", "Attitude controller"),
+            ("position_controller", "Position controller"),
+            ("attitude_estimate", "Attitude estimate"),
+            ("local_position_estimate", "Local position estimate"),
+            ("mission", "Mission"),
+            ("avoidance", "Avoidance"),
+            ("system", "System"),
+            ("camera", "Camera"),
+            ("gimbal", "Gimbal"),
+            ("payload", "Payload"),
+            ("global_position_estimate", "Global position estimate"),
+            ("storage", "Storage"),
+            ("parachute", "Parachute"),
+            ("magnetometer", "Magnetometer"),
+            ("accel", "Accelerometer"),
+            ("gyro", "Gyroscope"),
+            ("open_drone_id", "Open Drone ID system"),
+        )
+    )
+}
+"""Fallback: PX4's ``health_component_t`` bits (bit = 1 << HealthComponentIndex)."""
+
+ARMING_FALLBACK_ENUMS: tuple[EnumSpec, ...] = (
+    EnumSpec("navigation_mode_group_t", "uint32_t", NAVIGATION_MODE_GROUPS, is_bitfield=True),
+    EnumSpec("health_component_t", "uint32_t", HEALTH_COMPONENTS, is_bitfield=True),
+)
+"""Fallback: the enums of the report's summaries, in PX4's ``px4`` namespace."""
+
+ARMING_SUMMARY_EVENT = "commander_arming_check_summary"
+"""First event of a report: chunk, arming error/warning components, can_arm/can_run groups."""
+HEALTH_SUMMARY_EVENT = "commander_health_summary"
+"""Last event of a report: chunk, present/error/warning health components."""
+
+ARMING_FALLBACK_EVENTS: tuple[EventSpec, ...] = (
+    EventSpec(
+        ARMING_SUMMARY_EVENT,
+        "Arming check summary event",
+        (
+            ("chunk_idx", "uint8_t"),
+            ("error", "px4::health_component_t"),
+            ("warning", "px4::health_component_t"),
+            ("can_arm", "px4::navigation_mode_group_t"),
+            ("can_run", "px4::navigation_mode_group_t"),
+        ),
+        group="arming_check",
+        type="summary",
+    ),
+    EventSpec(
+        HEALTH_SUMMARY_EVENT,
+        "Health report summary event",
+        (
+            ("chunk_idx", "uint8_t"),
+            ("is_present", "px4::health_component_t"),
+            ("error", "px4::health_component_t"),
+            ("warning", "px4::health_component_t"),
+        ),
+        group="health",
+        type="summary",
+    ),
+)
+"""Fallback: the summaries framing a health-and-arming-checks report (``Report::report``)."""
+
+CHECK_ARGUMENTS: tuple[tuple[str, str], ...] = (
+    ("modes", "navigation_mode_group_t"),
+    ("health_component_index", "uint8_t"),
+)
+"""The two arguments every arming/health check event starts with (``Report::addEvent``);
+the check's own arguments follow."""
+
+HEALTH_AND_ARMING_CHECK_PROTOCOL = "health_and_arming_check"
+"""``supported_protocols`` entry of a component that sends the report."""
+
+
+def fallback_document() -> dict[str, Any]:
+    """The fallback tables as a libevents metadata document (component 1, namespace px4)."""
+    return events_document(
+        PX4_EVENT_COMPONENT,
+        "px4",
+        (*ARMING_FALLBACK_EVENTS, *(t.spec() for t in KNOWN_EVENTS.values())),
+        ARMING_FALLBACK_ENUMS,
+        (HEALTH_AND_ARMING_CHECK_PROTOCOL,),
+    )
+
+
+FALLBACK_METADATA = EventMetadata.from_document(fallback_document(), source="built-in fallback")
+"""What the bridge renders events with before (or without) a vehicle's own metadata."""
+
+
+def render_fallback(event_id: int, arguments: bytes) -> RenderedEvent:
+    """An event rendered with :data:`FALLBACK_METADATA`, or raw when it is not there."""
+    return FALLBACK_METADATA.render(event_id, arguments) or render_unknown(event_id, arguments)
 
 
 def render_event(event_id: int, arguments: bytes) -> tuple[str, str | None]:
-    """(text, PX4 event name or None) for an event.
+    """(text, PX4 event name or None) of an event rendered with the fallback tables.
 
     Known events are rendered from their template; unknown ones as ``event 0x........`` with
     the significant argument bytes in hex, so nothing the vehicle said is lost.
     """
-    template = KNOWN_EVENTS.get(event_id)
-    if template is None:
-        raw = bytes(arguments).rstrip(b"\x00")
-        suffix = f" args={raw.hex()}" if raw else ""
-        return f"event {event_id:#010x}{suffix}", None
-    values: tuple[Any, ...] = ()
-    if template.args:
-        fmt = "<" + template.args
-        values = struct.unpack_from(fmt, bytes(arguments).ljust(ARGUMENTS_LEN, b"\x00"))
-
-    def _sub(match: re.Match[str]) -> str:
-        index = int(match.group(1)) - 1
-        if 0 <= index < len(values):
-            return _format_value(values[index], match.group(2))
-        return match.group(0)
-
-    return _PLACEHOLDER.sub(_sub, template.text), template.name
+    event = render_fallback(event_id, arguments)
+    return event.message, event.name
 
 
 def pack_arguments(fmt: str, *values: Any) -> bytes:

@@ -24,13 +24,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import px4_events, translate
+from firmware_bridges.mavlink import ftp_protocol, px4_events, translate
+from firmware_bridges.mavlink.arming_checks import ArmingCheckTracker, ArmingReport
 from firmware_bridges.mavlink.codec import Codec, LinkStats
+from firmware_bridges.mavlink.component_info import (
+    MSG_ID_COMPONENT_INFORMATION,
+    MSG_ID_COMPONENT_METADATA,
+)
+from firmware_bridges.mavlink.event_metadata import EventMetadata, RenderedEvent
 from firmware_bridges.mavlink.options import MavlinkOptions
+from firmware_bridges.mavlink.verdicts import is_plan_rejection, readiness
 from fleet.clock import Clock
+from fleet.errors import CommandTimeout
 from fleet.events import EventBus, Severity, VehicleEvent, VehicleEventKind
 from fleet.registry import VehicleEntry, VehicleRegistry
-from fleet.vehicle import FlightMode, LinkState
+from fleet.vehicle import FlightMode, LinkState, MissionRunState
 
 if TYPE_CHECKING:
     from firmware_bridges.mavlink.translate import MissionItem
@@ -49,6 +57,11 @@ COMMANDED_MODE_GRACE_S = 5.0
 """A mode change within this long of our own request is not a failsafe."""
 EVENT_REQUEST_MAX_GAP = 32
 """Missing EVENT sequences re-requested at most per gap."""
+PREARM_REPORT_WAIT_S = 5.0
+"""World seconds :meth:`VehicleSession.run_prearm_checks` waits for the report it asked for."""
+ARMING_REPORT_GRACE_S = 10.0
+"""A PX4 vehicle that has not reported its health and arming checks this long (world s) after
+we asked for them is judged by its SYS_STATUS pre-arm bit instead."""
 _FAILSAFE_MODES = frozenset({FlightMode.RTL, FlightMode.LAND, FlightMode.HOLD, FlightMode.RTGS})
 
 
@@ -77,6 +90,12 @@ class TextRecord:
     text: str
     source: str
     """``statustext`` or ``event``."""
+    name: str | None = None
+    """The event's name (``navigator_mis_geofence_violation``) when the vehicle's metadata or
+    the built-in table knows it."""
+    plan_rejection: bool = False
+    """The vehicle's feasibility checks rejecting an uploaded plan (see
+    :func:`is_plan_rejection`)."""
 
 
 class Listener:
@@ -155,6 +174,28 @@ class VehicleSession:
         self._commanded_mode: tuple[FlightMode, float] | None = None
         self._event_seq: int | None = None
         self._events_seen: deque[int] = deque(maxlen=256)
+        # -- readiness and plan verdicts (verdicts.py)
+        self.plan_rejections: list[str] = []
+        """Feasibility failures the vehicle reported since the last plan upload started."""
+        self._mission_report: tuple[int, int] | None = None
+        """(mission_state, total) of the last MISSION_CURRENT."""
+        self._position_at: float | None = None
+        """Clock ``monotonic()`` of the last GLOBAL_POSITION_INT."""
+        self._autopilot: int | None = None
+        """HEARTBEAT.autopilot (MAV_AUTOPILOT)."""
+        self._prearm_asked_at: float | None = None
+        """When we asked for a health-and-arming-checks report (MAV_CMD_RUN_PREARM_CHECKS)."""
+        # -- component metadata, event rendering, arming report (metadata.py, arming_checks.py)
+        self.flight_sw_version: int | None = None
+        """AUTOPILOT_VERSION.flight_sw_version once received (the metadata cache key)."""
+        self.event_metadata: EventMetadata | None = None
+        """The vehicle's own event definitions once downloaded (None: built-in fallback)."""
+        self.metadata_state = "not requested"
+        """Where the metadata fetch stands: ``fetching``, ``loaded from vehicle|cache|memory``,
+        ``not offered``, ``skipped: <why>``, ``failed: <reason>`` (metadata.py)."""
+        self.arming_checks = ArmingCheckTracker()
+        """Health-and-arming-checks reports assembled from events; see :attr:`arming_report`."""
+        self._arming_waiters: list[asyncio.Future[None]] = []
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -228,7 +269,12 @@ class VehicleSession:
 
     def _record_text(self, severity: Severity, text: str, source: str, **data: Any) -> None:
         now = self.clock.monotonic()
-        self.texts.append(TextRecord(now, severity, text, source))
+        name = data.get("event_name")
+        rejection = is_plan_rejection(severity, text, source, name)
+        self.texts.append(TextRecord(now, severity, text, source, name, rejection))
+        if rejection:
+            self.plan_rejections.append(text)
+            self._refresh_mission_state()
         while self.texts and self.texts[0].at < now - TEXT_MEMORY_S:
             self.texts.popleft()
         for fut in self.text_waiters:
@@ -265,6 +311,7 @@ class VehicleSession:
                 for listener in listeners:
                     listener.queue.put_nowait(LinkState.LOST)
         self._flush_chunks(now, force=False)
+        self.update_readiness()  # a position gone stale, a report that never came
 
     # -- telemetry handlers (message id -> method, see HANDLERS) ---------------------------------
 
@@ -273,6 +320,7 @@ class VehicleSession:
             return
         now = self.clock.monotonic()
         self.last_heartbeat = now
+        self._autopilot = msg.autopilot
         status = self.status
         if status.link != LinkState.ONLINE:
             regained = status.link == LinkState.LOST
@@ -338,14 +386,24 @@ class VehicleSession:
 
     def on_global_position_int(self, msg: Any) -> None:
         translate.apply_global_position(self.status, msg)
+        stale = self._position_at is None
+        self._position_at = self.clock.monotonic()
+        if stale:
+            self.update_readiness()
         self._touch()
 
     def on_home_position(self, msg: Any) -> None:
+        had_home = self.status.home is not None
         translate.apply_home_position(self.status, msg)
+        if not had_home:
+            self.update_readiness()
         self._touch()
 
     def on_sys_status(self, msg: Any) -> None:
+        was_ready = self.status.ready_to_arm
         translate.apply_sys_status(self.status, msg)
+        if self.status.ready_to_arm != was_ready:
+            self.update_readiness()
         self._touch()
 
     def on_battery_status(self, msg: Any) -> None:
@@ -353,17 +411,103 @@ class VehicleSession:
         self._touch()
 
     def on_extended_sys_state(self, msg: Any) -> None:
-        self.status.landed = translate.landed_state(msg.landed_state)
+        landed = translate.landed_state(msg.landed_state)
+        if landed != self.status.landed:
+            previous = self.status.landed
+            self.status.landed = landed
+            self.publish(
+                VehicleEventKind.LANDED_STATE,
+                f"{previous} -> {landed}",
+                Severity.DEBUG,
+                previous=str(previous),
+                landed=str(landed),
+            )
         self._touch()
 
     def on_mission_current(self, msg: Any) -> None:
         progress = self.status.mission
-        progress.current = msg.seq
-        if msg.total != translate.UINT16_MAX:
-            progress.total = msg.total
-        progress.state = translate.mission_run_state(msg.mission_state, msg.total)
+        # PX4 reports seq 65535 until its navigator has picked up a new plan, and total 65535
+        # when it holds no plan at all
+        progress.current = -1 if msg.seq == translate.UINT16_MAX else msg.seq
+        progress.total = 0 if msg.total == translate.UINT16_MAX else msg.total
+        self._mission_report = (msg.mission_state, msg.total)
+        self._refresh_mission_state()
         self._offer(msg)
         self._touch()
+
+    def _refresh_mission_state(self) -> None:
+        """Map the last MISSION_CURRENT (and any feasibility failure since the last upload) to
+        the domain's mission state; publish a change."""
+        if self._mission_report is None:
+            return
+        progress = self.status.mission
+        mission_state, total = self._mission_report
+        state = translate.mission_run_state(mission_state, total, bool(self.plan_rejections))
+        if state != progress.state:
+            previous = progress.state
+            progress.state = state
+            data: dict[str, Any] = {"previous": str(previous), "state": str(state)}
+            data["total"] = progress.total
+            if state is MissionRunState.INVALID:
+                data["reasons"] = list(dict.fromkeys(self.plan_rejections))
+            self.publish(
+                VehicleEventKind.MISSION_STATE,
+                f"mission {previous} -> {state}",
+                Severity.WARNING if state is MissionRunState.INVALID else Severity.DEBUG,
+                **data,
+            )
+
+    def plan_upload_started(self) -> float:
+        """Forget feasibility failures of earlier plans (a new upload starts now); the clock
+        ``monotonic()`` of the start."""
+        self.plan_rejections.clear()
+        self._refresh_mission_state()
+        return self.clock.monotonic()
+
+    # -- readiness -------------------------------------------------------------------------------
+
+    def update_readiness(self) -> None:
+        """Decide whether the vehicle can fly a mission now, from what it said (see
+        :func:`readiness`); publish READINESS when that changes."""
+        st = self.status
+        now = self.clock.monotonic()
+        position_fresh = (
+            self._position_at is not None
+            and now - self._position_at <= self.port.options.position_timeout_s
+        )
+        reasons = readiness(
+            home=st.home is not None,
+            position=position_fresh,
+            prearm=st.ready_to_arm,
+            report=self.arming_report,
+            expect_report=self.expects_arming_report(now),
+        )
+        ready = not reasons
+        if ready == st.ready_for_mission and reasons == st.not_ready:
+            return
+        became = ready != st.ready_for_mission
+        st.ready_for_mission = ready
+        st.not_ready = reasons
+        if became:
+            self.publish(
+                VehicleEventKind.READINESS,
+                "ready to fly a mission" if ready else "not ready: " + "; ".join(reasons),
+                ready=ready,
+                reasons=list(reasons),
+            )
+        self.port.registry.touch(self.vehicle_id)
+
+    def expects_arming_report(self, now: float) -> bool:
+        """Whether readiness must wait for a health-and-arming-checks report: a PX4 autopilot
+        does, until it proves it does not report its checks (it refused
+        MAV_CMD_RUN_PREARM_CHECKS, or sent no report within :data:`ARMING_REPORT_GRACE_S` of
+        our asking)."""
+        if self.arming_report is not None:
+            return True
+        if self._autopilot != mavlink.MAV_AUTOPILOT_PX4:
+            return False
+        asked = self._prearm_asked_at
+        return asked is None or now - asked <= ARMING_REPORT_GRACE_S
 
     def on_mission_item_reached(self, msg: Any) -> None:
         self.status.mission.reached = msg.seq
@@ -375,6 +519,11 @@ class VehicleSession:
 
     # -- texts and events -------------------------------------------------------------------
 
+    @property
+    def speaks_events(self) -> bool:
+        """Whether the vehicle uses the events protocol (it announced an event sequence)."""
+        return self._event_seq is not None
+
     def on_statustext(self, msg: Any, component: int | None = None) -> None:
         comp = self.component_id if component is None else component
         raw: bytes = msg._text_raw
@@ -382,6 +531,11 @@ class VehicleSession:
         text = translate.statustext(raw)
         extra = {} if comp == self.component_id else {"component": comp}
         if msg.id == 0:
+            if comp == self.component_id and self.speaks_events and translate.mirrors_event(raw):
+                # PX4 ends a text with a tab when it sends the same message as an EVENT; a
+                # ground station that reads events shows the event only (as QGC does)
+                self._touch()
+                return
             if text:
                 self._record_text(translate.severity(msg.severity), text, "statustext", **extra)
             self._touch()
@@ -401,7 +555,10 @@ class VehicleSession:
     def _emit_chunks(self, chunks: _Chunks, comp: int) -> None:
         last = max(chunks.parts)
         parts = [chunks.parts.get(i, "…") for i in range(last + 1)]
-        text = "".join(parts).rstrip("\t").strip()
+        joined = "".join(parts)
+        if comp == self.component_id and self.speaks_events and joined.endswith("\t"):
+            return  # mirrored by an EVENT (see on_statustext)
+        text = joined.rstrip("\t").strip()
         extra: dict[str, Any] = {} if comp == self.component_id else {"component": comp}
         if len(chunks.parts) != last + 1:
             extra["incomplete"] = True
@@ -423,10 +580,21 @@ class VehicleSession:
             return  # re-sent after a request we did not need
         self._events_seen.append(seq)
         level = msg.external_level
-        if level != px4_events.LOG_LEVEL_DISABLED:  # protocol-level events are kept as debug
-            text, name = px4_events.render_event(msg.event_id, msg.arguments)
+        event = self.render_event(msg.event_id, msg.arguments)
+        # health and arming check events make up the arming report, not texts (as in QGC)
+        reports = self.arming_checks.reports
+        in_report = self.arming_checks.feed(
+            seq, event, level, self.clock.monotonic(), with_metadata=self.event_metadata is not None
+        )
+        if self.arming_checks.reports != reports:
+            self._arming_report_changed()
+        if not in_report and level != px4_events.LOG_LEVEL_DISABLED:  # protocol level: debug
             self._record_text(
-                translate.severity(level), text, "event", event_id=msg.event_id, event_name=name
+                translate.severity(level),
+                event.message,
+                "event",
+                event_id=msg.event_id,
+                event_name=event.name,
             )
         self._touch()
 
@@ -479,6 +647,99 @@ class VehicleSession:
         self._offer(msg)
         self._touch()
 
+    # -- component metadata, event rendering, arming report --------------------------------------
+
+    def on_component_metadata(self, msg: Any) -> None:
+        """COMPONENT_METADATA / COMPONENT_INFORMATION: for the metadata fetch (metadata.py)."""
+        self._offer(msg)
+        self._touch()
+
+    def on_autopilot_version_message(self, msg: Any) -> None:
+        """AUTOPILOT_VERSION: :meth:`on_autopilot_version`, plus the firmware version."""
+        self.flight_sw_version = int(msg.flight_sw_version)
+        self.on_autopilot_version(msg)
+
+    def render_event(self, event_id: int, arguments: bytes) -> RenderedEvent:
+        """An EVENT rendered with the vehicle's metadata, else the built-in fallback, else raw
+        (``event 0x........ args=..``); the result also names the event, its group and type."""
+        metadata = self.event_metadata
+        if metadata is not None:
+            event = metadata.render(event_id, arguments)
+            if event is not None:
+                return event
+        return px4_events.render_fallback(event_id, arguments)
+
+    def set_event_metadata(self, metadata: EventMetadata) -> None:
+        """Render events with ``metadata`` from now on (and the latest arming report again)."""
+        self.event_metadata = metadata
+        if self.arming_checks.rerender(self.render_event, with_metadata=True) is not None:
+            self._arming_report_changed()
+
+    @property
+    def arming_report(self) -> ArmingReport | None:
+        """The latest complete health-and-arming-checks report, or None before the first."""
+        return self.arming_checks.report
+
+    async def wait_arming_report(
+        self, within: float, since: float | None = None
+    ) -> ArmingReport | None:
+        """The next report to complete (or, with ``since``, the latest completed at or after
+        that clock ``monotonic()``), waiting up to ``within`` world seconds; None if none."""
+        tracker = self.arming_checks
+        count = tracker.reports
+
+        def found() -> ArmingReport | None:
+            report = tracker.report
+            if report is None:
+                return None
+            if since is not None:
+                return report if report.at >= since else None
+            return report if tracker.reports > count else None
+
+        deadline = self.clock.monotonic() + within
+        while (report := found()) is None:
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                return None
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._arming_waiters.append(fut)
+            with contextlib.suppress(TimeoutError):
+                # wake now and then: a report waiting for a lost event completes by time
+                await self.clock.wait_for(fut, min(left, 0.5))
+            if tracker.poll(self.clock.monotonic()) is not None:
+                self._arming_report_changed()
+        return report
+
+    async def run_prearm_checks(self, within: float = PREARM_REPORT_WAIT_S) -> ArmingReport:
+        """Send MAV_CMD_RUN_PREARM_CHECKS (PX4 then reports its checks at once) and return the
+        report that follows. Raises ``CommandRejected``/``CommandTimeout``/``LinkLost``."""
+        from firmware_bridges.mavlink.commands import CommandClient  # it imports this module
+
+        client = getattr(self, "commands", None)
+        if not isinstance(client, CommandClient):
+            client = CommandClient(self)
+        since = self.clock.monotonic()
+        await client.long(mavlink.MAV_CMD_RUN_PREARM_CHECKS)
+        report = await self.wait_arming_report(within, since=since)
+        if report is None:
+            raise CommandTimeout(
+                f"{self.vehicle_id} accepted MAV_CMD_RUN_PREARM_CHECKS but sent no arming report",
+                vehicle_id=self.vehicle_id,
+                command="MAV_CMD_RUN_PREARM_CHECKS",
+            )
+        return report
+
+    def _arming_report_changed(self) -> None:
+        report = self.arming_checks.report
+        if report is not None:
+            self.status.extra["arming"] = report.as_dict()
+        for fut in self._arming_waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._arming_waiters.clear()
+        self.update_readiness()
+        self.port.registry.touch(self.vehicle_id)
+
 
 HANDLERS: dict[int, Callable[[VehicleSession, Any], None]] = {
     mavlink.MAVLINK_MSG_ID_HEARTBEAT: VehicleSession.on_heartbeat,
@@ -489,7 +750,7 @@ HANDLERS: dict[int, Callable[[VehicleSession, Any], None]] = {
     mavlink.MAVLINK_MSG_ID_EXTENDED_SYS_STATE: VehicleSession.on_extended_sys_state,
     mavlink.MAVLINK_MSG_ID_MISSION_CURRENT: VehicleSession.on_mission_current,
     mavlink.MAVLINK_MSG_ID_MISSION_ITEM_REACHED: VehicleSession.on_mission_item_reached,
-    mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION: VehicleSession.on_autopilot_version,
+    mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION: VehicleSession.on_autopilot_version_message,
     mavlink.MAVLINK_MSG_ID_STATUSTEXT: VehicleSession.on_statustext,
     px4_events.MSG_ID_EVENT: VehicleSession.on_event,
     px4_events.MSG_ID_CURRENT_EVENT_SEQUENCE: VehicleSession.on_current_event_sequence,
@@ -502,5 +763,9 @@ HANDLERS: dict[int, Callable[[VehicleSession, Any], None]] = {
     mavlink.MAVLINK_MSG_ID_MISSION_ITEM: VehicleSession.on_targeted,
     mavlink.MAVLINK_MSG_ID_PARAM_ERROR: VehicleSession.on_targeted,
     mavlink.MAVLINK_MSG_ID_PARAM_VALUE: VehicleSession.on_param_value,
+    # component metadata (metadata.py) and MAVLink FTP (ftp.py)
+    MSG_ID_COMPONENT_METADATA: VehicleSession.on_component_metadata,
+    MSG_ID_COMPONENT_INFORMATION: VehicleSession.on_component_metadata,
+    ftp_protocol.MSG_ID: VehicleSession.on_targeted,
 }
 """Messages from a vehicle's autopilot that the service decodes; all others are skipped."""

@@ -211,14 +211,19 @@ def landed_state(value: int) -> LandedState:
     return _LANDED.get(value, LandedState.UNKNOWN)
 
 
-def mission_run_state(mission_state: int, total: int) -> MissionRunState:
+def mission_run_state(mission_state: int, total: int, rejected: bool = False) -> MissionRunState:
     """Domain state of MISSION_CURRENT.mission_state.
 
-    PX4 reports MISSION_STATE_NO_MISSION (1) both for an empty plan and for an uploaded plan
-    its feasibility checks rejected; with ``total > 0`` it is the latter (INVALID).
+    PX4 reports MISSION_STATE_NO_MISSION (1) for an empty plan, for an uploaded plan its
+    navigator has not checked yet (it checks only once home and a global position are valid,
+    and a moment after each upload), and for a plan its feasibility checks rejected. With
+    ``total > 0`` it is one of the last two: INVALID when the vehicle said why (``rejected``:
+    a feasibility failure reported since the upload), UNCHECKED otherwise.
     """
     if mission_state == mavlink.MISSION_STATE_NO_MISSION:
-        return MissionRunState.INVALID if 0 < total != UINT16_MAX else MissionRunState.NO_MISSION
+        if not 0 < total != UINT16_MAX:
+            return MissionRunState.NO_MISSION
+        return MissionRunState.INVALID if rejected else MissionRunState.UNCHECKED
     return {
         mavlink.MISSION_STATE_NOT_STARTED: MissionRunState.NOT_STARTED,
         mavlink.MISSION_STATE_ACTIVE: MissionRunState.ACTIVE,
@@ -242,6 +247,11 @@ def statustext(raw: bytes) -> str:
     """STATUSTEXT.text as str: NUL-terminated UTF-8; PX4's trailing tab (which marks texts
     that also exist as EVENT) removed."""
     return raw.split(b"\x00", 1)[0].decode("utf-8", errors="replace").rstrip("\t").strip()
+
+
+def mirrors_event(raw: bytes) -> bool:
+    """Whether a STATUSTEXT ends with PX4's tab, which marks texts also sent as an EVENT."""
+    return raw.split(b"\x00", 1)[0].endswith(b"\t")
 
 
 def result_name(result: int) -> str:

@@ -229,6 +229,21 @@ def flight_mode(state: VanState) -> FlightMode:
     return FlightMode.MISSION if state.busy else FlightMode.READY
 
 
+def _not_ready(state: VanState) -> tuple[str, ...]:
+    """Why a van cannot take a trip, from its own state (empty when it can)."""
+    reasons = []
+    if state.operating_mode not in (OperatingMode.AUTOMATIC, OperatingMode.SEMIAUTOMATIC):
+        reasons.append(f"operating mode {state.operating_mode}")
+    if state.e_stop is not EStop.NONE:
+        reasons.append(f"emergency stop {state.e_stop}")
+    reasons.extend(
+        f"fatal error: {f.description or f.type}"
+        for f in state.faults
+        if f.level is FaultLevel.FATAL
+    )
+    return tuple(reasons)
+
+
 def apply_state(
     status: VehicleStatus,
     state: VanState,
@@ -259,6 +274,8 @@ def apply_state(
         and not any(f.level is FaultLevel.FATAL for f in state.faults)
     )
     status.armed = status.ready_to_arm
+    status.ready_for_mission = status.ready_to_arm
+    status.not_ready = _not_ready(state)
     status.errors = tuple(str(f) for f in state.faults)
     progress = status.mission
     remaining = len(state.remaining_nodes)

@@ -268,7 +268,7 @@ class BroadcastPlanner:
                 or st.link != LinkState.ONLINE
                 or st.armed
                 or st.landed != LandedState.ON_GROUND
-                or not st.ready_to_arm
+                or not st.ready_for_mission
             ):
                 continue
             where = st.home or st.position

@@ -125,7 +125,7 @@ class DroneBroadcastRun(MissionRun):
             )
         except (VehicleError, NotFound) as exc:
             await self._quiet(speaker)
-            await self._end(MissionState.FAILED, f"could not prepare the broadcast: {exc}")
+            await self._end(MissionState.FAILED, f"could not prepare the broadcast: {exc.message}")
             return False
         if self._cancel_requested:
             await self._quiet(speaker)
@@ -144,7 +144,7 @@ class DroneBroadcastRun(MissionRun):
             await drone.start_mission()
         except VehicleError as exc:
             await self._quiet(speaker)
-            await self._end(MissionState.FAILED, f"vehicle refused to start: {exc}")
+            await self._end(MissionState.FAILED, f"vehicle refused to start: {exc.message}")
             return False
 
         async def started(s: Any) -> list[MissionEvent]:

@@ -24,6 +24,8 @@ from pymavlink.dialects.v20 import common as mavlink
 from firmware_bridges.mavlink.px4 import AutoSubMode, MainMode
 from fleet.clock import Clock
 from fleet.geo import LocalFrame
+from sim.drone import health
+from sim.drone.arming_report import mode_bits
 from sim.drone.battery import Battery, discharge, power_draw
 from sim.drone.events import EventLog
 from sim.drone.feasibility import check_mission
@@ -55,6 +57,53 @@ FAILED = int(mavlink.MAV_RESULT_FAILED)
 
 FORCE_MAGIC = 21196
 """param2 of MAV_CMD_COMPONENT_ARM_DISARM that forces arming/disarming."""
+
+GPS_FIX_S = 0.2
+"""World seconds from boot to a 3D GPS fix (PX4 SIH: 0.18 s)."""
+ATTITUDE_AFTER_HOME_S = 1.0
+"""The attitude estimate is valid this long after home is set (PX4 SITL's arming report:
+``check_modes_attitude`` clears about a second after home)."""
+POSITION_STREAM_AFTER_HOME_S = 0.5
+"""GLOBAL_POSITION_INT starts this long after home is set (PX4 SITL: home at 2.15 s, the
+first GLOBAL_POSITION_INT at 2.67 s)."""
+ESTIMATOR_SETTLE_S = 2.0
+"""The position estimates pass PX4's checks this long after home is set (PX4 SITL: pre-arm
+checks pass at 4.17 s, home at 2.15 s)."""
+
+PLAN_CHECK_DELAY_S = 1.0
+"""World seconds from a plan (or fence) change to the navigator's verdict. PX4 SITL, measured
+through the bridge: the verdict came 1.0 to 1.6 s after the upload (fence reload included), the
+mission manager meanwhile reporting seq 65535 and "no mission" with the new count."""
+
+ARMED_BY_COMMAND = 4
+"""``arm_disarm_reason_t`` command_external: "Armed by external command"."""
+ARMED_BY_MISSION_START = 5
+"""``arm_disarm_reason_t`` mission_start: "Armed by mission start"."""
+_DISARM_REASONS = {
+    "external command": 4,
+    "auto disarm on land": 6,
+    "return complete": 6,
+    "auto preflight disarming": 7,
+}
+"""Disarm reasons (as the truth records them) -> ``arm_disarm_reason_t``."""
+_REASON_TEXT = {
+    4: "external command",
+    5: "mission start",
+    6: "landing",
+    7: "auto preflight disarming",
+    9: "lockdown",
+    14: "failsafe",
+}
+"""``arm_disarm_reason_t`` -> PX4's ``arm_disarm_reason_str``."""
+
+
+def disarm_reason_code(reason: str) -> int:
+    """PX4's ``arm_disarm_reason_t`` for a disarm reason of the truth record."""
+    if reason.startswith("lockdown"):
+        return 9
+    if reason.startswith("flight termination"):
+        return 14
+    return _DISARM_REASONS.get(reason, 4)
 
 
 class Nav(Enum):
@@ -92,6 +141,19 @@ class Nav(Enum):
 
 _BY_MODE = {(n.main, n.sub): n for n in Nav}
 _AUTO_NAVS = frozenset({Nav.HOLD, Nav.TAKEOFF, Nav.MISSION, Nav.RTL, Nav.LAND})
+NAV_GROUPS: dict[Nav, int] = {
+    Nav.MANUAL: mode_bits("manual"),
+    Nav.ALTCTL: mode_bits("altctl"),
+    Nav.POSCTL: mode_bits("posctl"),
+    Nav.STABILIZED: mode_bits("stab"),
+    Nav.ACRO: mode_bits("acro"),
+    Nav.HOLD: mode_bits("loiter"),
+    Nav.TAKEOFF: mode_bits("takeoff"),
+    Nav.MISSION: mode_bits("mission"),
+    Nav.RTL: mode_bits("rtl"),
+    Nav.LAND: mode_bits("land"),
+}
+"""PX4's navigation-mode group of each nav state (``Report::getModeGroup``)."""
 
 
 def nav_for(main: int, sub: int) -> Nav | None:
@@ -184,6 +246,9 @@ class Autopilot:
         self.truth = GroundTruth(vehicle_id)
         self.texts: list[tuple[int, str]] = []
         self.events = EventLog()
+        self.checks = health.HealthReporter()
+        """Sends the health-and-arming-checks report when it changes."""
+        self._report_due = False
         self.armed = False
         self.nav = Nav.HOLD
         self.home: Home | None = None
@@ -196,8 +261,11 @@ class Autopilot:
         self.mission: list[MissionItem] = []
         self.fence = Fence()
         self.rally: list[MissionItem] = []
-        self.result = MissionResult(valid=True, seq_current=0, seq_reached=-1)
+        self.result = MissionResult(valid=False, seq_current=0, seq_reached=-1)
         self.mission_reason = ""
+        self._plan_unchecked = False
+        """A plan, fence or home changed and the navigator has not checked the plan since."""
+        self._plan_changed_at = self.boot_time
         self._jumps: dict[int, int] = {}
         self._item_started: float | None = None
         self._item_wait_until: float | None = None
@@ -226,8 +294,44 @@ class Autopilot:
 
     @property
     def ready(self) -> bool:
-        """Sensors and estimator ready, home known."""
-        return self.home is not None and self.gps_ok
+        """Home known and the position estimates valid (what auto modes need)."""
+        return self.home is not None and self.estimator_ok(self._now())
+
+    def attitude_ok(self, now: float) -> bool:
+        return now >= self.ready_at + ATTITUDE_AFTER_HOME_S
+
+    def estimator_ok(self, now: float) -> bool:
+        """The local and global position estimates pass PX4's checks."""
+        return not self.gps_fault and now >= self.ready_at + ESTIMATOR_SETTLE_S
+
+    def position_published(self, now: float) -> bool:
+        """GLOBAL_POSITION_INT is sent (the estimator publishes a global position)."""
+        return self.home is not None and now >= self.ready_at + POSITION_STREAM_AFTER_HOME_S
+
+    def failing_checks(self, now: float) -> tuple[health.Check, ...]:
+        """The health and arming checks that fail now (:mod:`sim.drone.health`)."""
+        outside = False
+        if not self.fence.empty and self.params.get_int("GF_ACTION") > 0:
+            outside = not self.fence.inside_areas(*self.latlon())
+        return health.evaluate(
+            health.CheckInputs(
+                attitude=self.attitude_ok(now),
+                position=self.estimator_ok(now),
+                mission=bool(self.mission) and self.result.valid and not self._plan_unchecked,
+                gcs=self.gcs_connected(now),
+                gcs_required=self.params.get_int("NAV_DLL_ACT") > 0,
+                battery_critical=self.battery.remaining <= self.params["BAT_CRIT_THR"],
+                outside_fence=outside,
+            )
+        )
+
+    def can_arm_in(self, nav: Nav, now: float) -> bool:
+        """Whether the checks let the vehicle arm in ``nav`` now."""
+        return bool(health.can_arm(self.failing_checks(now)) & NAV_GROUPS.get(nav, 0))
+
+    def request_report(self) -> None:
+        """Send the arming report at the next update, whatever changed (RUN_PREARM_CHECKS)."""
+        self._report_due = True
 
     @property
     def landed(self) -> bool:
@@ -256,8 +360,9 @@ class Autopilot:
         return self._failsafe is not None
 
     def ready_to_arm(self, now: float) -> bool:
-        """Whether the pre-arm checks pass now (SYS_STATUS pre-arm bit)."""
-        return self._preflight_failure(now, False) is None
+        """Whether the checks let it arm in its current mode (PX4's pre_flight_checks_pass:
+        the SYS_STATUS pre-arm bit, HEARTBEAT STANDBY)."""
+        return self.can_arm_in(self.nav, now)
 
     @property
     def rover_land_detected(self) -> bool:
@@ -266,7 +371,11 @@ class Autopilot:
         return not self.armed or self.nav is Nav.LAND
 
     def landed_state(self) -> int:
-        """EXTENDED_SYS_STATE.landed_state (an armed rover reports IN_AIR, as PX4's does)."""
+        """EXTENDED_SYS_STATE.landed_state as PX4's stream computes it: ON_GROUND while the land
+        detector says landed, else TAKEOFF or LANDING while an auto mode follows a take-off or
+        land setpoint (a mission's take-off item and the climb before it, Takeoff mode; a land
+        item, Land mode, the end of a return), else IN_AIR. An armed rover reports IN_AIR,
+        as PX4's does."""
         if self.model is Model.ROVER:
             return int(
                 mavlink.MAV_LANDED_STATE_ON_GROUND
@@ -275,11 +384,22 @@ class Autopilot:
             )
         if self.kin.on_ground:
             return int(mavlink.MAV_LANDED_STATE_ON_GROUND)
-        if self.nav is Nav.TAKEOFF or (self.kin.vz > 0.3 and self.kin.height < 2.0):
+        if self._taking_off():
             return int(mavlink.MAV_LANDED_STATE_TAKEOFF)
         if self.setpoint.kind is SetpointKind.LAND:
             return int(mavlink.MAV_LANDED_STATE_LANDING)
         return int(mavlink.MAV_LANDED_STATE_IN_AIR)
+
+    def _taking_off(self) -> bool:
+        """The current setpoint is a take-off (PX4's SETPOINT_TYPE_TAKEOFF)."""
+        if self.nav is Nav.TAKEOFF:
+            return True
+        if self.nav is not Nav.MISSION or self.result.finished or not self.mission:
+            return False
+        seq = self.result.seq_current
+        if not 0 <= seq < len(self.mission):
+            return False
+        return self.mission[seq].command == mavlink.MAV_CMD_NAV_TAKEOFF or self._item_phase == 1
 
     def _now(self) -> float:
         return self.clock.monotonic()
@@ -294,21 +414,34 @@ class Autopilot:
         """Queue a STATUSTEXT for the ground station."""
         self.texts.append((severity, message))
 
-    def event(self, name: str, fmt: str = "", values: tuple[Any, ...] = ()) -> None:
-        """Queue PX4 event ``name`` (an error) with its arguments."""
-        boot_ms = int(max(0.0, self._now() - self.boot_time) * 1000)
-        self.events.emit(name, fmt, values, time_boot_ms=boot_ms)
+    def event(self, name: str, fmt: str = "", values: tuple[Any, ...] = (), level: int = 3) -> None:
+        """Queue PX4 event ``name`` with its arguments (``level``: events::Log, error)."""
+        self.events.emit(
+            name, fmt, values, time_boot_ms=self.boot_ms(), level=level, internal=level
+        )
+
+    def announce(
+        self, name: str, severity: int, text: str, fmt: str = "", values: tuple[Any, ...] = ()
+    ) -> None:
+        """Say something as PX4 does: the EVENT ``name`` at ``severity`` (events::Log levels are
+        MAV_SEVERITY's) and its STATUSTEXT ``text``, ending in the tab that tells a ground
+        station reading events that the same message came as an EVENT."""
+        self.text(severity, text + "\t")
+        self.event(name, fmt, values, level=severity)
+
+    def boot_ms(self) -> int:
+        return int(max(0.0, self._now() - self.boot_time) * 1000)
 
     # --- home, GCS ----------------------------------------------------------------------
 
     def _set_home_here(self) -> None:
         lat, lon = self.latlon()
         self.home = Home(lat, lon, self.kin.alt if self.landed else self.ground_alt)
-        self._revalidate_mission()
+        self.revalidate_mission()
 
     def set_home(self, lat: float, lon: float, alt: float) -> None:
         self.home = Home(lat, lon, alt)
-        self._revalidate_mission()
+        self.revalidate_mission()
 
     def gcs_heartbeat(self, now: float) -> None:
         """A MAV_TYPE_GCS heartbeat arrived on a link."""
@@ -335,16 +468,36 @@ class Autopilot:
         else:
             self.mission = list(items)
             self._jumps = {}
-            start = next((i.seq for i in items if i.current), 0)
-            self.result = MissionResult(seq_current=start, seq_reached=-1)
+            # PX4: the mission manager reports seq 65535 (-1) until the navigator has taken up
+            # the new plan, and the previous verdict until it has checked it
+            self.result = MissionResult(
+                valid=self.result.valid, seq_current=-1, seq_reached=-1, finished=False
+            )
             self._item_started = None
             self._item_phase = 0
             if self.nav is Nav.MISSION and self.armed:
                 self._set_nav(Nav.HOLD, "mission changed")
-        self._revalidate_mission()
+        self.revalidate_mission()
         return int(mavlink.MAV_MISSION_ACCEPTED)
 
-    def _revalidate_mission(self) -> None:
+    def revalidate_mission(self) -> None:
+        """The plan, the fence, home or a parameter changed: the navigator checks the plan
+        :data:`PLAN_CHECK_DELAY_S` later, once it has a home and a global position (PX4's
+        ``canRunMissionFeasibility``)."""
+        self._plan_unchecked = True
+        self._plan_changed_at = self._now()
+
+    def can_check_plan(self, now: float) -> bool:
+        return (
+            self.home is not None
+            and self.position_published(now)
+            and now >= self._plan_changed_at + PLAN_CHECK_DELAY_S
+        )
+
+    def _check_plan(self) -> None:
+        """PX4's ``check_mission_valid``: judge the plan, report every failure (and warning)
+        once per plan, take up its first item."""
+        self._plan_unchecked = False
         home = (self.home.lat, self.home.lon, self.home.alt) if self.home else None
         feas = check_mission(
             self.mission,
@@ -354,40 +507,35 @@ class Autopilot:
             self.params["GF_MAX_VER_DIST"],
             self.params["MIS_DIST_1WP"],
         )
-        was_valid = self.result.valid
-        self.result.valid = feas.valid
-        if not feas.valid and self.mission and (was_valid or feas.reason != self.mission_reason):
-            self.text(mavlink.MAV_SEVERITY_CRITICAL, feas.reason)
-            if feas.event is not None:
-                self.event(*feas.event)
+        self.result.valid = feas.valid and bool(self.mission)
+        if self.mission and feas.reports:
+            for r in feas.reports:
+                self.text(r.text_severity, r.text + "\t")
+                self.event(r.event, r.fmt, r.values, level=r.level)
         self.mission_reason = feas.reason
+        if self.result.seq_current < 0:
+            self.result.seq_current = next((i.seq for i in self.mission if i.current), 0)
 
     # --- commands -----------------------------------------------------------------------
 
-    def _preflight_failure(self, now: float, for_mission: bool) -> str | None:
-        if not self.ready:
-            return "Preflight Fail: system not ready (no position lock)"
-        if self.gps_fault and not self.params.get_int("COM_ARM_WO_GPS"):
-            return "Preflight Fail: GPS fix too low"
-        if not self.gcs_connected(now):
-            return "Preflight Fail: No connection to the GCS"
-        if self.battery.remaining <= self.params["BAT_CRIT_THR"]:
-            return "Preflight Fail: low battery"
-        if for_mission and self.mission and not self.result.valid:
-            return f"Preflight Fail: mission invalid ({self.mission_reason})"
-        lat, lon = self.latlon()
-        if not self.fence.inside_areas(lat, lon) and self.params.get_int("GF_ACTION") > 0:
-            return "Preflight Fail: vehicle outside geofence"
-        return None
-
-    def arm(self, force: bool = False, for_mission: bool = False) -> int:
+    def arm(
+        self, force: bool = False, for_mission: bool = False, reason: int = ARMED_BY_COMMAND
+    ) -> int:
+        """Arm, as PX4's ``Commander::arm``: unless forced, a fresh arming report goes out and
+        the checks must let the vehicle arm in its mode (Mission for a mission start); else
+        "Arming denied: Resolve system health failures first" and TEMPORARILY_REJECTED."""
         now = self._now()
         if self.armed:
             return ACCEPTED
         if not force:
-            failure = self._preflight_failure(now, for_mission or self.nav is Nav.MISSION)
-            if failure:
-                self.text(mavlink.MAV_SEVERITY_CRITICAL, failure)
+            self.request_report()
+            nav = Nav.MISSION if for_mission else self.nav
+            if not self.can_arm_in(nav, now):
+                self.announce(
+                    "commander_arm_denied_resolve_failures",
+                    mavlink.MAV_SEVERITY_CRITICAL,
+                    "Arming denied: Resolve system health failures first",
+                )
                 return TEMPORARILY_REJECTED
         self.armed = True
         self._arm_time = now
@@ -397,7 +545,13 @@ class Autopilot:
         if self.landed:
             self._set_home_here()
         self._record(TruthKind.ARMED)
-        self.text(mavlink.MAV_SEVERITY_INFO, "Armed by external command")
+        self.announce(
+            "commander_armed_by",
+            mavlink.MAV_SEVERITY_INFO,
+            f"Armed by {_REASON_TEXT.get(reason, 'external command')}",
+            "B",
+            (reason,),
+        )
         if self.nav is Nav.TAKEOFF:
             self._enter(Nav.TAKEOFF, keep_takeoff_alt=True)
         return ACCEPTED
@@ -406,12 +560,23 @@ class Autopilot:
         if not self.armed:
             return ACCEPTED
         if not force and not self.landed:
-            self.text(mavlink.MAV_SEVERITY_CRITICAL, "Disarming denied: not landed")
+            self.announce(
+                "commander_disarm_denied_not_landed",
+                mavlink.MAV_SEVERITY_CRITICAL,
+                "Disarming denied: not landed",
+            )
             return TEMPORARILY_REJECTED
         self.armed = False
         self._failsafe = None
         self._record(TruthKind.DISARMED, reason)
-        self.text(mavlink.MAV_SEVERITY_INFO, f"Disarmed by {reason}")
+        code = disarm_reason_code(reason)
+        self.announce(
+            "commander_disarmed_by",
+            mavlink.MAV_SEVERITY_INFO,
+            f"Disarmed by {_REASON_TEXT.get(code, reason)}",
+            "B",
+            (code,),
+        )
         if self.landed and self.model is Model.MULTICOPTER:
             self._set_home_here()  # PX4 keeps home where the vehicle stands disarmed
         return ACCEPTED
@@ -419,7 +584,7 @@ class Autopilot:
     def set_mode(self, nav: Nav) -> int:
         if nav is self.nav:
             return ACCEPTED
-        if nav in _AUTO_NAVS and not self.ready:
+        if nav in _AUTO_NAVS and nav is not Nav.MISSION and not self.can_arm_in(nav, self._now()):
             self.text(
                 mavlink.MAV_SEVERITY_CRITICAL,
                 f"Switching to {nav.name.title()} is currently not possible",
@@ -449,14 +614,18 @@ class Autopilot:
         return ACCEPTED
 
     def mission_start(self, first: int) -> int:
-        if not self.mission or not self.result.valid:
-            self.text(mavlink.MAV_SEVERITY_CRITICAL, "Mission start denied! No valid mission")
+        if not self.mission or not self.result.valid or self._plan_unchecked:
+            self.announce(
+                "commander_mission_start_denied_no_mission",
+                mavlink.MAV_SEVERITY_CRITICAL,
+                "Mission start denied! No valid mission",
+            )
             return DENIED
         if not 0 <= first < len(self.mission):
             first = self.result.seq_current if first < 0 else 0
         if self.result.finished or first != self.result.seq_current:
             self._goto_item(first, reset_finished=True)
-        if not self.armed and self.arm(for_mission=True) != ACCEPTED:
+        if not self.armed and self.arm(for_mission=True, reason=ARMED_BY_MISSION_START) != ACCEPTED:
             return TEMPORARILY_REJECTED
         self._failsafe = None
         self._set_nav(Nav.MISSION, "mission start")
@@ -524,6 +693,8 @@ class Autopilot:
         if changed:
             self._record(TruthKind.MODE, nav.name.lower())
             log.info("sim.mode", vehicle=self.vehicle_id, mode=nav.name.lower(), reason=reason)
+            if nav is Nav.MISSION:
+                self._announce_mission()
 
     def _enter(self, nav: Nav, keep_takeoff_alt: bool = False) -> None:
         k = self.kin
@@ -545,6 +716,26 @@ class Autopilot:
             self._item_phase = 0
             if self.result.finished and self.landed:
                 self._goto_item(0, reset_finished=True)
+
+    def _announce_mission(self) -> None:
+        """What PX4's navigator says when Mission mode takes over: "Executing Mission", and on
+        the ground "Climb to N m above home" (the first positioned item's height)."""
+        self.announce("mission_execute", mavlink.MAV_SEVERITY_INFO, "Executing Mission")
+        if not self.landed or self.model is not Model.MULTICOPTER or not self.mission:
+            return
+        seq = max(0, self.result.seq_current)
+        item = next((i for i in self.mission[seq:] if i.has_position), None)
+        if item is None:
+            return
+        home_alt = self.home.alt if self.home else self.ground_alt
+        height = item.alt_amsl(home_alt) - home_alt
+        self.announce(
+            "mission_climb_before_start",
+            mavlink.MAV_SEVERITY_INFO,
+            f"Climb to {height:.1f} meters above home",
+            "f",
+            (height,),
+        )
 
     def _start_rtl(self) -> None:
         k = self.kin
@@ -624,15 +815,15 @@ class Autopilot:
     def update(self, dt: float) -> None:
         """Run the logic at the current world time, then advance the world by ``dt``."""
         now = self._now()
-        if not self.gps_ok and now >= self.ready_at and not self.gps_fault:
-            self.gps_ok = True
-            if self.home is None:
-                self._set_home_here()
-                self.text(mavlink.MAV_SEVERITY_INFO, "home set")
-        if self.gps_fault:
-            self.gps_ok = False
-        elif now >= self.ready_at:
-            self.gps_ok = True
+        self.gps_ok = not self.gps_fault and now >= self.boot_time + GPS_FIX_S
+        if self.home is None and not self.gps_fault and now >= self.ready_at:
+            self._set_home_here()  # PX4 says nothing on the link when it sets home
+        if self._plan_unchecked and self.can_check_plan(now):
+            self._check_plan()
+        if self.checks.update(
+            self.events, self.failing_checks(now), now, self.boot_ms(), force=self._report_due
+        ):
+            self._report_due = False
         self._check_failsafes(now)
         self._auto_disarm(now)
         sp = self._navigate(now) if self.armed else IDLE
@@ -646,9 +837,15 @@ class Autopilot:
                 self._took_off = True
                 self._landed_since = None
                 self._record(TruthKind.TAKEOFF)
+                self.announce(
+                    "commander_takeoff_detected", mavlink.MAV_SEVERITY_INFO, "Takeoff detected"
+                )
             elif not was_on_ground and self.kin.on_ground:
                 self._landed_since = now + dt
                 self._record(TruthKind.LANDING)
+                self.announce(
+                    "commander_landing_detected", mavlink.MAV_SEVERITY_INFO, "Landing detected"
+                )
                 if not self.armed:
                     self._set_home_here()
             self._ground_crew(now)
@@ -924,7 +1121,16 @@ class Autopilot:
         if nxt >= len(self.mission):
             self.result.finished = True
             self._record(TruthKind.MISSION_FINISHED, seq=seq)
-            self.text(mavlink.MAV_SEVERITY_INFO, "Mission finished")
+            if self.landed:
+                self.announce(
+                    "mission_finished", mavlink.MAV_SEVERITY_INFO, "Mission finished, landed"
+                )
+            else:
+                self.announce(
+                    "mission_finished_loiter",
+                    mavlink.MAV_SEVERITY_INFO,
+                    "Mission finished, loitering",
+                )
             if not self.landed or self.model is Model.ROVER:
                 self._set_nav(Nav.HOLD, "mission finished")
             return

@@ -174,6 +174,12 @@ def _get_message_interval(v: SimVehicle, c: Command) -> int:
     return ACCEPTED
 
 
+def _run_prearm_checks(v: SimVehicle, c: Command) -> int:
+    """MAV_CMD_RUN_PREARM_CHECKS: PX4's commander re-runs its checks and reports them at once."""
+    v.ap.request_report()
+    return ACCEPTED
+
+
 def _request_message(v: SimVehicle, c: Command) -> int:
     return ACCEPTED if v.request_message(_int(c.p1, -1)) else DENIED
 
@@ -209,6 +215,7 @@ HANDLERS: dict[int, Handler] = {
     mavlink.MAV_CMD_SET_MESSAGE_INTERVAL: _set_message_interval,
     mavlink.MAV_CMD_GET_MESSAGE_INTERVAL: _get_message_interval,
     mavlink.MAV_CMD_REQUEST_MESSAGE: _request_message,
+    mavlink.MAV_CMD_RUN_PREARM_CHECKS: _run_prearm_checks,
     mavlink.MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES: _request_capabilities,
     mavlink.MAV_CMD_GET_HOME_POSITION: _get_home,
 }

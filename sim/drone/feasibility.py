@@ -1,21 +1,25 @@
 """Mission feasibility as PX4's navigator checks it after every upload.
 
-PX4 answers MISSION_ACK ACCEPTED for any well-formed upload and only then checks the plan; an
-infeasible plan is kept but marked invalid (MISSION_CURRENT.mission_state = NO_MISSION, mission
-mode and arming in mission mode denied) and the reason is sent as STATUSTEXT and, where PX4 has
-one, as an EVENT (:attr:`Feasibility.event`). Checks done here, with PX4's wording:
+PX4 answers MISSION_ACK ACCEPTED for any well-formed upload and only then checks the plan (once
+it has a home and a global position, see :meth:`sim.drone.autopilot.Autopilot.update`); an
+infeasible plan is kept but marked invalid (MISSION_CURRENT.mission_state = NO_MISSION, Mission
+mode and arming in it denied), each failure reported as an EVENT and a STATUSTEXT ending in a
+tab (:attr:`Feasibility.reports`). Checks done here, in PX4's order
+(``MissionFeasibilityChecker::checkMissionFeasible``):
 
-* every flown item inside the geofence ("Geofence violation for waypoint N", N 1-based);
-  legs between waypoints are not checked (neither does PX4);
-* the first waypoint within ``MIS_DIST_1WP`` of home;
-* DO_JUMP targets inside the plan;
-* a known home position.
+* DO_JUMP targets inside the plan (the sim's own check: PX4 rejects the item at upload);
+* the first positioned item farther than ``MIS_DIST_1WP`` from home: a *warning* only
+  (``navigator_mis_first_wp_far``, "First waypoint far away from Home: 1200 m Correct mission
+  loaded?"); the plan stays valid, as in PX4 since v1.14;
+* every positioned item inside the geofence: GF_MAX_HOR_DIST (``dist >= max`` is out),
+  GF_MAX_VER_DIST and the uploaded areas ("Geofence violation for waypoint N", N 1-based);
+  legs between waypoints are not checked (neither does PX4).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
@@ -24,6 +28,26 @@ from fleet.geo import LatLon, distance_m
 from sim.drone.fence import Fence, breach_reason
 from sim.drone.mission_items import NAV_POSITION_COMMANDS, MissionItem
 
+LOG_ERROR = 3
+"""``events::Log::Error``."""
+LOG_WARNING = 4
+"""``events::Log::Warning``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One thing the checker says: PX4's event and its STATUSTEXT."""
+
+    event: str
+    fmt: str
+    values: tuple[Any, ...]
+    level: int
+    """The event's log level (events::Log)."""
+    text: str
+    """The STATUSTEXT (PX4's ``mavlink_log_*`` wording, which may differ from the event's)."""
+    text_severity: int = mavlink.MAV_SEVERITY_CRITICAL
+    """The STATUSTEXT's severity (PX4 logs the checker's texts as critical)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Feasibility:
@@ -31,8 +55,8 @@ class Feasibility:
 
     valid: bool
     reason: str = ""
-    event: tuple[str, str, tuple[Any, ...]] | None = None
-    """PX4's event for the reason: (name, argument struct codes, argument values)."""
+    reports: tuple[Report, ...] = field(default_factory=tuple)
+    """Everything the checker reported, warnings included, in order."""
 
 
 def check_mission(
@@ -49,32 +73,40 @@ def check_mission(
     if home is None:
         return Feasibility(False, "Not yet ready for mission, no position lock.")
     hlat, hlon, halt = home
-    for i, it in enumerate(items):
+    reports: list[Report] = []
+    for it in items:
         if it.command == mavlink.MAV_CMD_DO_JUMP and not 0 <= int(it.param1) < len(items):
-            return Feasibility(False, f"Mission rejected: DO_JUMP target {int(it.param1)} invalid")
+            reason = f"Mission rejected: DO_JUMP target {int(it.param1)} invalid"
+            return Feasibility(False, reason)
+    if dist_1wp > 0:
+        for it in items:
+            if it.command in NAV_POSITION_COMMANDS and it.has_position and (it.x or it.y):
+                d = distance_m(LatLon(hlat, hlon), LatLon(it.lat, it.lon))
+                if d >= dist_1wp:
+                    reports.append(
+                        Report(
+                            "navigator_mis_first_wp_far",
+                            "I",
+                            (int(d),),
+                            LOG_WARNING,
+                            f"First waypoint far away from home: {int(d)}m. "
+                            "Correct mission loaded?",
+                        )
+                    )
+                break
+    for i, it in enumerate(items):
         if it.command not in NAV_POSITION_COMMANDS or not it.has_position:
             continue
         if it.x == 0 and it.y == 0:
             continue  # take-off/land "here"
         d = distance_m(LatLon(hlat, hlon), LatLon(it.lat, it.lon))
-        reason = breach_reason(
+        breach = breach_reason(
             fence, it.lat, it.lon, it.alt_amsl(halt) - halt, d, max_hor_dist, max_ver_dist
         )
-        if reason is not None:
-            return Feasibility(
-                False,
-                f"Geofence violation for waypoint {i + 1}",
-                ("navigator_mis_geofence_violation", "h", (i + 1,)),
+        if breach is not None:
+            text = f"Geofence violation for waypoint {i + 1}"
+            reports.append(
+                Report("navigator_mis_geofence_violation", "h", (i + 1,), LOG_ERROR, text)
             )
-    if dist_1wp > 0:
-        for it in items:
-            if it.command in NAV_POSITION_COMMANDS and it.has_position and (it.x or it.y):
-                d = distance_m(LatLon(hlat, hlon), LatLon(it.lat, it.lon))
-                if d > dist_1wp:
-                    return Feasibility(
-                        False,
-                        f"First waypoint too far away: {d:.0f}m, {dist_1wp:.0f}m max",
-                        ("navigator_mis_first_wp_too_far", "II", (int(d), int(dist_1wp))),
-                    )
-                break
-    return Feasibility(True)
+            return Feasibility(False, text, tuple(reports))
+    return Feasibility(True, "", tuple(reports))

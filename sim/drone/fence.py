@@ -126,7 +126,7 @@ def breach_reason(
     max_ver_dist: float,
 ) -> str | None:
     """Why a position breaches the geofence, or None."""
-    if max_hor_dist > 0 and distance_from_home > max_hor_dist:
+    if max_hor_dist > 0 and distance_from_home >= max_hor_dist:  # PX4: inside is dist < max
         return "maximum distance from home exceeded"
     if max_ver_dist > 0 and height_above_home > max_ver_dist:
         return "maximum altitude exceeded"

@@ -455,9 +455,11 @@ class MissionProtocol:
     def _mission_current(self) -> None:
         count = len(self.plans[MissionType.MISSION])
         state = self.mission_state()
+        seq = self.result.seq_current
         self._send(
             mavlink.MAVLink_mission_current_message(
-                max(0, self.result.seq_current),
+                # PX4: 65535 (-1) from an upload until the navigator takes up the new plan
+                (seq & 0xFFFF) if count > 0 else max(0, seq),
                 count if count > 0 else 0xFFFF,
                 int(state),
                 int(MissionMode.ACTIVE if self.result.mode_active else MissionMode.SUSPENDED),
@@ -472,7 +474,7 @@ class MissionProtocol:
             self._reported_current = r.seq_current
             changed = True
             if count > 0 and r.seq_current < count:
-                self._mission_current()
+                self._mission_current()  # also for -1: the plan just arrived, not taken up
         if r.seq_reached != self._reported_reached:
             self._reported_reached = r.seq_reached
             self._reached_repeats = 0

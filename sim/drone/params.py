@@ -48,7 +48,7 @@ def _f(name: str, default: float, doc: str = "") -> ParamDef:
 PX4_PARAMS: tuple[ParamDef, ...] = (
     _f("MIS_TAKEOFF_ALT", 2.5, "Default take-off altitude above home, m"),
     _i("MIS_TKO_LAND_REQ", 0, "Mission take-off/landing required (0: no)"),
-    _f("MIS_DIST_1WP", 900.0, "Max distance from home to the first waypoint, m (0: off)"),
+    _f("MIS_DIST_1WP", 10000.0, "First waypoint farther from home than this: warning, m (0: off)"),
     _f("MIS_COMMAND_TOUT", 0.0, "Time a mission waits for a payload command, s"),
     _f("MIS_YAW_TMT", -1.0, "Yaw timeout, s"),
     _f("NAV_ACC_RAD", 2.0, "Default waypoint acceptance radius, m"),

@@ -120,8 +120,10 @@ def heartbeat(c: Context) -> MAVLink_message:
     ap = c.ap
     if ap.armed:
         status = mavlink.MAV_STATE_CRITICAL if ap.failsafe_active else mavlink.MAV_STATE_ACTIVE
-    else:
+    elif ap.ready_to_arm(c.now()):
         status = mavlink.MAV_STATE_STANDBY
+    else:
+        status = mavlink.MAV_STATE_UNINIT  # PX4: disarmed with failing pre-flight checks
     return c.mav.heartbeat_encode(
         c.mav_type,
         mavlink.MAV_AUTOPILOT_PX4,
@@ -156,8 +158,10 @@ def sys_status(c: Context) -> MAVLink_message:
     )
 
 
-def global_position_int(c: Context) -> MAVLink_message:
+def global_position_int(c: Context) -> MAVLink_message | None:
     ap = c.ap
+    if not ap.position_published(c.now()):
+        return None  # PX4's estimator publishes no global position before it has one
     k = ap.kin
     lat, lon = ap.latlon()
     hdg = int(math.degrees(k.yaw) % 360 * 100)

@@ -28,11 +28,13 @@ from typing import Any
 import structlog
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import px4_events
+from firmware_bridges.mavlink import ftp_protocol, px4_events
 from fleet.clock import Clock
 from sim.drone import commands
+from sim.drone import metadata as sim_metadata
 from sim.drone.autopilot import ACCEPTED, FAILED, Autopilot, Home, Nav
 from sim.drone.events import REQUEST_EVENT_ID, frames_of
+from sim.drone.ftp_server import FtpServer
 from sim.drone.mission_protocol import MissionProtocol
 from sim.drone.params import ParamStore, UnknownParam, decode_value, encode_value
 from sim.drone.physics import Model
@@ -137,11 +139,15 @@ class SimVehicle:
             config.sysid, COMPONENT_ID, self.mav.send, self._statustext, self.ap.store_plan
         )
         self.missions.result = self.ap.result
+        self.ftp = FtpServer(sim_metadata.files().files)
+        """MAVLink FTP server of the vehicle's metadata files (``ftp_server.py``)."""
         self._transport: asyncio.DatagramTransport | None = None
         self.target: tuple[str, int] = config.target
         self.link_down = False
         self.gcs_seen = False
         self.rejected_unsigned = 0
+        self._text_id = 0
+        """STATUSTEXT.id of the next text (PX4 numbers its texts)."""
         self._pending_acks: list[tuple[float, int, int, int, int]] = []
         self._ack_target = (0, 0)
         self._param_queue: list[int] = []
@@ -283,11 +289,21 @@ class SimVehicle:
                 self.mav.send(self.mav.timesync_encode(int(self.clock.monotonic() * 1e9), msg.ts1))
         elif mtype == "MISSION_SET_CURRENT" and self._for_me_strict(msg):
             self.ap.set_current_item(msg.seq)
+        elif mtype == "FILE_TRANSFER_PROTOCOL" and self._for_me(msg):
+            self._ftp_send(
+                self.ftp.handle(
+                    ftp_protocol.payload_of(msg), (msg.get_srcSystem(), msg.get_srcComponent()), now
+                )
+            )
         elif mtype == "REQUEST_EVENT" and self._for_me(msg):
             for m in self.ap.events.request(
                 msg.first_sequence, msg.last_sequence, msg.get_srcSystem(), msg.get_srcComponent()
             ):
                 self.mav.send(m)
+
+    def _ftp_send(self, answers: list[tuple[tuple[int, int], ftp_protocol.FtpPayload]]) -> None:
+        for (sysid, compid), payload in answers:
+            self.mav.send(ftp_protocol.message(sysid, compid, payload))
 
     def _for_me(self, msg: Any) -> bool:
         return msg.target_system in (0, self.sysid) and msg.target_component in (0, COMPONENT_ID)
@@ -358,6 +374,10 @@ class SimVehicle:
 
     def request_message(self, msg_id: int) -> bool:
         """Send ``msg_id`` once; False when the sim cannot build it now (PX4 then DENIES)."""
+        if msg_id in sim_metadata.ANSWERED:  # COMPONENT_METADATA / _INFORMATION
+            boot_ms = int(max(0.0, self.clock.monotonic() - self.ap.boot_time) * 1000)
+            self.mav.send(sim_metadata.answer(msg_id, boot_ms))
+            return True
         build = BUILDERS.get(msg_id)
         if build is None:
             return False
@@ -419,7 +439,7 @@ class SimVehicle:
         self.params.set(name, decode_value(d.type, msg.param_value))
         log.info("sim.param.set", vehicle=self.vehicle_id, name=name, value=self.params[name])
         if name in ("GF_MAX_HOR_DIST", "GF_MAX_VER_DIST", "MIS_DIST_1WP"):
-            self.ap._revalidate_mission()
+            self.ap.revalidate_mission()
         self.mav.send(self._param_value(name))
 
     # --- outgoing -----------------------------------------------------------------------
@@ -438,10 +458,11 @@ class SimVehicle:
         if ap.texts:
             if self.gcs_seen:
                 for severity, text in ap.texts:
-                    send(self.mav.statustext_encode(severity, text.encode()[:50]))
+                    self._send_statustext(severity, text)
             ap.texts.clear()
         for m in ap.events.due(now):  # events go to every link, unlike STATUSTEXT
             send(m)
+        self._ftp_send(self.ftp.due(now))  # MAVLink FTP burst packets
         if self._pending_acks:
             keep = []
             for due, command, result, ts, tc in self._pending_acks:
@@ -466,6 +487,15 @@ class SimVehicle:
                 if m is not None:
                     send(m)
         self._flush()
+
+    def _send_statustext(self, severity: int, text: str) -> None:
+        """One STATUSTEXT as PX4's stream sends it: a new id per text, in 50-byte chunks."""
+        data = text.encode()
+        text_id = self._text_id
+        self._text_id = (self._text_id + 1) & 0xFFFF
+        chunks = [data[i : i + 50] for i in range(0, len(data), 50)] or [b""]
+        for seq, chunk in enumerate(chunks):
+            self.mav.send(self.mav.statustext_encode(severity, chunk, text_id, seq))
 
     def _flush(self) -> None:
         parts = self._outbox.parts

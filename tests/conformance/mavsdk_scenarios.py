@@ -61,6 +61,25 @@ async def until(pred: Callable[[], Awaitable[bool]], timeout: float, what: str) 
         await asyncio.sleep(0.05)
 
 
+async def judged(d: Drone, total: int | None, timeout: float = 30.0) -> None:
+    """Wait for the vehicle's verdict on the plan just uploaded, as a ground station must on
+    PX4: its mission manager reports MISSION_CURRENT seq 65535 until the navigator has taken the
+    new plan up (about a second on PX4 SITL), and MISSION_START before that is DENIED.
+    ``total``: the raw item count (None when MAVSDK's mission plugin chose it)."""
+
+    async def taken_up() -> None:
+        progress = (
+            d.raw.subscribe_mission_progress()
+            if total is not None
+            else d.mission.subscribe_mission_progress()
+        )
+        async for p in progress:
+            if (total is None or p.total == total) and 0 <= p.current < p.total:
+                return
+
+    await asyncio.wait_for(taken_up(), timeout)
+
+
 class Drone:
     """The MAVSDK plugins of one system."""
 
@@ -264,6 +283,7 @@ async def mission_delivery(fleet: SimFleet, drones: list[Drone]) -> None:
     await d.raw.upload_mission(items)
     back = await d.raw.download_mission()
     check([i.command for i in back] == [i.command for i in items], "raw round trip")
+    await judged(d, len(items))
     await d.action.arm()
     await d.raw.start_mission()
     seen: list[tuple[int, int]] = []
@@ -316,6 +336,7 @@ async def mission_plugin_run(fleet: SimFleet, drones: list[Drone]) -> None:
     await d.mission.set_return_to_launch_after_mission(False)
     await d.action.set_return_to_launch_altitude(12.0)
     await d.mission.upload_mission(MissionPlan(items))
+    await judged(d, None)
     await d.action.arm()
     await d.mission.start_mission()
 
@@ -408,6 +429,7 @@ async def infeasible_mission(fleet: SimFleet, drones: list[Drone]) -> None:
         _raw(1, rel, mavlink.MAV_CMD_NAV_WAYPOINT, (0, 1.0, 0, math.nan), *outside, 10.0),
     ]
     await d.raw.upload_mission(items)  # MISSION_ACK ACCEPTED, as on PX4
+    await judged(d, len(items))
     check(not v.ap.result.valid, "mission marked invalid")
     try:
         await d.raw.start_mission()

@@ -44,6 +44,7 @@ def open_link(env: Env) -> OpenLink:
     async def _open(
         url: str = "mavlink+udpin://127.0.0.1:0", **options: Any
     ) -> AsyncIterator[MavlinkLink]:
+        options.setdefault("metadata_cache_dir", None)  # in memory: nothing in var/
         link = create_link(url, env.ctx(**options))
         assert isinstance(link, MavlinkLink)
         async with link:

@@ -10,11 +10,11 @@ def _id(name: str) -> int:
 
 
 def test_placeholders_with_units_are_filled() -> None:
-    text, name = render_event(
-        _id("navigator_mis_first_wp_too_far"), pack_arguments("II", 1200, 900)
-    )
-    assert name == "navigator_mis_first_wp_too_far"
-    assert text == "First waypoint too far away: 1200 m (maximum: 900 m)"
+    text, name = render_event(_id("navigator_mis_first_wp_far"), pack_arguments("I", 1200))
+    assert name == "navigator_mis_first_wp_far"
+    assert text == "First waypoint far away from Home: 1200 m Correct mission loaded?"
+    text, _ = render_event(_id("navigator_mis_takeoff_too_low"), pack_arguments("f", 2.5))
+    assert text == "Mission rejected: takeoff altitude too low! Minimum: 2.5 m"
 
 
 def test_plain_placeholder_and_unknown_event() -> None:

@@ -193,8 +193,20 @@ async def test_failsafe_mode_switch_and_invalid_mission_state(
                 peer.heartbeat(mode=(px4.MainMode.AUTO, px4.AutoSubMode.RTL), armed=True)
                 ev = await asyncio.wait_for(fs.get(), 2)
                 assert isinstance(ev, VehicleEvent) and ev.data["mode"] == "rtl"
+            # "no mission" with a count: not checked yet, or rejected; only the vehicle's
+            # reason makes it a rejection
             peer.mission_current(0, 4, mavlink.MISSION_STATE_NO_MISSION)
-            await eventually(lambda: status.mission.state == MissionRunState.INVALID)
+            await eventually(lambda: status.mission.state == MissionRunState.UNCHECKED)
+            with env.bus.subscribe(
+                lambda e: getattr(e, "kind", None) == VehicleEventKind.MISSION_STATE
+            ) as changes:
+                peer.event(
+                    px4_event_id("navigator_mis_geofence_violation"), pack_arguments("h", 3), 1
+                )
+                await eventually(lambda: status.mission.state == MissionRunState.INVALID)
+                ev = await asyncio.wait_for(changes.get(), 2)
+                assert isinstance(ev, VehicleEvent)
+                assert ev.data["reasons"] == ["Geofence violation for waypoint 3"]
             peer.mission_current(0, 0, mavlink.MISSION_STATE_NO_MISSION)
             await eventually(lambda: status.mission.state == MissionRunState.NO_MISSION)
         finally:
@@ -401,7 +413,7 @@ async def test_incomplete_chunks_and_repeated_events(env: Env, open_link: OpenLi
                 assert isinstance(ev, VehicleEvent)
                 assert ev.message == "B" * 50 + "…tail" and ev.data["incomplete"] is True
                 # an EVENT sent again (after a request) is not recorded twice
-                eid = px4_event_id("navigator_mis_wp_below_home")
+                eid = px4_event_id("navigator_mis_no_home_rel_alt")
                 peer.event(eid, pack_arguments("h", 4), seq=3, level=4)
                 peer.event(eid, pack_arguments("h", 4), seq=3, level=4)
                 peer.statustext("marker", mavlink.MAV_SEVERITY_INFO)
@@ -412,6 +424,8 @@ async def test_incomplete_chunks_and_repeated_events(env: Env, open_link: OpenLi
                     if ev.message == "marker":
                         break
                     got.append(ev.message)
-                assert got == ["Waypoint 4 below home"]
+                assert got == [
+                    "Mission rejected: No home position, waypoint 4 uses relative altitude"
+                ]
         finally:
             peer.close()

@@ -110,7 +110,10 @@ def test_translation_enums() -> None:
     assert translate.severity(mavlink.MAV_SEVERITY_WARNING) == Severity.WARNING
     assert translate.severity(mavlink.MAV_SEVERITY_NOTICE) == Severity.INFO
     assert translate.severity(mavlink.MAV_SEVERITY_DEBUG) == Severity.DEBUG
-    assert translate.mission_run_state(1, 5) == MissionRunState.INVALID
+    # "no mission" with a count is a plan not checked yet, unless the vehicle said why not
+    assert translate.mission_run_state(1, 5) == MissionRunState.UNCHECKED
+    assert translate.mission_run_state(1, 5, rejected=True) == MissionRunState.INVALID
+    assert translate.mission_run_state(1, 0xFFFF) == MissionRunState.NO_MISSION
     assert translate.mission_run_state(1, 0) == MissionRunState.NO_MISSION
     assert translate.mission_run_state(5, 5) == MissionRunState.COMPLETE
     assert translate.statustext(b"Takeoff detected\t\x00junk") == "Takeoff detected"

@@ -24,8 +24,11 @@ async def test_heartbeat_mode_encoding_and_health() -> None:
         assert hb.base_mode & mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED
         assert not hb.base_mode & mavlink.MAV_MODE_FLAG_SAFETY_ARMED
         assert hb.custom_mode == (4 << 16) | (3 << 24)  # Hold: AUTO / LOITER
+        # PX4: UNINIT while disarmed with failing pre-flight checks, STANDBY once they pass
+        assert hb.system_status == mavlink.MAV_STATE_UNINIT
+        await eventually(lambda: v.ap.ready_to_arm(v.now()), 5)
+        hb = await gcs.wait_for("HEARTBEAT", since=gcs.mark())
         assert hb.system_status == mavlink.MAV_STATE_STANDBY
-        await eventually(lambda: v.ap.ready, 5)
         st = await gcs.wait_for("SYS_STATUS", since=gcs.mark())
         for bit in (
             mavlink.MAV_SYS_STATUS_SENSOR_3D_GYRO,
@@ -47,9 +50,17 @@ async def test_not_ready_before_home_is_set() -> None:
     async with fleet_and_gcs(1, ready_delay=60.0) as (_fleet, gcs):
         st = await gcs.wait_for("SYS_STATUS", since=gcs.mark())
         assert not st.onboard_control_sensors_health & mavlink.MAV_SYS_STATUS_PREARM_CHECK
-        assert not st.onboard_control_sensors_health & mavlink.MAV_SYS_STATUS_SENSOR_GPS
+        # PX4 SIH has its GPS fix at once; the estimator publishes no global position yet
+        assert st.onboard_control_sensors_health & mavlink.MAV_SYS_STATUS_SENSOR_GPS
+        gps = await gcs.wait_for("GPS_RAW_INT", since=gcs.mark())
+        assert gps.fix_type == mavlink.GPS_FIX_TYPE_3D_FIX
+        assert not gcs.of("GLOBAL_POSITION_INT")
         ack = await gcs.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1)
         assert ack.result == mavlink.MAV_RESULT_TEMPORARILY_REJECTED
+        # 51 characters with PX4's tab: two chunks of one text id, as PX4 sends them
+        denied = await gcs.wait_for("STATUSTEXT", lambda m: "Arming denied" in m.text)
+        rest = await gcs.wait_for("STATUSTEXT", lambda m: m.id == denied.id and m.chunk_seq == 1)
+        assert denied.text + rest.text == "Arming denied: Resolve system health failures first\t"
         ack = await gcs.command(
             mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_HOME_POSITION
         )
@@ -57,8 +68,10 @@ async def test_not_ready_before_home_is_set() -> None:
         assert not gcs.of("HOME_POSITION")
 
 
-async def test_no_arming_and_no_statustext_without_gcs_heartbeat() -> None:
-    async with fleet_and_gcs(1, heartbeats=False) as (fleet, gcs):
+async def test_no_statustext_without_gcs_heartbeat_and_arming_per_nav_dll_act() -> None:
+    """PX4 (``rcAndDataLinkCheck.cpp``): without a ground station the vehicle may still arm
+    unless NAV_DLL_ACT > 0; STATUSTEXT goes only to a link that sent GCS heartbeats."""
+    async with fleet_and_gcs(1, heartbeats=False, params={"NAV_DLL_ACT": 2}) as (fleet, gcs):
         v = fleet[0]
         await eventually(lambda: v.ap.ready, 5)
         ack = await gcs.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1)
@@ -66,7 +79,7 @@ async def test_no_arming_and_no_statustext_without_gcs_heartbeat() -> None:
         assert not v.ap.armed
         st = await gcs.wait_for("SYS_STATUS", since=gcs.mark())
         assert not st.onboard_control_sensors_health & mavlink.MAV_SYS_STATUS_PREARM_CHECK
-        assert not gcs.of("STATUSTEXT")  # "No connection to the GCS" went nowhere
+        assert not gcs.of("STATUSTEXT")  # "Arming denied" went nowhere
         # a non-GCS heartbeat (e.g. an onboard computer) does not count
         gcs.gcs_type = mavlink.MAV_TYPE_ONBOARD_CONTROLLER
         gcs.heartbeat()
@@ -78,6 +91,12 @@ async def test_no_arming_and_no_statustext_without_gcs_heartbeat() -> None:
         assert ack.result == mavlink.MAV_RESULT_ACCEPTED
         txt = await gcs.wait_for("STATUSTEXT", lambda m: "Armed" in m.text)
         assert txt.severity == mavlink.MAV_SEVERITY_INFO
+        assert txt.text == "Armed by external command\t"
+    async with fleet_and_gcs(1, heartbeats=False) as (fleet, gcs):  # NAV_DLL_ACT 0 (default)
+        v = fleet[0]
+        await eventually(lambda: v.ap.ready_to_arm(v.now()), 5)
+        ack = await gcs.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1)
+        assert ack.result == mavlink.MAV_RESULT_ACCEPTED
 
 
 async def test_acks_results_and_mode_changes() -> None:

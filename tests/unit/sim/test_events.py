@@ -19,35 +19,46 @@ NAN = float("nan")
 async def test_infeasible_mission_reason_comes_as_event_on_a_link_without_gcs_heartbeats() -> None:
     """PX4 sends the reason as STATUSTEXT only to a link that sent GCS heartbeats, but as an
     EVENT on every link; the ground station can ask for it again with REQUEST_EVENT."""
-    async with fleet_and_gcs(1, speed=10.0, heartbeats=False) as (fleet, gcs):
+    params = {"GF_MAX_HOR_DIST": 1000.0}
+    async with fleet_and_gcs(1, speed=10.0, heartbeats=False, params=params) as (fleet, gcs):
         v = fleet[0]
         await eventually(lambda: v.ap.ready, 5)
+        # the boot's arming reports went out as events already: no RESET flag any more
+        await eventually(lambda: v.ap.checks.reported(v.ap.failing_checks(v.now())), 5)
         seq0 = await gcs.wait_for("CURRENT_EVENT_SEQUENCE", since=gcs.mark(), timeout=5)
-        assert (seq0.sequence, seq0.flags) == (0xFFFF, 1)  # nothing sent yet: RESET
-        far = offset_latlon(HOME.lat, HOME.lon, 2000.0, 0.0)  # MIS_DIST_1WP is 900 m
+        assert seq0.flags == 0 and seq0.sequence == v.ap.events.latest
+        far = offset_latlon(HOME.lat, HOME.lon, 2000.0, 0.0)  # beyond GF_MAX_HOR_DIST
+        since = gcs.mark()
         ack = await gcs.upload([(REL, mavlink.MAV_CMD_NAV_WAYPOINT, 0, 0, 0, NAN, *far, 10)])
         assert ack.type == mavlink.MAV_MISSION_ACCEPTED  # accepted, then found infeasible
-        ev = await gcs.wait_for("EVENT", since=0, timeout=5)
-        assert ev.event_id == px4_events.px4_event_id("navigator_mis_first_wp_too_far")
-        assert (ev.sequence, ev.destination_system, ev.external_level) == (0, 0, 3)
-        _text, name = px4_events.render_event(ev.event_id, ev.arguments)
-        assert name == "navigator_mis_first_wp_too_far"
-        assert struct.unpack_from("<II", ev.arguments) == (2000, 900)
+        violation = px4_events.px4_event_id("navigator_mis_geofence_violation")
+        ev = await gcs.wait_for("EVENT", lambda m: m.event_id == violation, since=since, timeout=5)
+        assert (ev.destination_system, ev.external_level) == (0, 3)
+        text, name = px4_events.render_event(ev.event_id, ev.arguments)
+        assert (name, text) == (
+            "navigator_mis_geofence_violation",
+            "Geofence violation for waypoint 1",
+        )
+        assert struct.unpack_from("<h", ev.arguments) == (1,)
         assert not gcs.of("STATUSTEXT")
         cur = await gcs.wait_for(
-            "CURRENT_EVENT_SEQUENCE", lambda m: m.sequence == 0, since=gcs.mark(), timeout=5
+            "CURRENT_EVENT_SEQUENCE", lambda m: m.sequence == ev.sequence, timeout=5
         )
         assert cur.flags == 0
         # asked again: the event; a sequence never sent: RESPONSE_EVENT_ERROR (unavailable)
+        nxt = (ev.sequence + 1) & 0xFFFF
         since = gcs.mark()
-        gcs.send(px4_events.RequestEventMessage(1, 1, 0, 1))
+        gcs.send(px4_events.RequestEventMessage(1, 1, ev.sequence, nxt))
         again = await gcs.wait_for("EVENT", since=since, timeout=5)
-        assert again.sequence == 0 and again.event_id == ev.event_id
+        assert again.sequence == ev.sequence and again.event_id == ev.event_id
         err = await gcs.wait_for("RESPONSE_EVENT_ERROR", since=since, timeout=5)
-        assert (err.sequence, err.reason, err.target_system) == (1, 0, 255)
+        assert (err.sequence, err.reason, err.target_system) == (nxt, 0, 255)
 
 
 def test_event_log_sequences_buffer_and_errors() -> None:
+    log = EventLog()
+    [first] = log.due(99.0)  # nothing sent yet: the RESET flag, sequence 0xFFFF
+    assert (first.sequence, first.flags) == (0xFFFF, 1)
     log = EventLog()
     for i in range(BUFFER_SIZE + 5):
         log.emit("navigator_mis_geofence_violation", "h", (i,), time_boot_ms=i)

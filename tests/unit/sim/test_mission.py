@@ -157,8 +157,13 @@ async def test_mission_current_states_reached_repetition_and_start_while_disarme
             wp(0, 30, 10),
             (REL, mavlink.MAV_CMD_NAV_LAND, 0, 0, 0, NAN, *at(0, 30), 0),
         ]
+        since = gcs.mark()
         assert (await gcs.upload(plan)).type == mavlink.MAV_MISSION_ACCEPTED
-        cur = await gcs.wait_for("MISSION_CURRENT", since=gcs.mark())
+        # as PX4: seq 65535 and "no mission" with the new count until the navigator has
+        # checked the plan (it needs home and a global position: right after boot, later)
+        cur = await gcs.wait_for("MISSION_CURRENT", lambda m: m.total == 3, since=since)
+        assert (cur.seq, cur.total, cur.mission_state, cur.mission_mode) == (0xFFFF, 3, 1, 2)
+        cur = await gcs.wait_for("MISSION_CURRENT", lambda m: m.mission_state == 2, timeout=5)
         assert (cur.seq, cur.total, cur.mission_state, cur.mission_mode) == (0, 3, 2, 2)
         await eventually(lambda: v.ap.ready_to_arm(v.now()), 5)
         ack = await gcs.command(mavlink.MAV_CMD_MISSION_START, 0, 0)
@@ -202,9 +207,10 @@ async def test_waypoint_outside_the_fence_makes_the_mission_invalid() -> None:
         )
         assert (await gcs.upload(fence, mission_type=1)).type == mavlink.MAV_MISSION_ACCEPTED
         # a leg through the exclusion circle is not checked (as on PX4): valid
+        since = gcs.mark()
         ack = await gcs.upload([wp(0, 0, 10), wp(0, 90, 10)])
         assert ack.type == mavlink.MAV_MISSION_ACCEPTED
-        cur = await gcs.wait_for("MISSION_CURRENT", since=gcs.mark())
+        cur = await gcs.wait_for("MISSION_CURRENT", lambda m: m.seq != 0xFFFF, since=since)
         assert cur.mission_state == 2
         # waypoint 2 outside: ACK accepted, mission invalid, reason as STATUSTEXT
         since = gcs.mark()
@@ -215,7 +221,7 @@ async def test_waypoint_outside_the_fence_makes_the_mission_invalid() -> None:
         )
         assert txt.severity <= mavlink.MAV_SEVERITY_CRITICAL
         cur = await gcs.wait_for("MISSION_CURRENT", since=gcs.mark())
-        assert cur.mission_state == 1 and cur.total == 2
+        assert cur.mission_state == 1 and cur.total == 2 and cur.seq == 0
         ack = await gcs.command(mavlink.MAV_CMD_MISSION_START, 0, 0)
         assert ack.result == mavlink.MAV_RESULT_DENIED
         ack = await gcs.set_mode(4, 4)
@@ -233,7 +239,10 @@ async def test_mission_without_takeoff_climbs_first_and_gripper_does_not_block()
             wp(40, 0, 15, hold=3),
             (MIS, mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH, 0, 0, 0, 0, 0, 0, 0),
         ]
+        since = gcs.mark()
         assert (await gcs.upload(plan)).type == mavlink.MAV_MISSION_ACCEPTED
+        # start once the navigator has judged the plan (as a ground station must on PX4)
+        await gcs.wait_for("MISSION_CURRENT", lambda m: m.mission_state == 2, since=since)
         ack = await gcs.command(mavlink.MAV_CMD_MISSION_START, 0, 0)
         assert ack.result == mavlink.MAV_RESULT_ACCEPTED
         samples: list[tuple[float, float]] = []

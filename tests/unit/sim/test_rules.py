@@ -101,9 +101,23 @@ def test_feasibility() -> None:
     bad = [*good, item(2, REL, mavlink.MAV_CMD_NAV_WAYPOINT, 0, 200)]
     r = check_mission(bad, home, fence, 0, 0, 900)
     assert not r.valid and r.reason == "Geofence violation for waypoint 3"
+    # PX4 (v1.14+): a far first waypoint is a warning, the plan stays valid
     far = [item(0, REL, mavlink.MAV_CMD_NAV_WAYPOINT, 0, 1500)]
-    assert "First waypoint too far" in check_mission(far, home, Fence(), 0, 0, 900).reason
-    assert check_mission(far, home, Fence(), 0, 0, 0).valid
+    r = check_mission(far, home, Fence(), 0, 0, 900)
+    assert r.valid and r.reason == ""
+    [warning] = r.reports
+    assert (warning.event, warning.values, warning.level) == (
+        "navigator_mis_first_wp_far",
+        (1500,),
+        4,
+    )
+    assert warning.text == "First waypoint far away from home: 1500m. Correct mission loaded?"
+    assert check_mission(far, home, Fence(), 0, 0, 0).reports == ()
+    # GF_MAX_HOR_DIST: PX4 keeps a waypoint only while it is *closer* than the limit
+    assert check_mission(far, home, Fence(), 1500.0, 0, 0).reason == (
+        "Geofence violation for waypoint 1"
+    )
+    assert check_mission(far, home, Fence(), 1501.0, 0, 0).valid
     jump = [*good, item(2, MIS, mavlink.MAV_CMD_DO_JUMP, p1=7)]
     assert not check_mission(jump, home, fence, 0, 0, 900).valid
     assert not check_mission(good, None, fence, 0, 0, 900).valid
