@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Generator, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ import pytest
 
 from fleet.world import World
 from sim.runner import homes_from_world
+from tests.e2e.backends import Drones
+from tests.sitl.backend import px4_drones, sitl_for
 from tests.sitl.px4 import (
     BUILD_ENV,
     DEFAULT_SPEED,
@@ -34,6 +37,7 @@ PX4_RUNS = pytest.StashKey[list[Px4Sitl]]()
 """The PX4 runs a test started, for its failure report."""
 
 Launcher = Callable[..., Px4Sitl]
+Fleet = Callable[..., AbstractAsyncContextManager[Drones]]
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +105,25 @@ def px4(request: pytest.FixtureRequest, px4_build: Px4Build, tmp_path: Path) -> 
         return sitl
 
     return launch
+
+
+@pytest.fixture
+def px4_fleet(
+    request: pytest.FixtureRequest, px4_build: Px4Build, px4_speed: float, tmp_path: Path
+) -> Fleet:
+    """``px4_fleet(count, world, params=None)``: an async context manager giving ``count`` PX4
+    SITL instances on the world's pads as :class:`tests.e2e.backends.Drones` (the form the shared
+    scenario bodies take), at the suite's speed; their logs join a failed test's report."""
+    runs = request.node.stash.setdefault(PX4_RUNS, [])
+
+    def fleet(
+        count: int, world: World, *, params: Mapping[str, Any] | None = None
+    ) -> AbstractAsyncContextManager[Drones]:
+        sitl = sitl_for(px4_build, count, world, px4_speed, tmp_path / "px4", params)
+        runs.append(sitl)
+        return px4_drones(sitl, px4_speed)
+
+    return fleet
 
 
 @pytest.hookimpl(hookwrapper=True)
