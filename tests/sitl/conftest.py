@@ -10,7 +10,9 @@ report.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from collections.abc import Callable, Generator, Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -38,6 +40,24 @@ PX4_RUNS = pytest.StashKey[list[Px4Sitl]]()
 
 Launcher = Callable[..., Px4Sitl]
 Fleet = Callable[..., AbstractAsyncContextManager[Drones]]
+
+
+RUN_LOCK = Path(tempfile.gettempdir()) / "streetfleet-sitl.lock"
+"""Held while a test runs PX4: SITL instance numbers and ports are fixed, so two tests (on two
+pytest-xdist workers, or two pytest runs) must not run PX4 at the same time."""
+
+
+@pytest.fixture(autouse=True)
+def _one_px4_run_at_a_time(request: pytest.FixtureRequest) -> Generator[None, None, None]:
+    if "px4_build" not in request.fixturenames:
+        yield
+        return
+    with RUN_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # waits for the other run to finish
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")
