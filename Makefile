@@ -6,23 +6,47 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+# Dependencies are locked: constraints.txt pins every package of the run and dev extras
+# (Python 3.11, Linux) at the versions CI tested, and every install below uses it, so a fresh
+# machine installs exactly those. Upgrade them all in one command, then run make test and
+# commit constraints.txt with the change:
+#   make upgrade-deps
+# which runs (uv is pinned in the dev extras):
+#   .venv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+#       --python-platform linux --output-file constraints.txt --upgrade
+# After editing the dependencies in pyproject.toml, make lock re-resolves without --upgrade
+# (every other pin stays).
+LOCK := constraints.txt
+LOCK_CMD = $(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	--python-platform linux --output-file $(LOCK)
 # pytest runs on two workers: most tests wait on accelerated clocks and sockets, not the CPU
 # (make test PYTEST_ARGS="-x tests/unit" runs a subset in one process)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo serve test check lint typecheck bench system-packages clean
+.PHONY: demo serve test check lint typecheck bench system-packages lock upgrade-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP_RUN): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+$(STAMP_RUN): pyproject.toml $(LOCK) | $(PY)
+	$(PY) -m pip install --quiet -c $(LOCK) -e .
 	touch $@
 
-$(STAMP_DEV): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
+$(STAMP_DEV): pyproject.toml $(LOCK) | $(PY)
+	$(PY) -m pip install --quiet -c $(LOCK) -e '.[dev]'
 	touch $@ $(STAMP_RUN)
+
+$(BIN)/uv: | $(PY)
+	$(PY) -m pip install --quiet -c $(LOCK) uv
+
+## lock: re-resolve constraints.txt after a change of pyproject.toml, keeping the other pins
+lock: | $(BIN)/uv
+	$(LOCK_CMD)
+
+## upgrade-deps: every dependency to its newest version allowed by pyproject.toml
+upgrade-deps: | $(BIN)/uv
+	$(LOCK_CMD) --upgrade
 
 ## demo: the service with a simulated fleet on embedded defaults (no external service needed)
 demo: $(STAMP_RUN)
@@ -48,9 +72,10 @@ check: $(STAMP_DEV)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## bench: every benchmark, each printing ratios against a baseline measured in the same run
+## bench: every benchmark against its baseline in the same run, then a table of met, missed and
+## skipped; fails if any missed (make bench BENCH_ARGS="--quick" or BENCH_ARGS="dispatch")
 bench: $(STAMP_DEV)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

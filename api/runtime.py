@@ -1,8 +1,9 @@
 """The composition root's runtime: builds every long-lived part of the service from settings.
 
 ``open_runtime(settings)`` is the one place that wires the fleet core, the store, the vehicle
-links (importing the bridges registers their URL schemes) and the mission services; the FastAPI
-lifespan and the CLI both use it. Leaving the context stops everything in reverse order.
+links (the MAVLink bridge's URL schemes are registered here, explicitly; importing the VDA 5050
+and speaker links registers theirs) and the mission services; the FastAPI lifespan and the CLI
+both use it. Leaving the context stops everything in reverse order.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Any
 
 import structlog
 
-import firmware_bridges.mavlink
 import firmware_bridges.speaker.link
 import firmware_bridges.vda5050.link  # noqa: F401  (registers vda5050+mqtt/mqtts)
+from firmware_bridges.mavlink.link import register as register_mavlink
 from fleet.clock import Clock, make_clock
 from fleet.events import EventBus
 from fleet.mqtt_broker import EmbeddedBroker
@@ -28,6 +29,7 @@ from fleet.world import World
 from fleet.worldfile import load_world
 from missions.broadcast.outcome import settle_all
 from missions.broadcast.service import BroadcastService
+from missions.builtin import KINDS
 from missions.catalogue import default_skus
 from missions.context import MissionContext
 from missions.journal import Journal
@@ -65,6 +67,7 @@ def mavlink_options(settings: Settings) -> dict[str, Any]:
 @asynccontextmanager
 async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Runtime]:
     """Start the service's runtime; yields it ready (links open, dispatcher running)."""
+    register_mavlink()
     clock = clock or make_clock(settings.clock.mode, settings.clock.speed)
     world = load_world(settings.world.path)
     log.info(
@@ -119,7 +122,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
                 journal=Journal(clock, bus),
                 settings=settings,
             )
-            async with MissionService(ctx) as missions:
+            async with MissionService(ctx, KINDS) as missions:
                 broadcasts = BroadcastService.from_settings(ctx, missions.dispatcher.kick)
                 await settle_all(ctx)  # flights that ended while the service was down
                 yield Runtime(

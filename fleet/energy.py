@@ -3,7 +3,7 @@ uses.
 
 One model for every estimate the service makes: the dispatcher's drone assignment
 (:mod:`missions.routing.drones`), the flight plans of drone deliveries
-(:mod:`missions.drone_delivery`) and broadcast endurance. Figures are battery fractions (0..1).
+(:mod:`missions.delivery.plan`) and broadcast endurance. Figures are battery fractions (0..1).
 
 A sortie takes off, climbs to cruise altitude, cruises ``out_m`` loaded, descends to the drop
 altitude, holds while the load is released, climbs back, cruises ``back_m`` empty and lands::

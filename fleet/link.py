@@ -8,8 +8,10 @@ control handle (e.g. :class:`fleet.drone.DroneControl`), keeps their
 :class:`fleet.events.EventBus`.
 
 Links are created from URLs through a scheme registry (``mavlink+udpin://127.0.0.1:14540``,
-``vda5050+mqtt://host:1883/acme/VAN-01``). Bridges register their schemes when the composition
-root imports them; ``fleet`` itself knows no bridge.
+``vda5050+mqtt://host:1883/acme/VAN-01``). The composition root registers the bridges' schemes
+before it creates links (the MAVLink bridge with an explicit
+``firmware_bridges.mavlink.link.register()``; the VDA 5050 and speaker links when their ``link``
+module is imported); ``fleet`` itself knows no bridge.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from shapely.geometry import LineString, Point, Polygon
 from shapely.prepared import PreparedGeometry, prep
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 LatLonRing = tuple[tuple[float, float], ...]
 """A closed-or-open ring of (lat, lon) vertices."""
+_T = TypeVar("_T")
+"""The kind of object a lookup by id returns."""
 
 
 @dataclass(frozen=True)
@@ -140,20 +142,20 @@ class World:
             for obj in group:
                 self._index[obj.id] = obj
 
-    def _get(self, kind: type, ident: str) -> object:
+    def _get(self, kind: type[_T], ident: str) -> _T:
         obj = self._index.get(ident)
         if not isinstance(obj, kind):
             raise NotFound(kind.__name__.lower(), ident)
         return obj
 
     def community(self, ident: str) -> Community:
-        return self._get(Community, ident)  # type: ignore[return-value]
+        return self._get(Community, ident)
 
     def warehouse(self, ident: str) -> Warehouse:
-        return self._get(Warehouse, ident)  # type: ignore[return-value]
+        return self._get(Warehouse, ident)
 
     def pad(self, ident: str) -> Pad:
-        return self._get(Pad, ident)  # type: ignore[return-value]
+        return self._get(Pad, ident)
 
     def pads_of(self, warehouse_id: str) -> list[Pad]:
         return [p for p in self.pads if p.warehouse_id == warehouse_id]

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from fleet.ledger import MovementKind
-from fleet.store.repository import RequestRecord
+from fleet.store.repository import RequestRecord, Session
 from fleet.store.tables import MissionEvent
 from missions.context import MissionContext
 from missions.journal import EventKind
@@ -34,7 +34,7 @@ DELIVERY_OPEN = (RequestState.APPROVED, RequestState.SCHEDULED, RequestState.IN_
 
 async def settle_request(
     ctx: MissionContext,
-    s: Any,
+    s: Session,
     request_id: str,
     reason: str,
     *,
@@ -91,7 +91,7 @@ async def settle_request(
 
 async def _requeue_other_kind(
     ctx: MissionContext,
-    s: Any,
+    s: Session,
     request_id: str,
     state: str,
     reason: str,
@@ -122,7 +122,9 @@ async def _requeue_other_kind(
     return [ev]
 
 
-async def reserved_for(ctx: MissionContext, s: Any, request_id: str) -> dict[tuple[str, str], int]:
+async def reserved_for(
+    ctx: MissionContext, s: Session, request_id: str
+) -> dict[tuple[str, str], int]:
     """Units reserved in stock for the request and not loaded, per (warehouse, SKU), read
     from its ledger lines (reserve − release − load)."""
     out: dict[tuple[str, str], int] = defaultdict(int)
@@ -134,7 +136,9 @@ async def reserved_for(ctx: MissionContext, s: Any, request_id: str) -> dict[tup
     return {k: v for k, v in out.items() if v > 0}
 
 
-async def release_all(ctx: MissionContext, s: Any, request_id: str, why: str) -> list[MissionEvent]:
+async def release_all(
+    ctx: MissionContext, s: Session, request_id: str, why: str
+) -> list[MissionEvent]:
     """Give back every unit still reserved for the request (its allocation shrinks by them)."""
     events = []
     now = ctx.clock.now()
@@ -173,7 +177,7 @@ async def release_all(ctx: MissionContext, s: Any, request_id: str, why: str) ->
 
 async def cancel_request(
     ctx: MissionContext,
-    s: Any,
+    s: Session,
     request_id: str,
     why: str,
     *,
@@ -234,7 +238,9 @@ def due_for_closing(
     )
 
 
-async def close_at_deadline(ctx: MissionContext, s: Any, rec: RequestRecord) -> list[MissionEvent]:
+async def close_at_deadline(
+    ctx: MissionContext, s: Session, rec: RequestRecord
+) -> list[MissionEvent]:
     """Close a request whose deadline passed (see :func:`due_for_closing`):
     ``partially_delivered`` when something was delivered, else ``failed``, the shortfall
     per SKU in its reason and in the event's data."""

@@ -8,11 +8,15 @@ freed or discovered) and at a steady interval, under :attr:`Dispatcher.lock`:
    all delivered close ``partially_delivered`` or ``failed`` (``missions.bookkeeping``).
 2. **Allocation**: :class:`missions.allocation_step.AllocationStep` shares each warehouse's
    stock between the open requests and reserves each request's share.
-3. **Planners**, in registration order (drone deliveries first, then vans, then broadcasts):
-   each plans the allocated, unassigned work of its kind (``missions.open_work``) and never
-   reserves stock. The drone planner sends a load by drone when :func:`Dispatcher.mode_for`
-   says so, and chooses drones with :func:`missions.routing.assign_drones` (earliest safe drop,
-   deadline risk in the cost, busy drones counted when they will be back).
+3. **Planners**, in the order the mission kinds registered them (drone deliveries first,
+   then vans, then broadcasts): each plans the allocated, unassigned work of its kind
+   (``missions.open_work``) and never reserves stock.
+
+The dispatcher knows no mission kind: kinds plug in through :meth:`Dispatcher.add_planner`,
+:meth:`Dispatcher.add_serve_check` (who can take work from a warehouse to a community, for
+the allocation step), :meth:`Dispatcher.set_carrier` (whether drones or vans can take a
+delivery now) and :attr:`Dispatcher.mode_rule` (how a delivery load travels; the drone
+delivery kind installs it, every delivery planner follows it through :meth:`mode_for`).
 
 Every decision is recorded with its reason (``missions.decision_log``): what was allocated and
 why, which vehicle and why, or why the work waits.
@@ -23,61 +27,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any, Protocol
 
 import structlog
 
-from fleet.airspace import path_length, router_for
-from fleet.errors import Conflict, PlanningError
-from fleet.geo import distance_m
-from fleet.registry import VehicleEntry
-from fleet.speaker import SpeakerControl
+from fleet.errors import Conflict
 from fleet.store.repository import RequestRecord
-from fleet.store.tables import Mission, MissionEvent, Task
-from fleet.vehicle import Capability, LandedState, LinkState, VehicleKind
-from fleet.world import Pad
 from missions.allocation_step import AllocationStep
 from missions.bookkeeping import (
     DELIVERY_OPEN,
     close_at_deadline,
     due_for_closing,
-    settle_request,
 )
 from missions.context import MissionContext
 from missions.decision_log import decision_event
-from missions.delivery_mode import ModeChoice, choose_mode, load_kg
-from missions.drone_delivery import plan_delivery, plan_to_json
-from missions.journal import EventKind
-from missions.open_work import Lines, assigned_units, describe, load_json, unassigned_lines
+from missions.modes import Mode, ModeChoice
+from missions.open_work import Lines, assigned_units
 from missions.routing.decisions import Decision, DecisionKind
-from missions.routing.drones import (
-    XY,
-    Drone,
-    DroneAssignmentSettings,
-    DronePlan,
-    DroneSpec,
-    DroneTask,
-    Sortie,
-    assign_drones,
-    estimate,
-)
 from missions.states import (
-    MissionKind,
-    MissionState,
     Priority,
     RequestKind,
     RequestState,
-    TaskState,
 )
 
 log = structlog.get_logger(__name__)
-
-PAD_MATCH_M = 15.0
-"""A drone is on a pad when its home position is within this distance of it."""
 
 
 class RequestPlanner(Protocol):
@@ -97,23 +71,13 @@ class RequestPlanner(Protocol):
         ...
 
 
-VanService = Callable[..., Awaitable[bool]]
-"""``await van_service(ctx, community_id=..., warehouse_id=...)``: whether a van can take
-delivery work for that community from that warehouse now."""
-
-
-async def vans_online(
-    ctx: MissionContext, *, community_id: str | None = None, warehouse_id: str | None = None
-) -> bool:
-    """The default van availability: any shuttle van is online (the van service replaces it
-    with one that also knows the shuttle plans' hours)."""
-    del community_id, warehouse_id
-    return any(
-        e.info.kind == VehicleKind.VAN
-        and Capability.SHUTTLE in e.info.capabilities
-        and e.status.link == LinkState.ONLINE
-        for e in ctx.registry
-    )
+Carrier = Callable[..., Awaitable[bool]]
+"""``await carrier(ctx, community_id=..., warehouse_id=...)``: whether a carrier (drones, vans)
+can take delivery work for that community from that warehouse now."""
+ServeCheck = Callable[[str, str, bool], Awaitable[bool]]
+"""``await check(warehouse_id, community_id, flyable)``: whether a vehicle can take that work."""
+ModeRule = Callable[[RequestRecord, "Lines", "bool | None"], Awaitable[ModeChoice]]
+"""``await rule(rec, lines, drones_available)``: how a delivery load travels."""
 
 
 MIN_REAL_INTERVAL_S = 0.25
@@ -133,9 +97,12 @@ class Dispatcher:
         """Held by every round and by operations that change allocations or tasks outside a
         round (cancel, priority change): hold it to turn allocated lines into tasks outside a
         round."""
-        self.van_service: VanService = vans_online
-        """Whether vans can take work now (see :data:`VanService`); replace it to use the
-        shuttle plans' hours."""
+        self.serve_checks: list[ServeCheck] = []
+        """Who can take work from a warehouse to a community (see :meth:`serves`)."""
+        self.carriers: dict[str, Carrier] = {}
+        """Carriers by name (``drone``, ``van``): whether they can take work now."""
+        self.mode_rule: ModeRule | None = None
+        """How a delivery load travels (installed by the drone delivery kind)."""
         self._wake = asyncio.Event()
         self._waiting: dict[str, tuple[str | None, str]] = {}
         """Last (key, reason) recorded for a request that waits."""
@@ -259,122 +226,43 @@ class Dispatcher:
             closed += 1
         return closed
 
-    # --- mode choice -----------------------------------------------------------------------
+    # --- carriers and the mode choice (installed by the mission kinds) ----------------------
 
-    def drone_spec(self, entry: VehicleEntry | None = None) -> DroneSpec:
-        """The energy and payload figures of a delivery drone (settings; the vehicle's own
-        payload when it reports one)."""
-        cfg = self.ctx.settings.drone_missions
-        payload = entry.info.payload_kg if entry is not None and entry.info.payload_kg else None
-        return DroneSpec(
-            payload_kg=payload or cfg.payload_kg,
-            cruise_alt_m=cfg.cruise_alt_m,
-            drop_alt_m=cfg.drop_alt_m,
-            drop_hold_s=cfg.drop_hold_s,
-            reserve_fraction=cfg.reserve_fraction,
-        )
+    def add_serve_check(self, check: ServeCheck) -> None:
+        """Ask ``check`` too whether a vehicle can take work from a warehouse to a community
+        (the allocation step's :meth:`serves`)."""
+        self.serve_checks.append(check)
 
-    def flight_distance(self, a: XY, b: XY) -> float:
-        """Flight path length between two local-frame points, around no-fly zones (metres;
-        ``inf`` when no path exists)."""
-        return _flight_distance(self.ctx.world, *self._airspace(), a, b)
+    def set_carrier(self, name: str, available: Carrier) -> None:
+        """Register how to know whether carrier ``name`` (``drone``, ``van``) can take
+        delivery work for a community from a warehouse now."""
+        self.carriers[name] = available
 
-    def _airspace(self) -> tuple[float, float]:
-        cfg = self.ctx.settings.drone_missions
-        return cfg.cruise_alt_m, cfg.no_fly_margin_m
-
-    def drone_unreachable(self, warehouse_id: str, community_id: str, kg: float) -> str | None:
-        """Why no drone from ``warehouse_id``'s pads can fly ``kg`` to the community's drop
-        point and back with the reserve on a full battery (None when one can)."""
-        world = self.ctx.world
-        pads = world.pads_of(warehouse_id)
-        if not pads:
-            return f"warehouse {warehouse_id} has no drone pad"
-        drop = world.xy(world.community(community_id).drop_point)
-        spec = self.drone_spec()
-        best = math.inf
-        for pad in pads:
-            d = self.flight_distance(world.xy(pad.location), drop)
-            best = min(best, estimate(spec, d, d, kg).energy)
-        if best <= 1.0 - spec.reserve_fraction:
-            return None
-        if math.isinf(best):
-            return f"no flight path from {warehouse_id}'s pads to the drop point of {community_id}"
-        return (
-            f"the drop point of {community_id} is out of drone range: the sortie needs "
-            f"{best:.0%} of a full battery plus the {spec.reserve_fraction:.0%} reserve"
-        )
-
-    def delivery_drones(self, warehouse_id: str | None) -> list[tuple[VehicleEntry, Pad]]:
-        """Delivery drones online at a pad of ``warehouse_id`` (any warehouse when None),
-        busy or not, with their pad. Drones carrying a loudspeaker payload are not delivery
-        drones: their payload bay holds the speaker."""
-        world = self.ctx.world
-        pads = [
-            p
-            for p in world.pads
-            if p.warehouse_id is not None
-            and (warehouse_id is None or p.warehouse_id == warehouse_id)
-        ]
-        out = []
-        speaker_hosts = {
-            e.control.host_vehicle_id
-            for e in self.ctx.registry
-            if isinstance(e.control, SpeakerControl)
-        }
-        for entry in self.ctx.registry:
-            info, st = entry.info, entry.status
-            if info.kind != VehicleKind.DRONE or Capability.DELIVERY not in info.capabilities:
-                continue
-            if info.id in speaker_hosts:
-                continue  # its payload bay holds a loudspeaker, not a gripper load
-            where = st.home or st.position
-            if where is None:
-                continue
-            pad = min(pads, key=lambda p: distance_m(p.location, where), default=None)
-            if pad is None or distance_m(pad.location, where) > PAD_MATCH_M:
-                continue
-            out.append((entry, pad))
-        return out
+    async def carrier_available(
+        self, name: str, *, community_id: str, warehouse_id: str | None
+    ) -> bool:
+        """Whether carrier ``name`` can take work now (False when no kind provides it)."""
+        check = self.carriers.get(name)
+        if check is None:
+            return False
+        return await check(self.ctx, community_id=community_id, warehouse_id=warehouse_id)
 
     async def serves(self, warehouse_id: str, community_id: str, flyable: bool) -> bool:
-        """Whether a vehicle can take work from ``warehouse_id`` to ``community_id`` now: a
-        delivery drone online at its pads (for a ``flyable`` load) or a van (shuttle plans)."""
-        if flyable and any(
-            e.status.link == LinkState.ONLINE for e, _ in self.delivery_drones(warehouse_id)
-        ):
-            return True
-        return await self.van_service(
-            self.ctx, community_id=community_id, warehouse_id=warehouse_id
-        )
+        """Whether a vehicle can take work from ``warehouse_id`` to ``community_id`` now (any
+        registered :data:`ServeCheck` says yes)."""
+        for check in self.serve_checks:
+            if await check(warehouse_id, community_id, flyable):
+                return True
+        return False
 
     async def mode_for(
         self, rec: RequestRecord, lines: Lines, *, drones_available: bool | None = None
     ) -> ModeChoice:
-        """How ``lines`` of ``rec`` travel (:func:`missions.delivery_mode.choose_mode` with
-        the live fleet): the one mode choice every delivery planner follows."""
-        req = rec.request
-        warehouse_id = req.warehouse_id
-        van = await self.van_service(
-            self.ctx, community_id=req.community_id, warehouse_id=warehouse_id
-        )
-        if drones_available is None:
-            drones_available = any(
-                e.status.link == LinkState.ONLINE for e, _ in self.delivery_drones(warehouse_id)
-            )
-        unreachable = (
-            self.drone_unreachable(warehouse_id, req.community_id, load_kg(lines))
-            if warehouse_id is not None
-            else None
-        )
-        return choose_mode(
-            lines,
-            Priority(req.priority),
-            payload_kg=self.ctx.settings.drone_missions.payload_kg,
-            van_available=van,
-            drones_available=drones_available,
-            unreachable=unreachable,
-        )
+        """How ``lines`` of ``rec`` travel: the one mode choice every delivery planner follows
+        (the rule a mission kind installed as :attr:`mode_rule`; without one, by van)."""
+        if self.mode_rule is None:
+            return ModeChoice(Mode.VAN, "waits for a van: no other carrier is installed")
+        return await self.mode_rule(rec, lines, drones_available)
 
     # --- recording -------------------------------------------------------------------------
 
@@ -410,310 +298,6 @@ class Dispatcher:
         self._waiting.pop(request_id, None)
 
 
-@lru_cache(maxsize=4096)
-def _flight_distance(world: Any, alt_m: float, margin_m: float, a: XY, b: XY) -> float:
-    try:
-        return path_length(router_for(world, alt_m, margin_m).path(a, b))
-    except PlanningError:
-        return math.inf
-
-
-@dataclass(frozen=True, slots=True)
-class _Load:
-    """A request's unassigned lines the mode choice sends to drones, as a drone task."""
-
-    rec: RequestRecord
-    lines: Lines
-    task: DroneTask
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A delivery drone the assignment may use, with its pad and state."""
-
-    entry: VehicleEntry
-    pad: Pad
-    drone: Drone
-    free: bool
-    """On its pad, disarmed and ready now (otherwise busy until ``drone.ready_at``, or out
-    of service)."""
-
-
-class DroneDeliveryPlanner:
-    """Delivery loads the mode choice sends to drones: one sortie per load, the drone chosen
-    by :func:`missions.routing.assign_drones`; only sorties a free drone can start now become
-    missions, the others are recorded as waits and planned again next round."""
-
-    request_kind: str = RequestKind.DELIVERY
-
-    def __init__(
-        self,
-        ctx: MissionContext,
-        dispatcher: Dispatcher,
-        busy: Callable[[str], bool],
-        start_mission: Callable[[Mission], None],
-        mission_of: Callable[[str], Mission | None] = lambda _vid: None,
-    ) -> None:
-        self.ctx = ctx
-        self.dispatcher = dispatcher
-        self._busy = busy
-        self._start_mission = start_mission
-        self._mission_of = mission_of
-        self.settings = DroneAssignmentSettings()
-
-    async def _wait(self, rec: RequestRecord, reason: str, **kw: Any) -> None:
-        await self.dispatcher.record_wait(rec, reason, **kw)
-
-    async def dispatch(self, pending: list[RequestRecord]) -> int:
-        if not pending:
-            return 0
-        skus = {s.id: s for s in await self.ctx.store.skus()}
-        work = await unassigned_lines(self.ctx.store, pending, skus)
-        if not work:
-            return 0
-        world = self.ctx.world
-        fleet = self._fleet()
-        by_wh: dict[str, list[_Load]] = defaultdict(list)
-        for rec in pending:
-            lines = work.get(rec.request.id)
-            req = rec.request
-            if not lines or req.warehouse_id is None:
-                continue
-            online = [c for c in fleet.get(req.warehouse_id, []) if c.drone.available]
-            choice = await self.dispatcher.mode_for(rec, lines, drones_available=bool(online))
-            if not choice.by_drone:
-                await self._wait(rec, choice.reason, key="mode:van")
-                continue
-            drop = world.xy(world.community(req.community_id).drop_point)
-            task = DroneTask(
-                id=req.id,
-                drop=drop,
-                kg=load_kg(lines),
-                priority=Priority(req.priority),
-                deadline=req.deadline.timestamp() if req.deadline else None,
-                community_id=req.community_id,
-                request_ids=(req.id,),
-            )
-            by_wh[req.warehouse_id].append(_Load(rec, lines, task))
-        planned = 0
-        for warehouse_id, items in by_wh.items():
-            planned += await self._assign(warehouse_id, items, fleet.get(warehouse_id, []))
-        return planned
-
-    async def _assign(
-        self,
-        warehouse_id: str,
-        loads: list[_Load],
-        candidates: list[Candidate],
-    ) -> int:
-        if not candidates:
-            for load in loads:
-                await self._wait(
-                    load.rec,
-                    f"waits for a delivery drone: none is online at the pads of {warehouse_id}",
-                    key="no-drone",
-                )
-            return 0
-        now = self.ctx.clock.time()
-        plan = assign_drones(
-            [ld.task for ld in loads],
-            [c.drone for c in candidates],
-            now,
-            self.settings,
-            distance=self.dispatcher.flight_distance,
-        )
-        by_task = {ld.task.id: (ld.rec, ld.lines) for ld in loads}
-        by_drone = {c.drone.id: c for c in candidates}
-        taken: set[str] = set()
-        planned = 0
-        for sortie in sorted(plan.sorties, key=lambda so: (so.takeoff, so.drone_id)):
-            rec, lines = by_task[sortie.task.id]
-            cand = by_drone[sortie.drone_id]
-            decision = _decision_for(plan, sortie.task.id, DecisionKind.ASSIGNMENT)
-            late = _decision_for(plan, sortie.task.id, DecisionKind.DEADLINE)
-            if cand.free and sortie.drone_id not in taken and sortie.takeoff <= now + 1e-6:
-                taken.add(sortie.drone_id)
-                if await self._commit(rec, lines, cand, sortie, decision, late):
-                    planned += 1
-                continue
-            reason = (
-                f"waits for {sortie.drone_id}, the earliest safe drop: {decision.reason}"
-                if decision is not None
-                else f"waits for {sortie.drone_id}"
-            )
-            await self._wait(rec, reason, key=f"sortie:{sortie.drone_id}")
-            if late is not None:
-                await self.dispatcher.record(late, request_id=rec.request.id)
-        for u in plan.unassigned:
-            rec, _ = by_task[u.task.id]
-            await self._wait(rec, f"no drone can fly it now: {u.reason}", key="unassigned")
-        return planned
-
-    async def _commit(
-        self,
-        rec: RequestRecord,
-        lines: Lines,
-        cand: Candidate,
-        sortie: Sortie,
-        decision: Decision | None,
-        late: Decision | None,
-    ) -> bool:
-        req = rec.request
-        cfg = self.ctx.settings.drone_missions
-        community = self.ctx.world.community(req.community_id)
-        try:
-            dp = plan_delivery(self.ctx.world, cand.pad, community, cfg)
-        except PlanningError as exc:
-            await self._wait(rec, f"cannot be flown from pad {cand.pad.id}: {exc.message}")
-            return False
-        vid = cand.entry.info.id
-        battery = cand.entry.status.battery_fraction or 0.0
-        head = (
-            f"{vid} chosen: free on pad {cand.pad.id} with {battery:.0%} battery for "
-            f"{describe(lines)} ({load_kg(lines):.2f} kg)"
-        )
-        reason = f"{head}; {decision.reason}" if decision is not None else head
-        chosen = (
-            replace(decision, reason=reason, subject_id=req.id)
-            if decision is not None
-            else Decision(
-                kind=DecisionKind.ASSIGNMENT,
-                subject_id=req.id,
-                reason=reason,
-                vehicle_id=vid,
-                request_ids=(req.id,),
-            )
-        )
-        now = self.ctx.clock.now()
-        mission = Mission(
-            kind=MissionKind.DRONE_DELIVERY,
-            vehicle_id=vid,
-            state=MissionState.PLANNED,
-            created_at=now,
-            plan=plan_to_json(dp),
-        )
-        task = Task(
-            request_id=req.id,
-            kind="drone_delivery",
-            community_id=req.community_id,
-            state=TaskState.ASSIGNED,
-            load=load_json(lines),
-            created_at=now,
-        )
-        j = self.ctx.journal
-        events: list[MissionEvent] = []
-        try:
-            async with self.ctx.store.transaction() as s:
-                s.add(mission)
-                await s.flush()
-                task.mission_id = mission.id
-                s.add(task)
-                await s.flush()
-                chosen = replace(chosen, plan_ref=mission.id)
-                events.append(
-                    decision_event(
-                        self.ctx, chosen, mission_id=mission.id, request_id=req.id, vehicle_id=vid
-                    )
-                )
-                if late is not None:
-                    events.append(
-                        decision_event(self.ctx, late, mission_id=mission.id, request_id=req.id)
-                    )
-                events.append(
-                    j.event(
-                        EventKind.STATE,
-                        "mission planned",
-                        mission_id=mission.id,
-                        vehicle_id=vid,
-                        to_state=MissionState.PLANNED,
-                    )
-                )
-                for ev in events:
-                    s.add(ev)
-                events += await settle_request(
-                    self.ctx,
-                    s,
-                    req.id,
-                    f"scheduled on mission {mission.id} ({vid})",
-                    mission_id=mission.id,
-                    vehicle_id=vid,
-                )
-        except Conflict as exc:
-            await self._wait(rec, f"could not be planned now: {exc.message}")
-            return False
-        j.published(*events)
-        self.dispatcher.planned(req.id)
-        log.info("dispatch.planned", request_id=req.id, mission_id=mission.id, vehicle_id=vid)
-        self._start_mission(mission)
-        return True
-
-    def _fleet(self) -> dict[str, list[Candidate]]:
-        """Delivery drones at warehouse pads, per warehouse, as the assignment sees them."""
-        now = self.ctx.clock.time()
-        world = self.ctx.world
-        out: dict[str, list[Candidate]] = defaultdict(list)
-        for entry, pad in self.dispatcher.delivery_drones(None):
-            info, st = entry.info, entry.status
-            spec = self.dispatcher.drone_spec(entry)
-            home = world.xy(pad.location)
-            battery = st.battery_fraction
-            free = False
-            ready_at: float | None = None
-            why = ""
-            if self._busy(info.id):
-                m = self._mission_of(info.id)
-                ready_at, battery = _back_at(m, now, battery, spec.turnaround_s)
-            elif st.link != LinkState.ONLINE:
-                why = f"{info.id} link is {st.link}"
-            elif (refusal := self.dispatcher.resting(info.id)) is not None:
-                why = f"{info.id} refused its last mission ({refusal}); resting"
-            elif battery is None:
-                why = f"{info.id} has not reported its battery"
-            elif st.armed or st.landed != LandedState.ON_GROUND:
-                why = f"{info.id} is not on the ground and disarmed"
-            elif not st.ready_for_mission:
-                why = f"{info.id} cannot fly a mission yet: " + (
-                    "; ".join(st.not_ready) or "the vehicle has not said it is ready"
-                )
-            else:
-                free = True
-            drone = Drone(
-                id=info.id,
-                home=home,
-                spec=spec,
-                battery=battery if battery is not None else 0.0,
-                ready_at=ready_at,
-                available=not why,
-                why_unavailable=why,
-                can_swap=False,
-            )
-            assert pad.warehouse_id is not None
-            out[pad.warehouse_id].append(Candidate(entry, pad, drone, free))
-        return out
-
-
-def _decision_for(plan: DronePlan, task_id: str, kind: DecisionKind) -> Decision | None:
-    for d in plan.decisions:
-        if d.subject_id == task_id and d.kind is kind:
-            return d
-    return None
-
-
-def _back_at(
-    mission: Mission | None, now: float, battery: float | None, turnaround_s: float
-) -> tuple[float, float | None]:
-    """When a busy drone is free again and with how much battery, from its mission's plan."""
-    if mission is None:
-        return now + turnaround_s, battery
-    duration = float(mission.plan.get("duration_s", 0.0))
-    energy = float(mission.plan.get("energy_fraction", 0.0))
-    started = mission.started_at.timestamp() if mission.started_at else now
-    end = max(now, started + duration)
-    left = (end - now) / duration if duration > 0 else 0.0
-    after = None if battery is None else max(0.0, battery - energy * min(1.0, left))
-    return end + turnaround_s, after
-
-
 def queue_key(rec: RequestRecord) -> tuple[int, float, float]:
     """Queue order: priority class, then deadline, then arrival."""
     r = rec.request
@@ -722,12 +306,10 @@ def queue_key(rec: RequestRecord) -> tuple[int, float, float]:
 
 
 __all__ = [
-    "PAD_MATCH_M",
-    "Candidate",
+    "Carrier",
     "Dispatcher",
-    "DroneDeliveryPlanner",
+    "ModeRule",
     "RequestPlanner",
-    "VanService",
+    "ServeCheck",
     "queue_key",
-    "vans_online",
 ]

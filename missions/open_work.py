@@ -17,8 +17,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from fleet.store.repository import RequestRecord, Store
-from fleet.store.tables import Sku, Task
+from sqlmodel import col, select
+
+from fleet.store.repository import RequestRecord, Session, Store
+from fleet.store.tables import RequestItem, Sku, Task
 from missions.states import TaskState
 
 Lines = list[tuple[Sku, int]]
@@ -61,18 +63,51 @@ async def unassigned_lines(
     records: Sequence[RequestRecord],
     skus: Mapping[str, Sku],
     *,
-    session: Any = None,
+    session: Session | None = None,
 ) -> dict[str, Lines]:
     """The unassigned allocated lines of each request in ``records`` (request id → lines,
-    requests with nothing to plan omitted), reading their tasks in one query."""
-    tasks = await store.tasks_of_requests((r.request.id for r in records), session=session)
+    requests with nothing to plan omitted), reading their tasks in one query.
+
+    The counts of the request lines are read again *after* the tasks, not taken from
+    ``records`` (read earlier in the round): a run that commits in between moves units from a
+    task to the lines (a delivery booked, loaded goods requeued), so in this order a planner
+    may see less than is left (planned next round) but never plans units a vehicle carries,
+    delivered or no longer holds in stock."""
+    ids = [r.request.id for r in records]
+    tasks = await store.tasks_of_requests(ids, session=session)
     assigned = assigned_units(tasks)
+    now = await _items_now(store, ids, session)
     out: dict[str, Lines] = {}
     for rec in records:
+        items = now.get(rec.request.id)
+        if items is not None:
+            rec = RequestRecord(rec.request, items)
         units = unassigned_units(rec, assigned)
         lines = [(skus[i.sku_id], units[i.sku_id]) for i in rec.items if i.sku_id in units]
         if lines:
             out[rec.request.id] = lines
+    return out
+
+
+async def _items_now(
+    store: Store, request_ids: Sequence[str], session: Session | None
+) -> dict[str, list[RequestItem]]:
+    """The request lines of ``request_ids`` as the record holds them now."""
+    if not request_ids:
+        return {}
+    q = (
+        select(RequestItem)
+        .where(col(RequestItem.request_id).in_(list(request_ids)))
+        .order_by(col(RequestItem.id))
+    )
+    if session is not None:
+        rows = (await session.exec(q)).all()
+    else:
+        async with store.transaction() as s:
+            rows = (await s.exec(q)).all()
+    out: dict[str, list[RequestItem]] = {}
+    for row in rows:
+        out.setdefault(row.request_id, []).append(row)
     return out
 
 

@@ -13,7 +13,7 @@ the mission was planned; a run never reserves. ``load`` consumes the reservation
 loaded back with ``return`` (:meth:`MissionRun._unwind`); reservations of work it never
 loaded stay with their requests, which the planners plan again.
 
-Each mission kind subclasses :class:`MissionRun` (``missions.delivery_run``,
+Each mission kind subclasses :class:`MissionRun` (``missions.delivery.run``,
 ``missions.broadcast``, ``missions.shuttle``) and registers it with the
 :class:`missions.service.MissionService`.
 """
@@ -23,13 +23,16 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import structlog
 
-from fleet.errors import Conflict, StreetfleetError
+from fleet.drone import DroneControl
+from fleet.errors import Conflict, NotFound, StreetfleetError
 from fleet.ledger import MovementKind
+from fleet.registry import VehicleEntry
+from fleet.store.repository import Session
 from fleet.store.tables import Mission, MissionEvent, StockMovement, Task
 from missions.bookkeeping import cancel_request, settle_request
 from missions.context import MissionContext
@@ -79,7 +82,7 @@ class MissionRun(ABC):
         *,
         phase: Phase | None = None,
         result: dict[str, Any] | None = None,
-        extra: Callable[[Any], Any] | None = None,
+        extra: Callable[[Session], Awaitable[list[MissionEvent]]] | None = None,
         **data: Any,
     ) -> None:
         """Move the mission to ``dst`` (checked), with its event, in one transaction.
@@ -121,11 +124,12 @@ class MissionRun(ABC):
             changes["result"] = {**self.mission.result, **result}
         extra_events: list[MissionEvent] = []
         async with self.ctx.store.transaction() as s:
-            self.mission = await self.ctx.store.update_mission(
+            updated = await self.ctx.store.update_mission(
                 self.mission.id, expected_states=[src], events=events, session=s, **changes
             )
             if extra is not None:
                 extra_events = list(await extra(s) or [])
+        self.mission = updated  # once committed: a rolled-back row is expired and unreadable
         j.published(*events, *extra_events)
         log.info(
             "mission.state",
@@ -161,7 +165,7 @@ class MissionRun(ABC):
 
     # --- stock and request bookkeeping ------------------------------------------------------
 
-    async def _tasks(self, s: Any = None) -> list[Task]:
+    async def _tasks(self, s: Session | None = None) -> list[Task]:
         return list(await self.ctx.store.mission_tasks(self.mission.id, session=s))
 
     def _warehouse_id(self) -> str:
@@ -181,7 +185,7 @@ class MissionRun(ABC):
             movement=mv.kind,
         )
 
-    async def _stock_for_tasks(self, s: Any, kind: str, note: str) -> list[MissionEvent]:
+    async def _stock_for_tasks(self, s: Session, kind: str, note: str) -> list[MissionEvent]:
         """Apply one stock movement per line of the mission's ``assigned`` tasks (``load``
         consumes the reservations the allocation step made for their requests); returns the
         events recording them (already in the session)."""
@@ -208,7 +212,7 @@ class MissionRun(ABC):
         return events
 
     async def _book_delivery(
-        self, s: Any, tasks: list[Task], note: str, reason: str
+        self, s: Session, tasks: list[Task], note: str, reason: str
     ) -> list[MissionEvent]:
         """``tasks`` were handed over: one ``deliver`` movement per line, the request lines'
         ``delivered`` grow, the tasks are done and their requests settle (``delivered`` when
@@ -247,7 +251,7 @@ class MissionRun(ABC):
             )
         return events
 
-    async def _in_transit(self, s: Any) -> dict[tuple[str, str], int]:
+    async def _in_transit(self, s: Session) -> dict[tuple[str, str], int]:
         """Units this mission loaded and neither delivered nor returned, per (request, SKU),
         from its ledger lines."""
         out: dict[tuple[str, str], int] = defaultdict(int)
@@ -261,7 +265,7 @@ class MissionRun(ABC):
         return {k: v for k, v in out.items() if v > 0}
 
     async def _unwind(
-        self, s: Any, why: str, *, task_state: TaskState, cancel_requests: bool = False
+        self, s: Session, why: str, *, task_state: TaskState, cancel_requests: bool = False
     ) -> list[MissionEvent]:
         """Take back the mission's undelivered work, in the caller's transaction.
 
@@ -316,7 +320,7 @@ class MissionRun(ABC):
                 )
         return events
 
-    async def _carried_elsewhere(self, s: Any, request_id: str) -> bool:
+    async def _carried_elsewhere(self, s: Session, request_id: str) -> bool:
         return any(
             t.state == TaskState.ASSIGNED and t.mission_id != self.mission.id
             for t in await self.ctx.store.request_tasks(request_id, session=s)
@@ -324,7 +328,7 @@ class MissionRun(ABC):
 
     async def _requests_to(
         self,
-        s: Any,
+        s: Session,
         dst: RequestState,
         reason: str,
         *,
@@ -365,7 +369,7 @@ class MissionRun(ABC):
             events.append(ev)
         return events
 
-    async def _settle_requests(self, s: Any, reason: str) -> list[MissionEvent]:
+    async def _settle_requests(self, s: Session, reason: str) -> list[MissionEvent]:
         """Settle every request the mission carries (``missions.bookkeeping.settle_request``)."""
         events = []
         for rid in dict.fromkeys(t.request_id for t in await self._tasks(s)):
@@ -380,6 +384,20 @@ class MissionRun(ABC):
         return events
 
     # --- the run ----------------------------------------------------------------------------
+
+    async def save_result(self, **result: Any) -> None:
+        """Merge ``result`` into the mission's stored result."""
+        self.mission = await self.ctx.store.update_mission(
+            self.mission.id, result={**self.mission.result, **result}
+        )
+
+    async def _vehicle_note(self, text: str) -> None:
+        """Note on the record what the vehicle's link did (the follower's ``note`` hook)."""
+        await self.note(EventKind.VEHICLE, text)
+
+    async def _wants_stop(self) -> bool:
+        """Whether the run was asked to stop (the follower's ``stop_requested`` hook)."""
+        return self._cancel_requested is not None
 
     def cancel(self, reason: str, *, requeue: bool = False) -> None:
         """Ask the run to stop: before take-off it stops at once, in flight the drone returns.
@@ -409,7 +427,7 @@ class MissionRun(ABC):
         delivery), or go back to the queue when :meth:`cancel` asked to ``requeue`` (a
         re-plan)."""
 
-        async def undo(s: Any) -> list[MissionEvent]:
+        async def undo(s: Session) -> list[MissionEvent]:
             return await self._unwind(
                 s,
                 f"cancelled: {why}",
@@ -427,7 +445,36 @@ class MissionRun(ABC):
         """End the mission ``failed``: its undelivered work goes back to the queue (goods it
         loaded are booked back to stock; see :meth:`_unwind`)."""
 
-        async def undo(s: Any) -> list[MissionEvent]:
+        async def undo(s: Session) -> list[MissionEvent]:
             return await self._unwind(s, f"failed: {reason}", task_state=TaskState.FAILED)
 
         await self.transition(MissionState.FAILED, reason, phase=Phase.DONE, extra=undo)
+
+
+class DroneRun(MissionRun):
+    """A mission flown by one drone (a delivery sortie, a broadcast flight): the drone's
+    control, sending it home when the mission is cancelled in flight or overdue."""
+
+    def _drone(self) -> tuple[VehicleEntry, DroneControl]:
+        entry = self.ctx.registry.get(self.vehicle_id)
+        if not isinstance(entry.control, DroneControl):
+            raise NotFound("drone control", self.vehicle_id)
+        return entry, entry.control
+
+    async def _recall_for_cancel(self) -> None:
+        """The mission was cancelled in flight: the drone returns (the follower's ``stop``)."""
+        try:
+            _, drone = self._drone()
+            await drone.return_to_launch()
+            await self.set_phase(Phase.RETURN, f"cancelled: {self._cancel_requested}; returning")
+        except StreetfleetError as exc:
+            await self.note(EventKind.VEHICLE, f"return to launch failed: {exc.message}")
+
+    async def _send_home(self, why: str) -> None:
+        """Command a return to launch because ``why``, noting the outcome."""
+        try:
+            _, drone = self._drone()
+            await drone.return_to_launch()
+            await self.note(EventKind.DECISION, f"return to launch commanded: {why}")
+        except StreetfleetError as exc:
+            await self.note(EventKind.VEHICLE, f"return to launch failed: {exc.message}")

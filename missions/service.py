@@ -9,28 +9,25 @@ tasks without touching the record, so the next start recovers them the same way.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import structlog
 
 from fleet.errors import Conflict, InsufficientStock, NotFound, ValidationError
 from fleet.events import VehicleEvent, VehicleEventKind
 from fleet.ledger import MovementKind
-from fleet.store.repository import RequestRecord
+from fleet.store.repository import RequestRecord, Session
 from fleet.store.tables import AuditLog, Mission, MissionEvent, StockMovement
 from missions import bookkeeping
-from missions.broadcast.dispatch import BroadcastPlanner
-from missions.broadcast.run import DroneBroadcastRun
 from missions.context import MissionContext
-from missions.delivery_run import DroneDeliveryRun
-from missions.dispatcher import Dispatcher, DroneDeliveryPlanner
+from missions.dispatcher import Dispatcher
 from missions.journal import EventKind
+from missions.kinds import KindPlugin
 from missions.requests import RequestService
 from missions.routing.decisions import Decision, DecisionKind
 from missions.run import MissionRun
-from missions.shuttle.service import ShuttleService
 from missions.states import (
     MISSION_ACTIVE,
     REQUEST_OPEN,
@@ -49,11 +46,13 @@ RunFactory = Callable[[MissionContext, Mission, Callable[[str], None]], MissionR
 class MissionService:
     """Dispatcher, executor and recovery, as one owned set of tasks.
 
-    Mission kinds plug in with :meth:`register_run` (how to execute a mission of that kind) and
-    ``dispatcher.add_planner`` (how to turn approved requests into missions).
+    Mission kinds plug in through :mod:`missions.kinds`: the service installs the
+    :class:`~missions.kinds.KindPlugin` s it is given, in order, each registering its run
+    (:meth:`register_run`) and its planner (``dispatcher.add_planner``). The service names no
+    kind; :meth:`kind` returns what a kind's ``install`` returned (e.g. the shuttle service).
     """
 
-    def __init__(self, ctx: MissionContext) -> None:
+    def __init__(self, ctx: MissionContext, kinds: Sequence[KindPlugin] = ()) -> None:
         self.ctx = ctx
         self.runs: dict[str, MissionRun] = {}
         self.run_factories: dict[str, RunFactory] = {}
@@ -61,16 +60,7 @@ class MissionService:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._background: list[asyncio.Task[None]] = []
-        self.dispatcher = Dispatcher(ctx)
-        self.dispatcher.add_planner(
-            DroneDeliveryPlanner(
-                ctx,
-                self.dispatcher,
-                busy=self.is_busy,
-                start_mission=self.spawn,
-                mission_of=self.mission_of,
-            )
-        )
+        self._dispatcher = Dispatcher(ctx)
         self.requests = RequestService(
             store=ctx.store,
             world=ctx.world,
@@ -79,12 +69,23 @@ class MissionService:
             settings=ctx.settings.requests,
             on_approved=self.dispatcher.kick,
         )
-        self.register_run(DroneDeliveryRun)
-        self.dispatcher.add_planner(
-            BroadcastPlanner(ctx, self.dispatcher, busy=self.is_busy, start_mission=self.spawn)
-        )
-        self.register_run(DroneBroadcastRun)
-        self.shuttle = ShuttleService.install(self)
+        self.kinds: dict[str, object] = {}
+        """What each installed kind's ``install`` returned, by kind name."""
+        for plugin in kinds:
+            if plugin.name in self.kinds:
+                raise ValueError(f"mission kind {plugin.name} installed twice")
+            self.kinds[plugin.name] = plugin.install(self)
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self._dispatcher
+
+    def kind(self, name: str) -> object:
+        """What kind ``name`` installed (raises ``NotFound`` when it is not installed)."""
+        try:
+            return self.kinds[name]
+        except KeyError:
+            raise NotFound("mission kind", name) from None
 
     def register_run(self, run: type[MissionRun]) -> None:
         """Execute missions of ``run.kind`` with ``run``."""
@@ -171,7 +172,7 @@ class MissionService:
     async def _interrupt_unstarted(self, m: Mission, reason: str) -> None:
         run = self.run_factories[m.kind](self.ctx, m, lambda _id: None)
 
-        async def undo(s: Any) -> list[MissionEvent]:
+        async def undo(s: Session) -> list[MissionEvent]:
             return await run._unwind(s, f"interrupted: {reason}", task_state=TaskState.FAILED)
 
         await run.transition(MissionState.INTERRUPTED, reason, extra=undo)

@@ -1,9 +1,9 @@
-"""Shared fixtures: the real Mosquitto and PostgreSQL the tests run against.
+"""Shared fixtures: the real Mosquitto and PostgreSQL the tests run against, and espeak-ng.
 
 ``STREETFLEET_TEST_MQTT_URL`` (default ``mqtt://127.0.0.1:1883``) and
 ``STREETFLEET_TEST_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``)
-point them elsewhere. Without the service a test skips with the reason; with ``CI=true`` it
-fails.
+point them elsewhere. Without the service (or, for ``espeak_ng``, the program) a test skips
+with the reason; with ``CI=true`` it fails.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support import require_service, tcp_reachable
+from tests.support import require_program, require_service, tcp_reachable
 
 MQTT_URL = os.environ.get("STREETFLEET_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 PG_URL = os.environ.get(
@@ -33,6 +33,14 @@ def mqtt_url() -> str:
         f"{MQTT_URL}; start it with: mosquitto -d -c /etc/mosquitto/mosquitto.conf",
     )
     return MQTT_URL
+
+
+@pytest.fixture
+def espeak_ng() -> str:
+    """Path of espeak-ng, the text-to-speech program broadcasts are spoken with (Debian package
+    ``espeak-ng``, in ``scripts/system-packages.txt``). Tests that only need it installed take
+    it with ``@pytest.mark.usefixtures("espeak_ng")``."""
+    return require_program("espeak-ng")
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """Helpers shared by the test suite: waiting on conditions, free ports, service probes.
 
-Tests wait on conditions with :func:`eventually`, never on fixed sleeps.
+Tests wait on conditions with :func:`eventually`, never on fixed sleeps. A test whose external
+service or program is missing goes through :func:`require` (:func:`require_service`,
+:func:`require_program`): skipped with the reason locally, failed under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import shutil
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -81,11 +84,28 @@ def tcp_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def require_service(name: str, available: bool, how: str) -> None:
-    """Skip (or fail under CI=true) a test whose external service is missing."""
+def require(available: bool, reason: str) -> None:
+    """Skip a test with ``reason`` when what it needs is not ``available``; under CI=true fail it
+    instead, so that CI can never pass by skipping."""
     if available:
         return
-    reason = f"{name} is not reachable ({how})"
     if IN_CI:
         pytest.fail(f"{reason}; CI=true requires it")
     pytest.skip(reason)
+
+
+def require_service(name: str, available: bool, how: str) -> None:
+    """Skip (or fail under CI=true) a test whose external service is missing."""
+    require(available, f"{name} is not reachable ({how})")
+
+
+def require_program(name: str, package: str | None = None) -> str:
+    """The path of the program ``name``; skip (or fail under CI=true) the test when it is not
+    installed, naming the Debian ``package`` that brings it (default: ``name``)."""
+    path = shutil.which(name)
+    require(
+        path is not None,
+        f"{name} is not installed; install the Debian package: apt-get install {package or name}",
+    )
+    assert path is not None
+    return path

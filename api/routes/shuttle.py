@@ -18,6 +18,7 @@ from api.schemas import (
     ShuttleTripsOut,
 )
 from fleet.store.tables import ShuttlePlan
+from missions import shuttle
 from missions.shuttle.plans import PlanDraft, PlanSpec, Shift
 from missions.shuttle.service import ShuttleService
 
@@ -25,7 +26,9 @@ router = APIRouter(prefix="/v1/shuttle-plans", tags=["shuttle plans"])
 
 
 def _service(rt: RuntimeDep) -> ShuttleService:
-    return rt.missions.shuttle
+    svc = rt.missions.kind(shuttle.KIND.name)
+    assert isinstance(svc, ShuttleService)
+    return svc
 
 
 def _draft(body: ShuttlePlanIn, default_tz: str) -> PlanDraft:

@@ -26,7 +26,7 @@ never come is completed, marked incomplete, once :data:`GAP_HOLD_S` have passed 
 summary (checked at the next event, and while someone waits for a report).
 
 Without the vehicle's metadata (before the download finishes, or for a vehicle offering none)
-the summaries are still understood through :data:`.px4_events.FALLBACK_METADATA`; an event
+the summaries are still understood through :data:`.wire.px4_events.FALLBACK_METADATA`; an event
 the fallback does not know that arrives between the summaries is taken as a check with PX4's
 fixed leading arguments (mode groups ``uint32``, component index ``uint8``) and shown as
 ``event 0x........``. The latest report is kept and re-rendered when metadata arrives.
@@ -39,8 +39,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from firmware_bridges.mavlink import px4_events, translate
-from firmware_bridges.mavlink.event_metadata import EnumDef, RenderedEvent
+from firmware_bridges.mavlink import translate
+from firmware_bridges.mavlink.wire import px4_events
+from firmware_bridges.mavlink.wire.event_metadata import EnumDef, RenderedEvent
 from fleet.events import Severity
 
 GAP_HOLD_S = 2.0

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import px4_events
+from firmware_bridges.mavlink.wire import px4_events
 from fleet.clock import Clock
 from fleet.errors import ConfigError
 

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
 
 from firmware_bridges.mavlink import translate
 from firmware_bridges.mavlink.session import VehicleSession
+from firmware_bridges.mavlink.wire.messages import Message
 from fleet.errors import CommandRejected, CommandTimeout, LinkLost
 from fleet.events import Severity
 from fleet.vehicle import LinkState
@@ -86,7 +87,7 @@ class CommandClient:
         arming-check problems explain a refusal."""
         s = self.session
 
-        def build(attempt: int) -> Any:
+        def build(attempt: int) -> Message:
             return mavlink.MAVLink_command_long_message(
                 s.system_id, s.component_id, command, min(attempt, 255), p1, p2, p3, p4, p5, p6, p7
             )
@@ -113,7 +114,7 @@ class CommandClient:
         """Send a COMMAND_INT (positions in degE7) and wait for its final ACK."""
         s = self.session
 
-        def build(attempt: int) -> Any:
+        def build(attempt: int) -> Message:
             return mavlink.MAVLink_command_int_message(
                 s.system_id, s.component_id, frame, command, 0, 0, p1, p2, p3, p4, x, y, z
             )
@@ -123,7 +124,7 @@ class CommandClient:
     async def _run(
         self,
         command: int,
-        build: Any,
+        build: Callable[[int], Message],
         retries: int | None,
         ack_timeout: float | None,
         in_progress_timeout: float,

@@ -36,12 +36,13 @@ from collections.abc import Sequence
 import structlog
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import metadata, px4, translate, verdicts
+from firmware_bridges.mavlink import metadata, translate, translate_plans, verdicts
+from firmware_bridges.mavlink.arming_checks import ArmingReport
 from firmware_bridges.mavlink.commands import NAN, CommandClient
 from firmware_bridges.mavlink.mission import MissionClient
 from firmware_bridges.mavlink.params import ParamClient
 from firmware_bridges.mavlink.session import LinkPort, VehicleSession
-from firmware_bridges.mavlink.translate import MissionItem, MissionType
+from firmware_bridges.mavlink.wire.mission_items import MissionItem, MissionType
 from fleet.drone import DroneControl, FlightPlan, Geofence, Takeoff, Winch
 from fleet.errors import (
     CommandRejected,
@@ -65,6 +66,8 @@ VERDICT_POLL_S = 1.0
 """Period (world s) of the MISSION_CURRENT requests while waiting for a verdict."""
 REASON_WAIT_S = 1.0
 """Wait (world s) for the rest of the vehicle's reasons after its first rejection."""
+PREARM_REPORT_WAIT_S = 5.0
+"""World seconds :meth:`MavlinkDrone.run_prearm_checks` waits for the report it asked for."""
 _VALID_STATES = frozenset(
     {
         MissionRunState.NOT_STARTED,
@@ -130,7 +133,7 @@ class MavlinkDrone(VehicleSession):
     async def set_mode(self, mode: FlightMode) -> None:
         """Switch to a PX4 flight mode (DO_SET_MODE with PX4's main/sub mode numbers)."""
         try:
-            main, sub = px4.px4_mode(mode)
+            main, sub = translate.px4_mode(mode)
         except KeyError:
             raise CommandRejected(
                 f"PX4 has no flight mode {mode}", vehicle_id=self.vehicle_id, result="NO_SUCH_MODE"
@@ -178,7 +181,7 @@ class MavlinkDrone(VehicleSession):
             await self.commands.long(
                 mavlink.MAV_CMD_DO_WINCH,
                 float(winch.instance),
-                float(translate.winch_action(winch.action)),
+                float(translate_plans.winch_action(winch.action)),
                 winch.length_m,
                 winch.rate_mps,
                 retries=0,
@@ -220,7 +223,7 @@ class MavlinkDrone(VehicleSession):
         default_alt: float | None = None
         if any(isinstance(i, Takeoff) and i.rel_alt is None for i in plan.items):
             default_alt = await self.get_parameter("MIS_TAKEOFF_ALT")
-        items = translate.plan_to_items(plan, self._origin(), default_alt)
+        items = translate_plans.plan_to_items(plan, self._origin(), default_alt)
         started = self.plan_upload_started()
         await self.missions.upload(MissionType.MISSION, items)
         self.mission_items = items
@@ -303,35 +306,49 @@ class MavlinkDrone(VehicleSession):
 
     async def download_mission(self) -> FlightPlan:
         """The mission stored on the vehicle."""
-        return translate.items_to_plan(await self.missions.download(MissionType.MISSION))
+        return translate_plans.items_to_plan(await self.missions.download(MissionType.MISSION))
 
     async def upload_geofence(self, fence: Geofence) -> None:
-        items = translate.geofence_to_items(fence)
+        items = translate_plans.geofence_to_items(fence)
         if not items:
             await self.missions.clear(MissionType.FENCE)
             return
         await self.missions.upload(MissionType.FENCE, items)
 
     async def download_geofence(self) -> Geofence:
-        return translate.items_to_geofence(await self.missions.download(MissionType.FENCE))
+        return translate_plans.items_to_geofence(await self.missions.download(MissionType.FENCE))
 
     async def clear_geofence(self) -> None:
         await self.missions.clear(MissionType.FENCE)
 
     async def upload_rally(self, points: Sequence[Position]) -> None:
         """Rally (safe landing) points, altitudes relative to home."""
-        items = translate.rally_to_items(list(points))
+        items = translate_plans.rally_to_items(list(points))
         if not items:
             await self.missions.clear(MissionType.RALLY)
             return
         await self.missions.upload(MissionType.RALLY, items)
 
     async def download_rally(self) -> list[Position]:
-        return translate.items_to_rally(await self.missions.download(MissionType.RALLY))
+        return translate_plans.items_to_rally(await self.missions.download(MissionType.RALLY))
 
     async def upload_items(self, mission_type: MissionType, items: list[MissionItem]) -> None:
         """Upload raw wire items (diagnostics and tests; missions use ``upload_mission``)."""
         await self.missions.upload(mission_type, items)
+
+    async def run_prearm_checks(self, within: float = PREARM_REPORT_WAIT_S) -> ArmingReport:
+        """Send MAV_CMD_RUN_PREARM_CHECKS (PX4 then reports its checks at once) and return the
+        report that follows. Raises ``CommandRejected``/``CommandTimeout``/``LinkLost``."""
+        since = self.clock.monotonic()
+        await self.commands.long(mavlink.MAV_CMD_RUN_PREARM_CHECKS)
+        report = await self.wait_arming_report(within, since=since)
+        if report is None:
+            raise CommandTimeout(
+                f"{self.vehicle_id} accepted MAV_CMD_RUN_PREARM_CHECKS but sent no arming report",
+                vehicle_id=self.vehicle_id,
+                command="MAV_CMD_RUN_PREARM_CHECKS",
+            )
+        return report
 
     # -- set-up after discovery ----------------------------------------------------------------
 
@@ -342,7 +359,7 @@ class MavlinkDrone(VehicleSession):
         on connecting): PX4 reports its checks only when they change, and readiness waits for
         one. A vehicle that refuses the command is judged by its pre-arm bit instead.
         """
-        self._prearm_asked_at = self.clock.monotonic()
+        self.readiness.prearm_asked_at = self.clock.monotonic()
         self.port.spawn(self._ask_for_arming_report(), name=f"{self.vehicle_id} arming report")
         for msgid, interval_s in STREAMS:
             try:
@@ -378,7 +395,7 @@ class MavlinkDrone(VehicleSession):
         try:
             await self.commands.long(mavlink.MAV_CMD_RUN_PREARM_CHECKS, retries=1)
         except CommandRejected as exc:
-            self._prearm_asked_at = float("-inf")  # it will not report its checks
+            self.readiness.prearm_asked_at = float("-inf")  # it will not report its checks
             log.info("mavlink.prearm_report_refused", vehicle_id=self.vehicle_id, error=str(exc))
         except VehicleError as exc:
             log.info("mavlink.prearm_report_failed", vehicle_id=self.vehicle_id, error=str(exc))

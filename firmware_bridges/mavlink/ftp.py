@@ -37,7 +37,9 @@ from typing import Any
 
 import structlog
 
-from firmware_bridges.mavlink.ftp_protocol import (
+from firmware_bridges.mavlink.inbox import Listener
+from firmware_bridges.mavlink.session import VehicleSession
+from firmware_bridges.mavlink.wire.ftp_protocol import (
     MAX_DATA,
     MSG_ID,
     FtpErrorCode,
@@ -49,7 +51,6 @@ from firmware_bridges.mavlink.ftp_protocol import (
     path_payload,
     payload_of,
 )
-from firmware_bridges.mavlink.session import Listener, VehicleSession
 from fleet.errors import CommandRejected, CommandTimeout, LinkLost
 from fleet.vehicle import LinkState
 

@@ -1,6 +1,7 @@
 """``MavlinkLink``: one asyncio UDP endpoint serving any number of MAVLink vehicles.
 
-URL schemes (registered in :mod:`fleet.link` when ``firmware_bridges.mavlink`` is imported):
+URL schemes (registered in :mod:`fleet.link` by :func:`register`, which the composition root
+calls):
 
 * ``mavlink+udpin://HOST:PORT`` binds HOST:PORT and waits; vehicles send to it (PX4 SITL
   instance i sends its API link to 14540+i). Each system id is answered at the address it was
@@ -47,9 +48,10 @@ from firmware_bridges.mavlink.codec import (
 from firmware_bridges.mavlink.control import MavlinkDrone
 from firmware_bridges.mavlink.options import MavlinkOptions
 from firmware_bridges.mavlink.session import AUTOPILOT_COMPONENT, HANDLERS
+from firmware_bridges.mavlink.wire.messages import Message
 from fleet.errors import ConfigError, LinkError
 from fleet.events import VehicleEvent, VehicleEventKind
-from fleet.link import LinkContext, VehicleLink
+from fleet.link import LinkContext, VehicleLink, register_scheme
 from fleet.vehicle import Capability, LinkState, VehicleInfo
 
 log = structlog.get_logger(__name__)
@@ -282,7 +284,7 @@ class MavlinkLink(VehicleLink):
                         count=stats.handler_errors,
                     )
 
-    def _decode(self, frame: bytes) -> Any:
+    def _decode(self, frame: bytes) -> Message | None:
         try:
             msg = self.codec.decode(frame)
         except DecodeError as exc:
@@ -396,8 +398,9 @@ def _factory(url: str, parts: SplitResult, ctx: LinkContext) -> VehicleLink:
 
 
 def register() -> None:
-    """Register the ``mavlink+udpin`` and ``mavlink+udpout`` link schemes (idempotent)."""
-    from fleet.link import register_scheme
+    """Register the ``mavlink+udpin`` and ``mavlink+udpout`` link schemes (idempotent).
 
+    Called by the composition root (``api.runtime``) and by test fixtures that create links;
+    importing the bridge registers nothing."""
     register_scheme(SCHEME_UDPIN, _factory)
     register_scheme(SCHEME_UDPOUT, _factory)

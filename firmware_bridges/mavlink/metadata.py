@@ -1,8 +1,8 @@
 """A vehicle's event metadata: asked for after discovery, downloaded over MAVLink FTP, cached.
 
 What the vehicle says in EVENT messages is defined in its firmware's event metadata; this module
-fetches it the way QGroundControl does (component-information protocol, :mod:`.component_info`)
-so that events render with the vehicle's own texts (:mod:`.event_metadata`):
+fetches it the way QGroundControl does (component-information protocol, :mod:`.wire.component_info`)
+so that events render with the vehicle's own texts (:mod:`.wire.event_metadata`):
 
 1. MAV_CMD_REQUEST_MESSAGE for COMPONENT_METADATA (397); when that is refused or not answered,
    for the deprecated COMPONENT_INFORMATION (395). The answer gives the URI and CRC of the
@@ -24,7 +24,7 @@ same firmware, or the service after a restart, finds them there and downloads no
 of one link also share the parsed definitions in memory, and a vehicle discovered while another
 downloads the same file waits for that download instead of starting its own. Without a cache
 directory only the in-memory sharing remains. The CRC is a cache key, not an integrity check
-(see :mod:`.component_info`).
+(see :mod:`.wire.component_info`).
 
 **Never in the way.** The fetch runs as a task spawned through the link (:func:`start`),
 bounded by ``metadata_timeout_s`` (world seconds); a timeout or lost link is retried
@@ -42,22 +42,21 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
 import structlog
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import component_info
 from firmware_bridges.mavlink.commands import CommandClient
-from firmware_bridges.mavlink.component_info import (
+from firmware_bridges.mavlink.ftp import FtpClient, FtpStats
+from firmware_bridges.mavlink.session import LinkPort, VehicleSession
+from firmware_bridges.mavlink.wire import component_info
+from firmware_bridges.mavlink.wire.component_info import (
     COMP_METADATA_TYPE_EVENTS,
     MSG_ID_COMPONENT_INFORMATION,
     MSG_ID_COMPONENT_METADATA,
     MftpUri,
 )
-from firmware_bridges.mavlink.event_metadata import EventMetadata, MetadataError
-from firmware_bridges.mavlink.ftp import FtpClient, FtpStats
-from firmware_bridges.mavlink.session import LinkPort, VehicleSession
+from firmware_bridges.mavlink.wire.event_metadata import EventMetadata, MetadataError
 from fleet.errors import CommandRejected, CommandTimeout, LinkLost, VehicleError
 from fleet.vehicle import LinkState
 
@@ -106,8 +105,10 @@ class MetadataCache:
     directory: Path | None
     files: dict[tuple[str, int, str], bytes] = field(default_factory=dict)
     parsed: dict[tuple[str, int, str], EventMetadata] = field(default_factory=dict)
-    inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = field(default_factory=dict)
-    """Downloads and parses under way, so that other vehicles wait for them."""
+    downloads: dict[tuple[str, int, str], asyncio.Future[None]] = field(default_factory=dict)
+    """Downloads under way, so that other vehicles wait for them."""
+    parsing: dict[tuple[str, int, str], asyncio.Future[EventMetadata]] = field(default_factory=dict)
+    """Parses under way, so that other vehicles wait for them."""
 
     def path(self, fw: str, crc: int, name: str) -> Path | None:
         if self.directory is None:
@@ -146,7 +147,7 @@ class MetadataCache:
             log.warning("mavlink.metadata_cache_write_failed", path=str(path), error=str(exc))
 
 
-_CACHES: weakref.WeakKeyDictionary[Any, MetadataCache] = weakref.WeakKeyDictionary()
+_CACHES: weakref.WeakKeyDictionary[LinkPort, MetadataCache] = weakref.WeakKeyDictionary()
 
 
 def cache_for(port: LinkPort) -> MetadataCache:
@@ -351,13 +352,13 @@ async def _file(
             result.source = result.source or "cache"
             result.files.append((uri.path, len(data), "cache"))
             return data
-        pending = cache.inflight.get(key)
+        pending = cache.downloads.get(key)
         if pending is None:
             break
         with contextlib.suppress(Exception):  # when the other vehicle failed: try ourselves
             await asyncio.shield(pending)
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    cache.inflight[key] = future
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    cache.downloads[key] = future
     try:
         data = await ftp.download(uri.path)
         actual = component_info.crc32(await asyncio.to_thread(component_info.decompress, data))
@@ -384,7 +385,7 @@ async def _file(
             future.cancel()
         raise
     finally:
-        cache.inflight.pop(key, None)
+        cache.downloads.pop(key, None)
 
 
 async def _parse(
@@ -394,12 +395,12 @@ async def _parse(
     metadata = cache.parsed.get(key)
     if metadata is not None:
         return metadata
-    pending = cache.inflight.get(("parse", *key))
+    pending = cache.parsing.get(key)
     if pending is not None:
         with contextlib.suppress(Exception):  # when it failed: parse ourselves
-            return cast(EventMetadata, await asyncio.shield(pending))
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    cache.inflight[("parse", *key)] = future
+            return await asyncio.shield(pending)
+    future: asyncio.Future[EventMetadata] = asyncio.get_running_loop().create_future()
+    cache.parsing[key] = future
     try:
         metadata = await asyncio.to_thread(EventMetadata.from_bytes, data, source)
     except BaseException as exc:
@@ -410,7 +411,7 @@ async def _parse(
             future.cancel()
         raise
     finally:
-        cache.inflight.pop(("parse", *key), None)
+        cache.parsing.pop(key, None)
     cache.parsed[key] = metadata
     future.set_result(metadata)
     return metadata

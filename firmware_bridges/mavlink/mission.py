@@ -23,13 +23,16 @@ mission type, and answers of another type are ignored. One transfer per vehicle 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
 
 from firmware_bridges.mavlink import translate
-from firmware_bridges.mavlink.session import Listener, VehicleSession
-from firmware_bridges.mavlink.translate import MissionItem, MissionType
+from firmware_bridges.mavlink.inbox import Listener
+from firmware_bridges.mavlink.session import VehicleSession
+from firmware_bridges.mavlink.wire.messages import Message
+from firmware_bridges.mavlink.wire.mission_items import MissionItem, MissionType
 from fleet.errors import LinkLost, MissionUploadError
 from fleet.vehicle import LinkState
 
@@ -59,7 +62,7 @@ class MissionClient:
             return self.session.listen(msgids)  # vehicles answer a clear-all with any type
         return self.session.listen(msgids, lambda m: m.mission_type == mission_type)
 
-    async def _next(self, listener: Listener, mission_type: MissionType) -> Any:
+    async def _next(self, listener: Listener, mission_type: MissionType) -> Message:
         msg = await listener.get(self.session.port.options.mission_timeout_s)
         if msg is LinkState.LOST:
             raise LinkLost(
@@ -79,26 +82,7 @@ class MissionClient:
 
     def _send_item(self, items: list[MissionItem], seq: int, mission_type: MissionType) -> None:
         s = self.session
-        it = items[seq]
-        s.send(
-            mavlink.MAVLink_mission_item_int_message(
-                s.system_id,
-                s.component_id,
-                seq,
-                it.frame,
-                it.command,
-                0,
-                it.autocontinue,
-                it.param1,
-                it.param2,
-                it.param3,
-                it.param4,
-                it.x,
-                it.y,
-                it.z,
-                int(mission_type),
-            )
-        )
+        s.send(items[seq].int_message((s.system_id, s.component_id), seq, mission_type))
 
     def _cancel(self, mission_type: MissionType) -> None:
         s = self.session
@@ -190,10 +174,10 @@ class MissionClient:
         self,
         inbox: Listener,
         mission_type: MissionType,
-        send: Any,
-        accept: Any,
+        send: Callable[[], None],
+        accept: Callable[[Message], bool],
         what: str,
-    ) -> Any:
+    ) -> Message:
         retries = self.session.port.options.mission_retries
         send()
         for attempt in range(retries + 1):
@@ -227,7 +211,7 @@ class MissionClient:
                         )
                     )
 
-                def is_count(m: Any) -> bool:
+                def is_count(m: Message) -> bool:
                     if m.get_msgId() == _ACK and m.type != mavlink.MAV_MISSION_ACCEPTED:
                         raise self._error(
                             "vehicle refused the download: "
@@ -249,14 +233,11 @@ class MissionClient:
                             )
                         )
 
-                    def is_item(m: Any, seq: int = seq) -> bool:
+                    def is_item(m: Message, seq: int = seq) -> bool:
                         return m.get_msgId() in _ITEMS and m.seq == seq
 
                     msg = await self._request(inbox, mission_type, send_req, is_item, f"item {seq}")
-                    if msg.get_msgId() == mavlink.MAVLINK_MSG_ID_MISSION_ITEM_INT:
-                        items.append(translate.item_from_wire(msg))
-                    else:
-                        items.append(translate.item_from_legacy(msg))
+                    items.append(MissionItem.from_message(msg))
                 if count:
                     s.send(
                         mavlink.MAVLink_mission_ack_message(

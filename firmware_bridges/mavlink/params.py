@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
 
 from firmware_bridges.mavlink import translate
 from firmware_bridges.mavlink.session import VehicleSession
+from firmware_bridges.mavlink.wire.messages import Message
 from fleet.errors import CommandRejected, CommandTimeout, LinkLost
 from fleet.events import Severity
 from fleet.vehicle import LinkState
@@ -45,7 +47,13 @@ class ParamClient:
         bytewise = caps & mavlink.MAV_PROTOCOL_CAPABILITY_PARAM_ENCODE_BYTEWISE
         return not (c_cast and not bytewise)
 
-    async def _exchange(self, name: str, send: Any, what: str, accept: Any = None) -> Any:
+    async def _exchange(
+        self,
+        name: str,
+        send: Callable[[], None],
+        what: str,
+        accept: Callable[[Message], bool] | None = None,
+    ) -> Message:
         s = self.session
         opts = s.port.options
         if s.status.link == LinkState.LOST:
@@ -58,7 +66,7 @@ class ParamClient:
         async with lock:
             started = s.clock.monotonic()
 
-            def mine(m: Any) -> bool:
+            def mine(m: Message) -> bool:
                 return translate.param_name(m.param_id) == name
 
             refused: Any = None
@@ -135,7 +143,7 @@ class ParamClient:
         def send() -> None:
             s.send(mavlink.MAVLink_param_set_message(s.system_id, s.component_id, raw, wire, ptype))
 
-        def applied(m: Any) -> bool:
+        def applied(m: Message) -> bool:
             got = translate.decode_param_value(m.param_value, m.param_type, self.bytewise)
             return math.isclose(got, value, rel_tol=1e-6, abs_tol=1e-6)
 

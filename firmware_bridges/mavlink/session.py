@@ -5,63 +5,60 @@ decoded frame from that system's autopilot through :data:`HANDLERS` (message id 
 the session updates the vehicle's :class:`fleet.vehicle.VehicleStatus` in place through
 :mod:`.translate`, touches the registry, and publishes vehicle events (mode changes, arming,
 failsafes, every STATUSTEXT and EVENT). Protocol answers (COMMAND_ACK, mission and parameter
-messages) addressed to us are offered to :class:`Listener` queues that the command, mission
-and parameter clients open while they wait.
+messages) addressed to us go to its :class:`.inbox.Inbox`, whose listeners the command,
+mission and parameter clients open while they wait.
 
-Texts are kept for a few minutes (:meth:`VehicleSession.texts_since`) so that a command
-refusal or an invalid mission can be reported with the vehicle's own reason.
+Its parts: texts are kept for a few minutes (:meth:`VehicleSession.texts_since`) so that a
+command refusal or an invalid mission can be reported with the vehicle's own reason; the
+bookkeeping of texts, STATUSTEXT chunks and EVENT sequences is :mod:`.texts`. Readiness for a
+mission (:meth:`VehicleSession.update_readiness`) is decided from what the vehicle reports, kept
+in :class:`.readiness.ReadinessInputs` with its health-and-arming-checks reports; the rules are
+:mod:`.verdicts`, as is the verdict on an uploaded plan (``plan_rejections``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import ftp_protocol, px4_events, translate
-from firmware_bridges.mavlink.arming_checks import ArmingCheckTracker, ArmingReport
+from firmware_bridges.mavlink import translate
+from firmware_bridges.mavlink.arming_checks import ArmingReport
 from firmware_bridges.mavlink.codec import Codec, LinkStats
-from firmware_bridges.mavlink.component_info import (
+from firmware_bridges.mavlink.inbox import Inbox, Listener
+from firmware_bridges.mavlink.options import MavlinkOptions
+from firmware_bridges.mavlink.readiness import ReadinessInputs
+from firmware_bridges.mavlink.texts import (
+    ChunkedText,
+    ChunkedTexts,
+    EventSequence,
+    TextLog,
+    TextRecord,
+)
+from firmware_bridges.mavlink.verdicts import is_plan_rejection
+from firmware_bridges.mavlink.wire import ftp_protocol, px4_events
+from firmware_bridges.mavlink.wire.component_info import (
     MSG_ID_COMPONENT_INFORMATION,
     MSG_ID_COMPONENT_METADATA,
 )
-from firmware_bridges.mavlink.event_metadata import EventMetadata, RenderedEvent
-from firmware_bridges.mavlink.options import MavlinkOptions
-from firmware_bridges.mavlink.verdicts import is_plan_rejection, readiness
+from firmware_bridges.mavlink.wire.event_metadata import EventMetadata, RenderedEvent
+from firmware_bridges.mavlink.wire.messages import Message
 from fleet.clock import Clock
-from fleet.errors import CommandTimeout
 from fleet.events import EventBus, Severity, VehicleEvent, VehicleEventKind
 from fleet.registry import VehicleEntry, VehicleRegistry
 from fleet.vehicle import FlightMode, LinkState, MissionRunState
 
 if TYPE_CHECKING:
-    from firmware_bridges.mavlink.translate import MissionItem
+    from firmware_bridges.mavlink.wire.mission_items import MissionItem
 
 log = structlog.get_logger(__name__)
 
 AUTOPILOT_COMPONENT = mavlink.MAV_COMP_ID_AUTOPILOT1
 """Component id of the flight controller (PX4's autopilot)."""
-TEXT_MEMORY_S = 300.0
-"""How long received texts are kept for reporting reasons (world seconds)."""
-TEXT_MEMORY_COUNT = 200
-"""At most this many texts are kept per vehicle."""
-CHUNK_TIMEOUT_S = 2.0
-"""A multi-chunk STATUSTEXT whose last chunk never comes is emitted after this long."""
 COMMANDED_MODE_GRACE_S = 5.0
 """A mode change within this long of our own request is not a failsafe."""
-EVENT_REQUEST_MAX_GAP = 32
-"""Missing EVENT sequences re-requested at most per gap."""
-PREARM_REPORT_WAIT_S = 5.0
-"""World seconds :meth:`VehicleSession.run_prearm_checks` waits for the report it asked for."""
-ARMING_REPORT_GRACE_S = 10.0
-"""A PX4 vehicle that has not reported its health and arming checks this long (world s) after
-we asked for them is judged by its SYS_STATUS pre-arm bit instead."""
 _FAILSAFE_MODES = frozenset({FlightMode.RTL, FlightMode.LAND, FlightMode.HOLD, FlightMode.RTGS})
 
 
@@ -78,69 +75,6 @@ class LinkPort(Protocol):
     def send_bytes(self, data: bytes, address: tuple[str, int]) -> None: ...
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None: ...
-
-
-@dataclass(slots=True)
-class TextRecord:
-    """One text the vehicle sent (STATUSTEXT or rendered EVENT)."""
-
-    at: float
-    """Clock monotonic() when received."""
-    severity: Severity
-    text: str
-    source: str
-    """``statustext`` or ``event``."""
-    name: str | None = None
-    """The event's name (``navigator_mis_geofence_violation``) when the vehicle's metadata or
-    the built-in table knows it."""
-    plan_rejection: bool = False
-    """The vehicle's feasibility checks rejecting an uploaded plan (see
-    :func:`is_plan_rejection`)."""
-
-
-class Listener:
-    """A queue of protocol messages of some ids that pass a predicate; use as a context manager."""
-
-    def __init__(
-        self,
-        session: VehicleSession,
-        msgids: Iterable[int],
-        predicate: Callable[[Any], bool] | None = None,
-    ) -> None:
-        self._session = session
-        self.msgids = tuple(msgids)
-        self.predicate = predicate
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-
-    def offer(self, msg: Any) -> None:
-        if self.predicate is None or self.predicate(msg):
-            self.queue.put_nowait(msg)
-
-    async def get(self, within: float) -> Any:
-        """Next message, waiting at most ``within`` world seconds (TimeoutError after)."""
-        if not self.queue.empty():
-            return self.queue.get_nowait()
-        return await self._session.clock.wait_for(self.queue.get(), within)
-
-    def __enter__(self) -> Listener:
-        for msgid in self.msgids:
-            self._session._listeners.setdefault(msgid, []).append(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for msgid in self.msgids:
-            lst = self._session._listeners.get(msgid)
-            if lst and self in lst:
-                lst.remove(self)
-
-
-@dataclass(slots=True)
-class _Chunks:
-    first_at: float
-    severity: int
-    parts: dict[int, str] = field(default_factory=dict)
-    last: int | None = None
-    """chunk_seq of the final chunk, once received."""
 
 
 class VehicleSession:
@@ -162,29 +96,25 @@ class VehicleSession:
         self.component_id = AUTOPILOT_COMPONENT
         self.address = address
         self.last_heartbeat: float | None = None
-        self.texts: deque[TextRecord] = deque(maxlen=TEXT_MEMORY_COUNT)
-        self.text_waiters: list[asyncio.Future[None]] = []
+        self.texts = TextLog(self.clock)
+        """What the vehicle said lately (STATUSTEXT and rendered EVENTs)."""
+        self._chunked = ChunkedTexts()
+        self._events = EventSequence()
         self.capabilities = 0
         """AUTOPILOT_VERSION.capabilities once received."""
         self.mission_items: list[MissionItem] = []
         """The mission last uploaded through this session (for progress interpretation)."""
-        self._listeners: dict[int, list[Listener]] = {}
-        self._chunks: dict[tuple[int, int], _Chunks] = {}
+        self.inbox = Inbox(self.clock)
+        """Protocol answers addressed to us, for the clients waiting for them."""
         self._system_status: int | None = None
         self._commanded_mode: tuple[FlightMode, float] | None = None
-        self._event_seq: int | None = None
-        self._events_seen: deque[int] = deque(maxlen=256)
         # -- readiness and plan verdicts (verdicts.py)
         self.plan_rejections: list[str] = []
         """Feasibility failures the vehicle reported since the last plan upload started."""
         self._mission_report: tuple[int, int] | None = None
         """(mission_state, total) of the last MISSION_CURRENT."""
-        self._position_at: float | None = None
-        """Clock ``monotonic()`` of the last GLOBAL_POSITION_INT."""
-        self._autopilot: int | None = None
-        """HEARTBEAT.autopilot (MAV_AUTOPILOT)."""
-        self._prearm_asked_at: float | None = None
-        """When we asked for a health-and-arming-checks report (MAV_CMD_RUN_PREARM_CHECKS)."""
+        self.readiness = ReadinessInputs(self.clock)
+        """What readiness is decided from besides the status, and the arming reports."""
         # -- component metadata, event rendering, arming report (metadata.py, arming_checks.py)
         self.flight_sw_version: int | None = None
         """AUTOPILOT_VERSION.flight_sw_version once received (the metadata cache key)."""
@@ -193,9 +123,6 @@ class VehicleSession:
         self.metadata_state = "not requested"
         """Where the metadata fetch stands: ``fetching``, ``loaded from vehicle|cache|memory``,
         ``not offered``, ``skipped: <why>``, ``failed: <reason>`` (metadata.py)."""
-        self.arming_checks = ArmingCheckTracker()
-        """Health-and-arming-checks reports assembled from events; see :attr:`arming_report`."""
-        self._arming_waiters: list[asyncio.Future[None]] = []
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -229,58 +156,32 @@ class VehicleSession:
         return target_system in (0, sysid) and target_component in (0, compid)
 
     def listen(
-        self, msgids: Iterable[int], predicate: Callable[[Any], bool] | None = None
+        self, msgids: Iterable[int], predicate: Callable[[Message], bool] | None = None
     ) -> Listener:
-        return Listener(self, msgids, predicate)
-
-    def _offer(self, msg: Any) -> None:
-        listeners = self._listeners.get(msg.get_msgId())
-        if listeners:
-            for listener in tuple(listeners):
-                listener.offer(msg)
+        return self.inbox.listen(msgids, predicate)
 
     def note_commanded_mode(self, mode: FlightMode) -> None:
         """Remember that we asked for ``mode`` (so the switch is not taken for a failsafe)."""
         self._commanded_mode = (mode, self.clock.monotonic())
 
     def texts_since(self, since: float, min_severity: Severity | None = None) -> list[TextRecord]:
-        order = [Severity.DEBUG, Severity.INFO, Severity.WARNING, Severity.ERROR]
-        floor = order.index(min_severity) if min_severity is not None else 0
-        return [t for t in self.texts if t.at >= since and order.index(t.severity) >= floor]
+        return self.texts.since(since, min_severity)
 
     async def wait_text(
         self, since: float, within: float, min_severity: Severity = Severity.WARNING
     ) -> list[TextRecord]:
         """Texts at or above ``min_severity`` since ``since``, waiting up to ``within`` world
         seconds for the first one if none has come yet."""
-        found = self.texts_since(since, min_severity)
-        if found or within <= 0:
-            return found
-
-        async def _wait() -> None:
-            while not self.texts_since(since, min_severity):
-                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                self.text_waiters.append(fut)
-                await fut
-
-        with contextlib.suppress(TimeoutError):
-            await self.clock.wait_for(_wait(), within)
-        return self.texts_since(since, min_severity)
+        return await self.texts.wait(since, within, min_severity)
 
     def _record_text(self, severity: Severity, text: str, source: str, **data: Any) -> None:
         now = self.clock.monotonic()
         name = data.get("event_name")
         rejection = is_plan_rejection(severity, text, source, name)
-        self.texts.append(TextRecord(now, severity, text, source, name, rejection))
+        self.texts.add(TextRecord(now, severity, text, source, name, rejection))
         if rejection:
             self.plan_rejections.append(text)
             self._refresh_mission_state()
-        while self.texts and self.texts[0].at < now - TEXT_MEMORY_S:
-            self.texts.popleft()
-        for fut in self.text_waiters:
-            if not fut.done():
-                fut.set_result(None)
-        self.text_waiters.clear()
         self.publish(VehicleEventKind.STATUS_TEXT, text, severity, source=source, **data)
         if severity in (Severity.WARNING, Severity.ERROR) and "failsafe" in text.lower():
             self.publish(VehicleEventKind.FAILSAFE, text, severity, source=source)
@@ -307,20 +208,18 @@ class VehicleSession:
                 silent_s=round(silent, 3),
             )
             self.port.registry.touch(self.vehicle_id)
-            for listeners in self._listeners.values():
-                for listener in listeners:
-                    listener.queue.put_nowait(LinkState.LOST)
+            self.inbox.link_lost()
         self._flush_chunks(now, force=False)
         self.update_readiness()  # a position gone stale, a report that never came
 
     # -- telemetry handlers (message id -> method, see HANDLERS) ---------------------------------
 
-    def on_heartbeat(self, msg: Any) -> None:
+    def on_heartbeat(self, msg: Message) -> None:
         if not translate.is_autopilot_heartbeat(msg.type, msg.autopilot):
             return
         now = self.clock.monotonic()
         self.last_heartbeat = now
-        self._autopilot = msg.autopilot
+        self.readiness.autopilot = msg.autopilot
         status = self.status
         if status.link != LinkState.ONLINE:
             regained = status.link == LinkState.LOST
@@ -384,33 +283,33 @@ class VehicleSession:
             FlightMode.ALTCTL,
         )
 
-    def on_global_position_int(self, msg: Any) -> None:
+    def on_global_position_int(self, msg: Message) -> None:
         translate.apply_global_position(self.status, msg)
-        stale = self._position_at is None
-        self._position_at = self.clock.monotonic()
+        stale = self.readiness.position_at is None
+        self.readiness.position_at = self.clock.monotonic()
         if stale:
             self.update_readiness()
         self._touch()
 
-    def on_home_position(self, msg: Any) -> None:
+    def on_home_position(self, msg: Message) -> None:
         had_home = self.status.home is not None
         translate.apply_home_position(self.status, msg)
         if not had_home:
             self.update_readiness()
         self._touch()
 
-    def on_sys_status(self, msg: Any) -> None:
+    def on_sys_status(self, msg: Message) -> None:
         was_ready = self.status.ready_to_arm
         translate.apply_sys_status(self.status, msg)
         if self.status.ready_to_arm != was_ready:
             self.update_readiness()
         self._touch()
 
-    def on_battery_status(self, msg: Any) -> None:
+    def on_battery_status(self, msg: Message) -> None:
         translate.apply_battery_status(self.status, msg)
         self._touch()
 
-    def on_extended_sys_state(self, msg: Any) -> None:
+    def on_extended_sys_state(self, msg: Message) -> None:
         landed = translate.landed_state(msg.landed_state)
         if landed != self.status.landed:
             previous = self.status.landed
@@ -424,7 +323,7 @@ class VehicleSession:
             )
         self._touch()
 
-    def on_mission_current(self, msg: Any) -> None:
+    def on_mission_current(self, msg: Message) -> None:
         progress = self.status.mission
         # PX4 reports seq 65535 until its navigator has picked up a new plan, and total 65535
         # when it holds no plan at all
@@ -432,7 +331,7 @@ class VehicleSession:
         progress.total = 0 if msg.total == translate.UINT16_MAX else msg.total
         self._mission_report = (msg.mission_state, msg.total)
         self._refresh_mission_state()
-        self._offer(msg)
+        self.inbox.offer(msg)
         self._touch()
 
     def _refresh_mission_state(self) -> None:
@@ -470,17 +369,8 @@ class VehicleSession:
         """Decide whether the vehicle can fly a mission now, from what it said (see
         :func:`readiness`); publish READINESS when that changes."""
         st = self.status
-        now = self.clock.monotonic()
-        position_fresh = (
-            self._position_at is not None
-            and now - self._position_at <= self.port.options.position_timeout_s
-        )
-        reasons = readiness(
-            home=st.home is not None,
-            position=position_fresh,
-            prearm=st.ready_to_arm,
-            report=self.arming_report,
-            expect_report=self.expects_arming_report(now),
+        reasons = self.readiness.reasons(
+            st, self.clock.monotonic(), self.port.options.position_timeout_s
         )
         ready = not reasons
         if ready == st.ready_for_mission and reasons == st.not_ready:
@@ -497,23 +387,11 @@ class VehicleSession:
             )
         self.port.registry.touch(self.vehicle_id)
 
-    def expects_arming_report(self, now: float) -> bool:
-        """Whether readiness must wait for a health-and-arming-checks report: a PX4 autopilot
-        does, until it proves it does not report its checks (it refused
-        MAV_CMD_RUN_PREARM_CHECKS, or sent no report within :data:`ARMING_REPORT_GRACE_S` of
-        our asking)."""
-        if self.arming_report is not None:
-            return True
-        if self._autopilot != mavlink.MAV_AUTOPILOT_PX4:
-            return False
-        asked = self._prearm_asked_at
-        return asked is None or now - asked <= ARMING_REPORT_GRACE_S
-
-    def on_mission_item_reached(self, msg: Any) -> None:
+    def on_mission_item_reached(self, msg: Message) -> None:
         self.status.mission.reached = msg.seq
         self._touch()
 
-    def on_autopilot_version(self, msg: Any) -> None:
+    def on_autopilot_version(self, msg: Message) -> None:
         self.capabilities = msg.capabilities
         self._touch()
 
@@ -522,71 +400,62 @@ class VehicleSession:
     @property
     def speaks_events(self) -> bool:
         """Whether the vehicle uses the events protocol (it announced an event sequence)."""
-        return self._event_seq is not None
+        return self._events.last is not None
 
-    def on_statustext(self, msg: Any, component: int | None = None) -> None:
+    def on_statustext(self, msg: Message, component: int | None = None) -> None:
         comp = self.component_id if component is None else component
         raw: bytes = msg._text_raw
-        final = b"\x00" in raw or len(raw) < 50
-        text = translate.statustext(raw)
-        extra = {} if comp == self.component_id else {"component": comp}
         if msg.id == 0:
+            text = translate.statustext(raw)
             if comp == self.component_id and self.speaks_events and translate.mirrors_event(raw):
                 # PX4 ends a text with a tab when it sends the same message as an EVENT; a
                 # ground station that reads events shows the event only (as QGC does)
                 self._touch()
                 return
             if text:
+                extra = {} if comp == self.component_id else {"component": comp}
                 self._record_text(translate.severity(msg.severity), text, "statustext", **extra)
             self._touch()
             return
-        key = (comp, msg.id)
-        chunks = self._chunks.get(key)
-        if chunks is None:
-            chunks = self._chunks[key] = _Chunks(self.clock.monotonic(), msg.severity)
-        chunks.parts[msg.chunk_seq] = raw.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
-        if final:
-            chunks.last = msg.chunk_seq
-        if chunks.last is not None and len(chunks.parts) == chunks.last + 1:
-            del self._chunks[key]
-            self._emit_chunks(chunks, comp)
+        now = self.clock.monotonic()
+        whole = self._chunked.add(comp, msg.id, msg.chunk_seq, msg.severity, raw, now)
+        if whole is not None:
+            self._emit_chunks(whole)
         self._touch()
 
-    def _emit_chunks(self, chunks: _Chunks, comp: int) -> None:
-        last = max(chunks.parts)
-        parts = [chunks.parts.get(i, "…") for i in range(last + 1)]
-        joined = "".join(parts)
-        if comp == self.component_id and self.speaks_events and joined.endswith("\t"):
+    def _emit_chunks(self, chunked: ChunkedText) -> None:
+        comp = chunked.component
+        if comp == self.component_id and self.speaks_events and chunked.text.endswith("\t"):
             return  # mirrored by an EVENT (see on_statustext)
-        text = joined.rstrip("\t").strip()
+        text = chunked.text.rstrip("\t").strip()
         extra: dict[str, Any] = {} if comp == self.component_id else {"component": comp}
-        if len(chunks.parts) != last + 1:
+        if not chunked.complete:
             extra["incomplete"] = True
         if text:
-            self._record_text(translate.severity(chunks.severity), text, "statustext", **extra)
+            self._record_text(translate.severity(chunked.severity), text, "statustext", **extra)
 
     def _flush_chunks(self, now: float, force: bool) -> None:
-        for key, chunks in list(self._chunks.items()):
-            if force or now - chunks.first_at > CHUNK_TIMEOUT_S:
-                del self._chunks[key]
-                self._emit_chunks(chunks, key[0])
+        for chunked in self._chunked.expired(now, force):
+            self._emit_chunks(chunked)
 
     def on_event(self, msg: px4_events.EventMessage) -> None:
         if msg.destination_system not in (0, self.our_ids[0]):
             return
         seq = msg.sequence
-        self._request_missing_events(seq)
-        if seq in self._events_seen:
+        new, missing = self._events.on_event(seq)
+        if missing is not None:
+            self._request_events(*missing)
+        if not new:
             return  # re-sent after a request we did not need
-        self._events_seen.append(seq)
         level = msg.external_level
         event = self.render_event(msg.event_id, msg.arguments)
         # health and arming check events make up the arming report, not texts (as in QGC)
-        reports = self.arming_checks.reports
-        in_report = self.arming_checks.feed(
+        tracker = self.readiness.arming_checks
+        reports = tracker.reports
+        in_report = tracker.feed(
             seq, event, level, self.clock.monotonic(), with_metadata=self.event_metadata is not None
         )
-        if self.arming_checks.reports != reports:
+        if tracker.reports != reports:
             self._arming_report_changed()
         if not in_report and level != px4_events.LOG_LEVEL_DISABLED:  # protocol level: debug
             self._record_text(
@@ -599,62 +468,34 @@ class VehicleSession:
         self._touch()
 
     def on_current_event_sequence(self, msg: px4_events.CurrentEventSequenceMessage) -> None:
-        if msg.flags & 1:  # MAV_EVENT_CURRENT_SEQUENCE_FLAGS_RESET: the vehicle rebooted
-            self._event_seq = msg.sequence
-            self._events_seen.clear()
-            return
-        last = self._event_seq
-        if last is None:
-            self._event_seq = msg.sequence
-            return
-        ahead = (msg.sequence - last) & 0xFFFF
-        if 0 < ahead < 0x8000:
-            self._request_events(last + 1, msg.sequence)
-            self._event_seq = msg.sequence
-
-    def _request_missing_events(self, seq: int) -> None:
-        """Note EVENT ``seq``; ask again for any skipped since the last one seen."""
-        last = self._event_seq
-        if last is None:
-            self._event_seq = seq
-            return
-        ahead = (seq - last) & 0xFFFF
-        if 0 < ahead < 0x8000:
-            if ahead > 1:
-                self._request_events(last + 1, seq - 1)
-            self._event_seq = seq
+        missing = self._events.on_current(msg.sequence, msg.flags)
+        if missing is not None:
+            self._request_events(*missing)
 
     def _request_events(self, first: int, last: int) -> None:
-        count = ((last - first) & 0xFFFF) + 1
-        if count > EVENT_REQUEST_MAX_GAP:
-            first = (last - EVENT_REQUEST_MAX_GAP + 1) & 0xFFFF
-        self.send(
-            px4_events.RequestEventMessage(
-                self.system_id, self.component_id, first & 0xFFFF, last & 0xFFFF
-            )
-        )
+        self.send(px4_events.RequestEventMessage(self.system_id, self.component_id, first, last))
 
     # -- protocol answers (offered to listeners when addressed to us) -----------------------------
 
-    def on_targeted(self, msg: Any) -> None:
+    def on_targeted(self, msg: Message) -> None:
         if self.addressed_to_us(msg.target_system, msg.target_component):
-            self._offer(msg)
+            self.inbox.offer(msg)
         else:
             self.port.stats.foreign += 1  # an answer to another ground station
         self._touch()
 
-    def on_param_value(self, msg: Any) -> None:
-        self._offer(msg)
+    def on_param_value(self, msg: Message) -> None:
+        self.inbox.offer(msg)
         self._touch()
 
     # -- component metadata, event rendering, arming report --------------------------------------
 
-    def on_component_metadata(self, msg: Any) -> None:
+    def on_component_metadata(self, msg: Message) -> None:
         """COMPONENT_METADATA / COMPONENT_INFORMATION: for the metadata fetch (metadata.py)."""
-        self._offer(msg)
+        self.inbox.offer(msg)
         self._touch()
 
-    def on_autopilot_version_message(self, msg: Any) -> None:
+    def on_autopilot_version_message(self, msg: Message) -> None:
         """AUTOPILOT_VERSION: :meth:`on_autopilot_version`, plus the firmware version."""
         self.flight_sw_version = int(msg.flight_sw_version)
         self.on_autopilot_version(msg)
@@ -672,76 +513,32 @@ class VehicleSession:
     def set_event_metadata(self, metadata: EventMetadata) -> None:
         """Render events with ``metadata`` from now on (and the latest arming report again)."""
         self.event_metadata = metadata
-        if self.arming_checks.rerender(self.render_event, with_metadata=True) is not None:
+        tracker = self.readiness.arming_checks
+        if tracker.rerender(self.render_event, with_metadata=True) is not None:
             self._arming_report_changed()
 
     @property
     def arming_report(self) -> ArmingReport | None:
         """The latest complete health-and-arming-checks report, or None before the first."""
-        return self.arming_checks.report
+        return self.readiness.report
 
     async def wait_arming_report(
         self, within: float, since: float | None = None
     ) -> ArmingReport | None:
         """The next report to complete (or, with ``since``, the latest completed at or after
         that clock ``monotonic()``), waiting up to ``within`` world seconds; None if none."""
-        tracker = self.arming_checks
-        count = tracker.reports
-
-        def found() -> ArmingReport | None:
-            report = tracker.report
-            if report is None:
-                return None
-            if since is not None:
-                return report if report.at >= since else None
-            return report if tracker.reports > count else None
-
-        deadline = self.clock.monotonic() + within
-        while (report := found()) is None:
-            left = deadline - self.clock.monotonic()
-            if left <= 0:
-                return None
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._arming_waiters.append(fut)
-            with contextlib.suppress(TimeoutError):
-                # wake now and then: a report waiting for a lost event completes by time
-                await self.clock.wait_for(fut, min(left, 0.5))
-            if tracker.poll(self.clock.monotonic()) is not None:
-                self._arming_report_changed()
-        return report
-
-    async def run_prearm_checks(self, within: float = PREARM_REPORT_WAIT_S) -> ArmingReport:
-        """Send MAV_CMD_RUN_PREARM_CHECKS (PX4 then reports its checks at once) and return the
-        report that follows. Raises ``CommandRejected``/``CommandTimeout``/``LinkLost``."""
-        from firmware_bridges.mavlink.commands import CommandClient  # it imports this module
-
-        client = getattr(self, "commands", None)
-        if not isinstance(client, CommandClient):
-            client = CommandClient(self)
-        since = self.clock.monotonic()
-        await client.long(mavlink.MAV_CMD_RUN_PREARM_CHECKS)
-        report = await self.wait_arming_report(within, since=since)
-        if report is None:
-            raise CommandTimeout(
-                f"{self.vehicle_id} accepted MAV_CMD_RUN_PREARM_CHECKS but sent no arming report",
-                vehicle_id=self.vehicle_id,
-                command="MAV_CMD_RUN_PREARM_CHECKS",
-            )
-        return report
+        return await self.readiness.wait_report(within, since, self._arming_report_changed)
 
     def _arming_report_changed(self) -> None:
-        report = self.arming_checks.report
+        report = self.readiness.report
         if report is not None:
             self.status.extra["arming"] = report.as_dict()
-        for fut in self._arming_waiters:
-            if not fut.done():
-                fut.set_result(None)
-        self._arming_waiters.clear()
+        self.readiness.report_changed()
         self.update_readiness()
         self.port.registry.touch(self.vehicle_id)
 
 
-HANDLERS: dict[int, Callable[[VehicleSession, Any], None]] = {
+HANDLERS: dict[int, Callable[[VehicleSession, Message], None]] = {
     mavlink.MAVLINK_MSG_ID_HEARTBEAT: VehicleSession.on_heartbeat,
     mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT: VehicleSession.on_global_position_int,
     mavlink.MAVLINK_MSG_ID_HOME_POSITION: VehicleSession.on_home_position,

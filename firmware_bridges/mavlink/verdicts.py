@@ -24,8 +24,8 @@ a report, received after the upload started, makes the plan invalid (:func:`is_p
 
 from __future__ import annotations
 
-from firmware_bridges.mavlink import px4_events
 from firmware_bridges.mavlink.arming_checks import ArmingReport
+from firmware_bridges.mavlink.wire import px4_events
 from fleet.events import Severity
 from fleet.vehicle import FlightMode
 

@@ -1,6 +1,7 @@
 """The speaker payload bridge: loudspeaker payloads over MQTT (``docs/protocols/speaker.md``).
 
 ``wire`` (the protocol's messages and topics; the simulator imports it), ``translate`` (wire <->
-:mod:`fleet.speaker`), ``address`` (link URLs) and ``link`` (the ``speaker+mqtt://`` link;
-importing it registers the schemes).
+:mod:`fleet.speaker`), ``address`` (link URLs), ``control`` (``SpeakerHandle``, the
+``SpeakerControl`` of one payload) and ``link`` (the ``speaker+mqtt://`` link; importing it
+registers the schemes).
 """

@@ -2,17 +2,19 @@
 
 :class:`SpeakerLink` is created from a ``speaker+mqtt://`` URL (forms in
 :mod:`firmware_bridges.speaker.address`; importing this module registers the schemes). While
-open it owns, in its ``TaskGroup``:
+open it owns:
 
-- the connection loop: connects to the broker, subscribes to the payloads' ``info``,
-  ``connection``, ``state`` (QoS 0), ``reply``, ``playback`` and ``event`` (QoS 1) topics, and
-  reconnects with exponential backoff (real time: it is about sockets);
-- the watchdog (world time): a payload silent for longer than its state timeout is marked
-  :attr:`LinkState.LOST <fleet.vehicle.LinkState.LOST>`; a session whose end was announced
-  but whose playback records have gaps gets a ``records_resend`` until they are all in.
+- its broker connection (:class:`fleet.mqtt_client.MqttConnection`): subscribed to the
+  payloads' ``info``, ``connection``, ``state`` (QoS 0), ``reply``, ``playback`` and ``event``
+  (QoS 1) topics, reconnecting with exponential backoff (real time: it is about sockets);
+- in its ``TaskGroup``, the watchdog (world time): a payload silent for longer than its state
+  timeout is marked :attr:`LinkState.LOST <fleet.vehicle.LinkState.LOST>`; a session whose end
+  was announced but whose playback records have gaps gets a ``records_resend`` until they are
+  all in.
 
 Payloads are discovered from their first message and added to the vehicle registry as
-``speaker-{payload_id}`` with kind ``payload``, their host drone and a :class:`SpeakerHandle`
+``speaker-{payload_id}`` with kind ``payload``, their host drone and a
+:class:`~firmware_bridges.speaker.control.SpeakerHandle`
 (the :class:`fleet.speaker.SpeakerControl` of that payload) as control handle;
 :func:`fleet.speaker.speaker_on` finds the speaker of a drone. Messages that are not valid are
 logged, counted in :attr:`SpeakerLink.stats` and dropped: a payload cannot crash the link.
@@ -27,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import SplitResult
@@ -37,21 +39,15 @@ import structlog
 
 from firmware_bridges.speaker import translate, wire
 from firmware_bridges.speaker.address import SCHEMES, SpeakerAddress
+from firmware_bridges.speaker.control import Session, SpeakerHandle
 from fleet.errors import CommandTimeout, ConfigError, LinkError, LinkLost
 from fleet.events import Severity, VehicleEvent, VehicleEventKind
 from fleet.geo import Position
 from fleet.link import LinkContext, VehicleLink, register_scheme
 from fleet.mqtt import BrokerAddress
-from fleet.speaker import (
-    ClipRef,
-    LoadedClip,
-    PlaybackRecord,
-    PlaySpec,
-    SpeakerStatus,
-    check_volume,
-)
+from fleet.mqtt_client import ConnectionStats, MqttConnection
 from fleet.tasks import cancel_and_wait
-from fleet.vehicle import Capability, LinkState, VehicleInfo, VehicleKind, VehicleStatus
+from fleet.vehicle import Capability, LinkState, VehicleInfo, VehicleKind
 
 log = structlog.get_logger(__name__)
 
@@ -72,112 +68,15 @@ DEFAULT_RESEND_INTERVAL_S = 3.0
 
 
 @dataclass
-class LinkStats:
-    """Counters for diagnostics and tests."""
+class LinkStats(ConnectionStats):
+    """Counters for diagnostics and tests (the connection's own come from
+    :class:`ConnectionStats`)."""
 
-    connects: int = 0
-    disconnects: int = 0
     messages: int = 0
     bad_messages: int = 0
     records: int = 0
     duplicate_records: int = 0
     resend_requests: int = 0
-
-
-@dataclass
-class _Session:
-    session_id: str
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-    reason: str = ""
-    first_seq: int = -1
-    last_seq: int = -1
-    """-1: the session recorded nothing."""
-    plays_completed: int = 0
-
-
-class SpeakerHandle:
-    """Control of one payload (implements :class:`fleet.speaker.SpeakerControl`)."""
-
-    def __init__(self, link: SpeakerLink, payload_id: str, host_vehicle_id: str | None) -> None:
-        self._link = link
-        self.payload_id = payload_id
-        self.host_vehicle_id = host_vehicle_id
-        self.vehicle_id = f"speaker-{payload_id}"
-        self._status = SpeakerStatus()
-        self.vehicle_status = VehicleStatus()
-        self.records: dict[int, PlaybackRecord] = {}
-        self.sessions: dict[str, _Session] = {}
-        self.heard_at: float | None = None
-        self.info: wire.InfoMsg | None = None
-        self._last_resend: float = -1e18
-
-    @property
-    def status(self) -> SpeakerStatus:
-        return self._status
-
-    # --- SpeakerControl ---------------------------------------------------------------------
-
-    async def load_clip(self, clip: ClipRef) -> LoadedClip:
-        reply = await self._link.call(
-            self, wire.Method.CLIP_LOAD, translate.clip_load(clip), self._link.clip_timeout_s
-        )
-        loaded = translate.loaded_clip(reply.output, clip.sha256)
-        self._status.clip = loaded
-        return loaded
-
-    async def play_in_area(self, spec: PlaySpec) -> str:
-        tid = uuid.uuid4().hex
-        self.sessions[tid] = _Session(tid)
-        try:
-            await self._link.call(self, wire.Method.PLAY_AREA, translate.play_area(spec), tid=tid)
-        except BaseException:
-            self.sessions.pop(tid, None)
-            raise
-        self._status.session_id = tid
-        return tid
-
-    async def stop(self) -> None:
-        await self._link.call(self, wire.Method.PLAY_STOP, wire.PlayStopData())
-
-    async def set_volume(self, percent: int) -> None:
-        check_volume(percent)
-        await self._link.call(self, wire.Method.VOLUME_SET, wire.VolumeSetData(volume=percent))
-        self._status.volume = percent
-
-    def playback_records(self, session_id: str | None = None) -> list[PlaybackRecord]:
-        return [
-            r
-            for _, r in sorted(self.records.items())
-            if session_id is None or r.session_id == session_id
-        ]
-
-    async def wait_session_end(self, session_id: str, within: float | None) -> None:
-        session = self.sessions.setdefault(session_id, _Session(session_id))
-
-        async def _wait() -> None:
-            await session.ended.wait()
-            while self.missing(session):
-                await self._link.request_resend(self, min(self.missing(session)))
-                await self._link.ctx.clock.sleep(self._link.resend_interval_s)
-
-        await self._link.ctx.clock.wait_for(_wait(), within)
-
-    # --- bookkeeping --------------------------------------------------------------------------
-
-    def missing(self, session: _Session) -> list[int]:
-        """Sequence numbers of a finished session's records not received yet."""
-        if session.last_seq < 0:
-            return []
-        first = max(0, session.first_seq)
-        return [s for s in range(first, session.last_seq + 1) if s not in self.records]
-
-    def gaps(self) -> list[int]:
-        """Sequence numbers below the highest received that are missing."""
-        if not self.records:
-            return []
-        top = max(self.records)
-        low = min(self.records)
-        return [s for s in range(low, top) if s not in self.records]
 
 
 class SpeakerLink(VehicleLink):
@@ -206,10 +105,21 @@ class SpeakerLink(VehicleLink):
         )
         self.resend_interval_s = float(opts.get("resend_interval_s", DEFAULT_RESEND_INTERVAL_S))
         self.stats = LinkStats()
-        self.connected = asyncio.Event()
         self._speakers: dict[str, SpeakerHandle] = {}
         self._pending: dict[str, asyncio.Future[wire.ReplyMsg]] = {}
-        self._client: aiomqtt.Client | None = None
+        self._mqtt = MqttConnection(
+            self.broker,
+            name="speaker",
+            client_id="streetfleet-speaker",
+            subscriptions=self.address.subscriptions(),
+            on_message=self._handle,
+            keepalive_s=KEEPALIVE_S,
+            reconnect_min_s=RECONNECT_MIN_S,
+            reconnect_max_s=RECONNECT_MAX_S,
+            stats=self.stats,
+        )
+        self.connected = self._mqtt.connected
+        """Set while the link is connected to the broker."""
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -219,10 +129,8 @@ class SpeakerLink(VehicleLink):
         tg = asyncio.TaskGroup()
         await tg.__aenter__()
         self._tg = tg
-        self._tasks = [
-            tg.create_task(self._connection_loop(), name=f"speaker-mqtt {self.broker.url}"),
-            tg.create_task(self._watchdog(), name="speaker-watchdog"),
-        ]
+        await self._mqtt.__aenter__()
+        self._tasks = [tg.create_task(self._watchdog(), name="speaker-watchdog")]
         return self
 
     async def __aexit__(
@@ -231,7 +139,8 @@ class SpeakerLink(VehicleLink):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await cancel_and_wait(self._tasks)  # aiomqtt's wait_for can swallow a cancel
+        await cancel_and_wait(self._tasks)
+        await self._mqtt.__aexit__(None, None, None)
         for fut in self._pending.values():
             if not fut.done():
                 fut.cancel()
@@ -295,9 +204,9 @@ class SpeakerLink(VehicleLink):
 
     async def request_resend(self, speaker: SpeakerHandle, from_seq: int) -> None:
         now = self.ctx.clock.monotonic()
-        if now - speaker._last_resend < self.resend_interval_s:
+        if now - speaker.last_resend < self.resend_interval_s:
             return
-        speaker._last_resend = now
+        speaker.last_resend = now
         self.stats.resend_requests += 1
         msg = translate.command(
             uuid.uuid4().hex,
@@ -313,49 +222,7 @@ class SpeakerLink(VehicleLink):
 
     async def publish(self, topic: str, payload: bytes, qos: int) -> bool:
         """Publish if connected; False when the broker is away."""
-        client = self._client
-        if client is None:
-            return False
-        try:
-            await client.publish(topic, payload, qos=qos)
-        except aiomqtt.MqttError as exc:
-            log.info("speaker.publish_failed", topic=topic, error=str(exc))
-            return False
-        return True
-
-    async def _connection_loop(self) -> None:
-        delay = RECONNECT_MIN_S
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    **self.broker.client_kwargs(),
-                    identifier=f"streetfleet-speaker-{uuid.uuid4().hex[:12]}",
-                    keepalive=KEEPALIVE_S,
-                    protocol=aiomqtt.ProtocolVersion.V311,
-                    clean_session=True,
-                ) as client:
-                    await client.subscribe(self.address.subscriptions())
-                    self._client = client
-                    self.stats.connects += 1
-                    self.connected.set()
-                    delay = RECONNECT_MIN_S
-                    log.info("speaker.connected", broker=self.broker.url)
-                    async for message in client.messages:
-                        self._handle(message)
-            except aiomqtt.MqttError as exc:
-                if self._client is not None:
-                    self.stats.disconnects += 1
-                log.warning(
-                    "speaker.broker_unreachable",
-                    broker=self.broker.url,
-                    error=str(exc),
-                    retry_s=delay,
-                )
-            finally:
-                self._client = None
-                self.connected.clear()
-            await asyncio.sleep(delay)  # transport back-off: real time
-            delay = min(RECONNECT_MAX_S, delay * 2)
+        return await self._mqtt.publish(topic, payload, qos=qos)
 
     def _handle(self, message: aiomqtt.Message) -> None:
         self.stats.messages += 1
@@ -453,10 +320,10 @@ class SpeakerLink(VehicleLink):
     def _on_event(self, sp: SpeakerHandle, ev: wire.EventMsg) -> None:
         data = dict(ev.data)
         if ev.kind is wire.EventKind.SESSION_STARTED and ev.session_id:
-            sp.sessions.setdefault(ev.session_id, _Session(ev.session_id))
+            sp.sessions.setdefault(ev.session_id, Session(ev.session_id))
             self._event(sp, "broadcast session started", {"session_id": ev.session_id, **data})
         elif ev.kind is wire.EventKind.SESSION_ENDED and ev.session_id:
-            session = sp.sessions.setdefault(ev.session_id, _Session(ev.session_id))
+            session = sp.sessions.setdefault(ev.session_id, Session(ev.session_id))
             session.reason = str(data.get("reason", ""))
             session.first_seq = _int(data.get("first_seq"), -1)
             session.last_seq = _int(data.get("last_seq"), -1)

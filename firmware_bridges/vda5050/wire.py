@@ -10,6 +10,11 @@ protocol definitions; nothing here does I/O or knows the domain.
 Topics are ``[{prefix}/]{interfaceName}/v2/{manufacturer}/{serialNumber}/{topic}``: the
 interface name defaults to ``uagv`` (section 6.3); the optional prefix isolates a deployment or a
 test on a shared broker.
+
+Why this module is longer than the project's 600-line guide: it is a flat transcription of the six
+official schemas, some seventy small models in the schemas' order, meant to be read side by side
+with them; split in pieces it would only add imports between the messages that share their parts
+(``Action``, ``NodePosition``, ``AgvPosition``, ``Error``, the header).
 """
 
 from __future__ import annotations

@@ -50,6 +50,10 @@ StatefulT = TypeVar("StatefulT", Request, Mission)
 """A record whose state changes are compare-and-set: a request or a mission."""
 
 
+Session = AsyncSession
+"""A store transaction or read session, as callers type it (``Store.transaction()``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
     """A request with its items."""

@@ -9,5 +9,32 @@
 * :mod:`.flight`: the broadcast steps of one drone's flight (clip, plan, session, records);
 * :mod:`.report`: the proof of coverage after flight, with its PNG map.
 
-See ``docs/broadcast.md``.
+See ``docs/broadcast.md``. :data:`KIND` is what the service installs (:mod:`missions.kinds`).
 """
+
+from __future__ import annotations
+
+from missions.broadcast.dispatch import BroadcastPlanner
+from missions.broadcast.run import DroneBroadcastRun
+from missions.kinds import MissionHost
+from missions.states import MissionKind
+
+
+class BroadcastKind:
+    """The loudspeaker broadcast kind: its planner and its run."""
+
+    name = MissionKind.DRONE_BROADCAST.value
+
+    def install(self, host: MissionHost) -> BroadcastPlanner:
+        planner = BroadcastPlanner(
+            host.ctx, host.dispatcher, busy=host.is_busy, start_mission=host.spawn
+        )
+        host.dispatcher.add_planner(planner)
+        host.register_run(DroneBroadcastRun)
+        return planner
+
+
+KIND = BroadcastKind()
+"""The plugin the service installs."""
+
+__all__ = ["KIND", "BroadcastKind", "BroadcastPlanner", "DroneBroadcastRun"]

@@ -74,7 +74,7 @@ def atmospheric_absorption_db_per_m(
     fr_o = pa_pr * (24.0 + 4.04e4 * h * (0.02 + h) / (0.391 + h))
     fr_n = pa_pr * tr**-0.5 * (9.0 + 280.0 * h * math.exp(-4.170 * (tr ** (-1.0 / 3.0) - 1.0)))
     f2 = frequency_hz**2
-    return (
+    return float(
         8.686
         * f2
         * (

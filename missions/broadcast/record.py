@@ -18,7 +18,7 @@ from fleet.drone import FlightPlan
 from fleet.speaker import BroadcastArea, PlaybackRecord, PlaybackSample, PlaySpec
 from missions.broadcast.planner import BroadcastPlan, DroneBroadcastPlan
 from missions.broadcast.report import TrackRow
-from missions.drone_delivery import item_from_json, item_to_json
+from missions.flight_json import item_from_json, item_to_json
 
 PLAN_TYPE = "drone_broadcast"
 """``Mission.plan["type"]`` of a broadcast share."""

@@ -34,13 +34,13 @@ from typing import Any
 import structlog
 
 from fleet.airspace import world_geofence
-from fleet.drone import DroneControl
 from fleet.errors import NotFound, StreetfleetError, VehicleError
 from fleet.geo import LatLon, distance_m
 from fleet.registry import VehicleEntry
 from fleet.speaker import ClipRef, PlaybackRecord, SpeakerControl, speaker_on
+from fleet.store.repository import Session
 from fleet.store.tables import Mission, MissionEvent
-from fleet.vehicle import LandedState, LinkState, MissionRunState
+from fleet.vehicle import LandedState, MissionRunState
 from missions.broadcast.flight import TrackRecorder, finish_broadcast, start_broadcast
 from missions.broadcast.outcome import request_lock, settle
 from missions.broadcast.record import (
@@ -50,8 +50,8 @@ from missions.broadcast.record import (
     track_to_json,
 )
 from missions.context import MissionContext
-from missions.journal import EventKind
-from missions.run import MissionRun
+from missions.follow import Follower, Notes
+from missions.run import DroneRun
 from missions.states import MissionKind, MissionState, Phase, RequestState, TaskState
 
 log = structlog.get_logger(__name__)
@@ -79,7 +79,7 @@ def service_url(ctx: MissionContext) -> str:
     return f"http://{host}:{svc.port}"
 
 
-class DroneBroadcastRun(MissionRun):
+class DroneBroadcastRun(DroneRun):
     """Executes one drone's share of a broadcast (see module docstring)."""
 
     kind = MissionKind.DRONE_BROADCAST
@@ -97,10 +97,6 @@ class DroneBroadcastRun(MissionRun):
         if MissionState(self.mission.state) == MissionState.PLANNED and not await self._start():
             return
         await self._follow()
-
-    def _drone(self) -> tuple[VehicleEntry, DroneControl]:
-        entry = self.ctx.registry.get(self.vehicle_id)
-        return entry, entry.control
 
     def _speaker(self) -> SpeakerControl:
         return speaker_on(self.ctx.registry, self.vehicle_id)
@@ -147,7 +143,7 @@ class DroneBroadcastRun(MissionRun):
             await self._end(MissionState.FAILED, f"vehicle refused to start: {exc.message}")
             return False
 
-        async def started(s: Any) -> list[MissionEvent]:
+        async def started(s: Session) -> list[MissionEvent]:
             return await self._requests_to(
                 s,
                 RequestState.IN_PROGRESS,
@@ -175,78 +171,64 @@ class DroneBroadcastRun(MissionRun):
 
     async def _follow(self) -> None:
         """Follow the drone until it is back on the ground and disarmed (also after a
-        restart, when the drone may not be discovered yet)."""
-        clock, registry = self.ctx.clock, self.ctx.registry
+        restart, when the drone may not be discovered yet): :class:`missions.follow.Follower`."""
+        clock = self.ctx.clock
         took_off = bool(self.mission.result.get("took_off"))
         started = self.mission.started_at.timestamp() if self.mission.started_at else clock.time()
         limit = max(self.ctx.settings.broadcast.max_flight_s, 1.3 * self.share.duration_s)
-        deadline = started + limit + FLIGHT_MARGIN_S
-        seen = -1
         fresh = False  # progress describes this mission only once it is reported running
-        link_lost_noted = False
-        recall_sent = False
-        while True:
-            remaining = deadline - clock.time()
-            if remaining <= 0:
-                await self._overdue(limit + FLIGHT_MARGIN_S)
-                return
-            try:
-                entry = await registry.wait_for(
-                    self.vehicle_id,
-                    lambda e, v=seen: e.version != v,  # type: ignore[misc]
-                    within=min(remaining, 5.0),
-                    clock=clock,
-                )
-            except TimeoutError:
-                continue
-            except NotFound:  # not (re)discovered yet after a restart
-                await clock.sleep(1.0)
-                continue
-            seen = entry.version
+        follower = Follower(
+            self.ctx.registry,
+            clock,
+            self.vehicle_id,
+            deadline=started + limit + FLIGHT_MARGIN_S,
+            notes=Notes(lost="link lost; the drone continues its mission"),
+        )
+
+        async def update(entry: VehicleEntry) -> bool:
+            nonlocal took_off, fresh
             st = entry.status
             self.recorder.sample(st, clock.time())
             await self._checkpoint()
-            if st.link == LinkState.LOST and not link_lost_noted:
-                link_lost_noted = True
-                await self.note(EventKind.VEHICLE, "link lost; the drone continues its mission")
-            elif st.link == LinkState.ONLINE and link_lost_noted:
-                link_lost_noted = False
-                await self.note(EventKind.VEHICLE, "link regained")
-            if self._cancel_requested and not recall_sent:
-                recall_sent = True
-                await self._recall_for_cancel()
             progress = st.mission
             if progress.state == MissionRunState.UNKNOWN:
-                continue
+                return False
             if not took_off and st.landed == LandedState.IN_AIR:
                 took_off = True
-                await self._save(took_off=True)
+                await self.save_result(took_off=True)
             if progress.state == MissionRunState.ACTIVE:
                 fresh = True
-            if took_off and not recall_sent:
+            if took_off and not follower.stop_sent:
                 if st.landed == LandedState.LANDING:
                     await self.set_phase(Phase.LANDING)
-                elif fresh:
+                elif fresh and st.landed != LandedState.ON_GROUND:  # landed: done next
                     seq = progress.current
                     if progress.state == MissionRunState.COMPLETE:
                         seq = len(self.share.flight_plan.items)
                     await self.set_phase(self._phase_of(seq))
             if took_off and st.landed == LandedState.ON_GROUND and not st.armed:
                 await self._landed(entry)
-                return
+                return True
+            return False
+
+        async def overdue() -> None:
+            await self._overdue(limit + FLIGHT_MARGIN_S)
+
+        await follower.follow(
+            update,
+            overdue=overdue,
+            note=self._vehicle_note,
+            stop_requested=self._wants_stop,
+            stop=self._recall_for_cancel,
+        )
 
     # --- results --------------------------------------------------------------------------
-
-    async def _save(self, **result: Any) -> None:
-        self.mission = await self.ctx.store.update_mission(
-            self.mission.id, result={**self.mission.result, **result}
-        )
 
     async def _checkpoint(self) -> None:
         now = self.ctx.clock.time()
         if now - self._saved_at >= TRACK_CHECKPOINT_S:
             self._saved_at = now
-            await self._save(track=track_to_json(self.recorder.rows))
+            await self.save_result(track=track_to_json(self.recorder.rows))
 
     async def _collect(self) -> tuple[list[PlaybackRecord], str]:
         """Stop the session and gather its records; the second value says what is missing."""
@@ -329,7 +311,7 @@ class DroneBroadcastRun(MissionRun):
             MissionState.CANCELLED: TaskState.CANCELLED,
         }.get(dst, TaskState.FAILED)
 
-        async def tasks(s: Any) -> list[MissionEvent]:
+        async def tasks(s: Session) -> list[MissionEvent]:
             for task in await self._tasks():
                 task.state = task_state
                 await self.ctx.store.update_task(task, s)
@@ -344,15 +326,16 @@ class DroneBroadcastRun(MissionRun):
     async def _fail(self, reason: str) -> None:
         await self._end(MissionState.FAILED, reason)
 
-    async def cancel_unstarted(self, why: str, **options: Any) -> None:
+    async def cancel_unstarted(self, why: str) -> None:
         """Cancel before take-off (``MissionRun.cancel_unstarted``: the request is cancelled by
-        whoever cancels it); the speaker's session, if started, is stopped too. With
-        ``requeue=True`` (a re-plan) the occurrence is flown again by a new attempt."""
-        requeue = bool(options.get("requeue", False))
+        whoever cancels it); the speaker's session, if started, is stopped too. When
+        :meth:`cancel` asked to requeue (a re-plan) the occurrence is flown again by a new
+        attempt."""
+        requeue = self._cancel_requeue
         async with request_lock(self.share.request_id):
-            await super().cancel_unstarted(why, **options)
+            await super().cancel_unstarted(why)
             if requeue:
-                await self._save(requeue=True)
+                await self.save_result(requeue=True)
         with contextlib.suppress(NotFound):
             await self._quiet(self._speaker())
         if requeue:
@@ -369,19 +352,6 @@ class DroneBroadcastRun(MissionRun):
 
     async def _overdue(self, limit_s: float) -> None:
         why = f"not back after {limit_s:.0f} s"
-        try:
-            _, drone = self._drone()
-            await drone.return_to_launch()
-            await self.note(EventKind.DECISION, f"return to launch commanded: {why}")
-        except StreetfleetError as exc:
-            await self.note(EventKind.VEHICLE, f"return to launch failed: {exc}")
+        await self._send_home(why)
         records, missing = await self._collect()
         await self._end(MissionState.FAILED, why, self._flight_result(records, missing))
-
-    async def _recall_for_cancel(self) -> None:
-        try:
-            _, drone = self._drone()
-            await drone.return_to_launch()
-            await self.set_phase(Phase.RETURN, f"cancelled: {self._cancel_requested}; returning")
-        except StreetfleetError as exc:
-            await self.note(EventKind.VEHICLE, f"return to launch failed: {exc}")

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlmodel import select
 
+from fleet.store.repository import Session
 from fleet.store.tables import Mission, MissionEvent, RequestItem, Task
 from missions.bookkeeping import cancel_request, settle_request
 from missions.context import MissionContext
@@ -32,14 +33,14 @@ from missions.shuttle.trips import LoadLine, LoadPlan
 from missions.states import TaskState
 
 
-async def _items(s: Any, request_id: str) -> list[RequestItem]:
+async def _items(s: Session, request_id: str) -> list[RequestItem]:
     q = select(RequestItem).where(RequestItem.request_id == request_id)
     return list((await s.exec(q)).all())
 
 
 async def count(
     ctx: MissionContext,
-    s: Any,
+    s: Session,
     request_id: str,
     sku_id: str,
     *,
@@ -59,7 +60,7 @@ async def count(
     )
 
 
-async def set_task(s: Any, task_id: str, state: TaskState) -> None:
+async def set_task(s: Session, task_id: str, state: TaskState) -> None:
     task = await s.get(Task, task_id)
     if task is not None:
         task.state = state
@@ -85,7 +86,7 @@ def _movement_event(
 
 
 async def book_pick(
-    ctx: MissionContext, s: Any, mission: Mission, warehouse_id: str, load: LoadPlan
+    ctx: MissionContext, s: Session, mission: Mission, warehouse_id: str, load: LoadPlan
 ) -> list[MissionEvent]:
     """The van finished loading ``load`` at the dock."""
     events = []
@@ -124,7 +125,7 @@ async def book_pick(
 
 async def book_drop(
     ctx: MissionContext,
-    s: Any,
+    s: Session,
     mission: Mission,
     warehouse_id: str,
     load: LoadPlan,
@@ -201,7 +202,7 @@ async def book_drop(
 
 async def book_return(
     ctx: MissionContext,
-    s: Any,
+    s: Session,
     mission: Mission,
     warehouse_id: str,
     load: LoadPlan,
@@ -243,7 +244,7 @@ async def book_return(
 
 async def requeue(
     ctx: MissionContext,
-    s: Any,
+    s: Session,
     mission: Mission,
     loads: Iterable[LoadPlan],
     *,
@@ -309,7 +310,7 @@ async def requeue(
     return events
 
 
-async def _carried_elsewhere(s: Any, request_id: str, mission_id: str) -> bool:
+async def _carried_elsewhere(s: Session, request_id: str, mission_id: str) -> bool:
     q = select(Task).where(Task.request_id == request_id)
     return any(
         t.state == TaskState.ASSIGNED and t.mission_id != mission_id
@@ -318,7 +319,7 @@ async def _carried_elsewhere(s: Any, request_id: str, mission_id: str) -> bool:
 
 
 async def settle(
-    ctx: MissionContext, s: Any, mission: Mission, request_ids: Iterable[str], reason: str
+    ctx: MissionContext, s: Session, mission: Mission, request_ids: Iterable[str], reason: str
 ) -> list[MissionEvent]:
     """Settle each request in the state its work now implies (``missions.bookkeeping``)."""
     events: list[MissionEvent] = []

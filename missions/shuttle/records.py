@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from fleet.errors import Conflict, NotFound
-from fleet.store.repository import Store
+from fleet.store.repository import Session, Store
 from fleet.store.tables import AuditLog, Mission, ShuttlePlan, ShuttleTrip, Task
 from missions.shuttle.plans import PlanSpec
 
@@ -76,7 +76,7 @@ async def update_plan(
     return row
 
 
-async def add_trip(s: Any, trip: ShuttleTrip) -> None:
+async def add_trip(s: Session, trip: ShuttleTrip) -> None:
     """Link a new trip mission to its plan (inside the caller's transaction)."""
     s.add(trip)
 

@@ -30,6 +30,7 @@ import structlog
 from sqlmodel import col, select
 
 from fleet.errors import StreetfleetError
+from fleet.store.repository import Session
 from fleet.store.tables import Mission, MissionEvent, ShuttleTrip, new_id
 from fleet.van import ActionStatus, VanControl, VanState
 from fleet.vehicle import LinkState
@@ -149,7 +150,7 @@ class StrandedRecovery:
         return_mission = self._return_mission(m, tp, vs, home, e_loaded=entries) if home else None
         j = self.ctx.journal
 
-        async def settle(s: Any) -> list[MissionEvent]:
+        async def settle(s: Session) -> list[MissionEvent]:
             events: list[MissionEvent] = []
             for ld in late:
                 events += await booking.book_drop(

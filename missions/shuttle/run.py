@@ -36,10 +36,12 @@ from typing import Any
 import structlog
 
 from fleet.errors import NotFound, PlanningError, StreetfleetError, ValidationError, VehicleError
+from fleet.registry import VehicleEntry
+from fleet.store.repository import Session
 from fleet.store.tables import Mission, MissionEvent
 from fleet.van import ActionStatus, EStop, OperatingMode, VanControl, VanState
-from fleet.vehicle import LinkState
 from missions.context import MissionContext
+from missions.follow import Follower, Notes
 from missions.journal import EventKind
 from missions.run import MissionRun
 from missions.shuttle import booking
@@ -139,9 +141,10 @@ class ShuttleRun(MissionRun):
             if booked is not None:
                 new_result["booked"] = sorted(booked)
             new_result.update(result)
-            self.mission = await self.ctx.store.update_mission(
+            updated = await self.ctx.store.update_mission(
                 self.mission.id, session=s, result=new_result
             )
+        self.mission = updated  # once committed (see MissionRun.transition)
         self.ctx.journal.published(*events)
         return events
 
@@ -184,7 +187,7 @@ class ShuttleRun(MissionRun):
             await self._fail_unstarted(f"the van did not take the trip: {exc}")
             return False
 
-        async def started(s: Any) -> list[MissionEvent]:
+        async def started(s: Session) -> list[MissionEvent]:
             ids = [rid for ld in tp.loads for rid in ld.request_ids]
             return await booking.settle(
                 self.ctx, s, self.mission, ids, f"on its way on {self.vehicle_id}"
@@ -216,91 +219,81 @@ class ShuttleRun(MissionRun):
     # --- following the van --------------------------------------------------------------------
 
     async def _follow(self) -> None:
-        clock, registry = self.ctx.clock, self.ctx.registry
+        """Follow the van through its trip (:class:`missions.follow.Follower`): book every pick
+        and drop as the van reports it; a van unheard (or its link down) longer than the grace
+        strands the trip, to be planned again."""
+        clock = self.ctx.clock
         tp = self.trip
         started = self.mission.started_at.timestamp() if self.mission.started_at else clock.time()
-        deadline = started + self.cfg.trip_timeout_s
         grace = world_floor(self._speed(), self.cfg.link_lost_grace_s, LINK_LOST_REAL_FLOOR_S)
         poll = world_floor(self._speed(), POLL_S, POLL_REAL_FLOOR_S)
-        lost_since: float | None = None
         next_service_check = clock.monotonic()
-        cancel_sent = False
-        seen = -1
-        while True:
-            remaining = deadline - clock.time()
-            if remaining <= 0:
-                await self._strand(
-                    MissionState.INTERRUPTED,
-                    f"trip not done {self.cfg.trip_timeout_s / 3600:.1f} h after it started",
-                )
-                return
-            try:
-                entry = await registry.wait_for(
-                    self.vehicle_id,
-                    lambda e, v=seen: e.version != v,  # type: ignore[misc]
-                    within=min(remaining, poll),
-                    clock=clock,
-                )
-                seen = entry.version
-            except TimeoutError:
-                found = registry.find(self.vehicle_id)
-                if found is None:
-                    continue
-                entry = found
-            except NotFound:  # not (re)discovered yet after a restart
-                await clock.sleep(poll)
-                lost_since = lost_since if lost_since is not None else clock.monotonic()
-                if clock.monotonic() - lost_since > grace:
-                    await self._strand(
-                        MissionState.INTERRUPTED,
-                        f"van not heard for {grace:.0f} s; its undelivered work is planned again",
-                    )
-                    return
-                continue
-            if entry.status.link != LinkState.ONLINE:
-                if lost_since is None:
-                    lost_since = clock.monotonic()
-                    await self.note(
-                        EventKind.VEHICLE,
-                        f"link {entry.status.link}; the van keeps driving its trip",
-                    )
-                if clock.monotonic() - lost_since > grace:
-                    await self._strand(
-                        MissionState.INTERRUPTED,
-                        f"link {entry.status.link} for {clock.monotonic() - lost_since:.0f} s "
-                        f"(more than {grace:.0f} s)",
-                    )
-                    return
-                continue
-            if lost_since is not None:
-                lost_since = None
-                await self.note(EventKind.VEHICLE, "link regained")
+        follower = Follower(
+            self.ctx.registry,
+            clock,
+            self.vehicle_id,
+            deadline=started + self.cfg.trip_timeout_s,
+            poll_s=poll,
+            absent_poll_s=poll,
+            tick_when_quiet=True,
+            lost_grace_s=grace,
+            absent_grace_s=grace,
+            skip_while_lost=True,
+            notes=Notes(lost="link {link}; the van keeps driving its trip"),
+        )
+
+        async def wants_stop() -> bool:
+            nonlocal next_service_check
             if clock.monotonic() >= next_service_check:
                 next_service_check = clock.monotonic() + poll
                 v = await self.ctx.store.vehicle(self.vehicle_id)
                 if v is not None and not v.in_service and self._stop_requested is None:
                     self._stop_requested = "taken out of service"
-            if (self._cancel_requested or self._stop_requested) and not cancel_sent:
-                cancel_sent = True
-                try:
-                    await self._control().cancel_trip()
-                except StreetfleetError as exc:
-                    await self.note(EventKind.VEHICLE, f"cancelOrder failed: {exc}")
+            return bool(self._cancel_requested or self._stop_requested)
+
+        async def stop() -> None:
+            try:
+                await self._control().cancel_trip()
+            except StreetfleetError as exc:
+                await self.note(EventKind.VEHICLE, f"cancelOrder failed: {exc}")
+
+        async def update(entry: VehicleEntry) -> bool:
             vs = self._control().state
             if vs is None:
-                continue
+                return False
             if vs.trip_id != tp.trip_id:
                 if vs.trip_id.startswith(tp.trip_id):
-                    continue  # our own unload trip (after a restart)
+                    return False  # our own unload trip (after a restart)
                 await self._strand(
                     MissionState.INTERRUPTED,
                     f"the van now runs order {vs.trip_id or '(none)'}, not this trip",
                 )
-                return
+                return True
             await self._sync(vs)
             if not vs.busy:
-                await self._trip_over(vs, cancelled=cancel_sent)
-                return
+                await self._trip_over(vs, cancelled=follower.stop_sent)
+                return True
+            return False
+
+        async def overdue() -> None:
+            await self._strand(
+                MissionState.INTERRUPTED,
+                f"trip not done {self.cfg.trip_timeout_s / 3600:.1f} h after it started",
+            )
+
+        async def gone(why: str) -> None:
+            if why.startswith("not heard"):
+                why = f"van {why}; its undelivered work is planned again"
+            await self._strand(MissionState.INTERRUPTED, why)
+
+        await follower.follow(
+            update,
+            overdue=overdue,
+            note=self._vehicle_note,
+            stop_requested=wants_stop,
+            stop=stop,
+            gone=gone,
+        )
 
     async def _sync(self, vs: VanState) -> None:
         """Book every pick and drop of this trip that ended since the last look."""
@@ -327,7 +320,7 @@ class ShuttleRun(MissionRun):
         tp = self.trip
         failed: dict[str, str] = dict(self.mission.result.get("failed", {}))
 
-        async def book(s: Any) -> list[MissionEvent]:
+        async def book(s: Session) -> list[MissionEvent]:
             events: list[MissionEvent] = []
             for key, ld, status, result in todo:
                 booked.add(key)
@@ -452,7 +445,7 @@ class ShuttleRun(MissionRun):
             if stop:
                 reason = str(self._cancel_requested)
 
-            async def requeue(s: Any) -> list[MissionEvent]:
+            async def requeue(s: Session) -> list[MissionEvent]:
                 events = []
                 if never:
                     events += await booking.requeue(
@@ -583,7 +576,7 @@ class ShuttleRun(MissionRun):
         ok = [ld for ld in back.loads if ld.drop_action_id in done]
         left = [ld for ld in loads if ld.load_id not in {x.load_id for x in ok}]
 
-        async def book(s: Any) -> list[MissionEvent]:
+        async def book(s: Session) -> list[MissionEvent]:
             events: list[MissionEvent] = []
             for ld in ok:
                 events += await booking.book_return(
@@ -608,7 +601,7 @@ class ShuttleRun(MissionRun):
         on_board = self._on_board(booked)
         never = self._never_picked(booked)
 
-        async def requeue(s: Any) -> list[MissionEvent]:
+        async def requeue(s: Session) -> list[MissionEvent]:
             if tp.purpose != DELIVERY:
                 return []
             events = []

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from fleet.store.repository import Store
-from fleet.store.tables import AuditLog, Mission, ShuttlePlan
+from fleet.store.tables import AuditLog, ShuttlePlan
 from fleet.vehicle import VehicleKind
 from fleet.world import World
 from missions.context import MissionContext
-from missions.dispatcher import Dispatcher
-from missions.run import MissionRun
+from missions.kinds import MissionHost
 from missions.shuttle import records
 from missions.shuttle.availability import forget, van_service_available
 from missions.shuttle.planner import VanShuttlePlanner
@@ -23,22 +22,6 @@ from missions.shuttle.plans import PlanDraft, PlanSpec, Shift, validate_draft
 from missions.shuttle.recovery import StrandedRecovery
 from missions.shuttle.run import ShuttleRun
 from missions.shuttle.trips import TripPlan
-
-
-class MissionHost(Protocol):
-    """The parts of :class:`missions.service.MissionService` the shuttle plugs into."""
-
-    ctx: MissionContext
-    runs: dict[str, MissionRun]
-
-    @property
-    def dispatcher(self) -> Dispatcher: ...
-
-    def is_busy(self, vehicle_id: str) -> bool: ...
-
-    def spawn(self, mission: Mission) -> None: ...
-
-    def register_run(self, run: type[MissionRun]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +82,24 @@ class ShuttleService:
     @classmethod
     def install(cls, host: MissionHost) -> ShuttleService:
         """Register the shuttle run and the van planner (after the planners already there, so
-        the drone planner goes first) with ``host``, and answer the dispatcher's mode choice
-        with the shuttle plans' hours (:func:`van_service_available`)."""
+        the drone planner goes first) with ``host``, and answer for vans with the shuttle
+        plans' hours (:func:`van_service_available`): the ``van`` carrier of the mode choice
+        and a serve check for the allocation step."""
         planner = VanShuttlePlanner(host)
         recovery = StrandedRecovery(planner)
         planner.on_round.append(recovery)
         host.register_run(ShuttleRun)
         host.dispatcher.add_planner(planner)
-        host.dispatcher.van_service = van_service_available
+        ctx = host.ctx
+
+        async def vans_serve(warehouse_id: str, community_id: str, flyable: bool) -> bool:
+            del flyable
+            return await van_service_available(
+                ctx, community_id=community_id, warehouse_id=warehouse_id
+            )
+
+        host.dispatcher.set_carrier("van", van_service_available)
+        host.dispatcher.add_serve_check(vans_serve)
         return cls(host.ctx, planner, host, recovery)
 
     # --- plans --------------------------------------------------------------------------------

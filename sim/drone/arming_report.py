@@ -25,10 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from firmware_bridges.mavlink import px4_events
-from firmware_bridges.mavlink.event_metadata import BASE_TYPES, STRUCT_CODE_TYPES
+from firmware_bridges.mavlink.wire import px4_events
+from firmware_bridges.mavlink.wire.event_metadata import BASE_TYPES, STRUCT_CODE_TYPES
 from sim.drone.events import LOG_ERROR, LOG_WARNING, Event, EventLog
 from sim.drone.metadata import SIM_CHECKS
 
@@ -71,11 +70,11 @@ class CheckFailure:
     """Health component it concerns (``health_component_t`` entry name; ``none`` for none)."""
     level: int = LOG_ERROR
     """External log level (``events::Log``: 0 emergency .. 3 error, 4 warning, 6 info)."""
-    args: tuple[Any, ...] = ()
+    args: tuple[float, ...] = ()
     """The check's own arguments, in the types the table declares."""
 
 
-def _check_arguments(failure: CheckFailure) -> tuple[str, tuple[Any, ...]]:
+def _check_arguments(failure: CheckFailure) -> tuple[str, tuple[float, ...]]:
     spec = SIM_CHECKS.get(failure.check)
     if spec is None:
         raise KeyError(f"check {failure.check!r} is not in sim.drone.metadata.SIM_CHECKS")
@@ -118,12 +117,12 @@ def emit_report(
         arming_error = 0
         for f, _fmt, values in prepared:
             if f.level <= LOG_ERROR:
-                arming_error |= 1 << values[1]
+                arming_error |= 1 << int(values[1])  # the health component index
     if arming_warning is None:
         arming_warning = 0
         for f, _fmt, values in prepared:
             if f.level == LOG_WARNING:
-                arming_warning |= 1 << values[1]
+                arming_warning |= 1 << int(values[1])
     out = [
         log.emit(
             px4_events.ARMING_SUMMARY_EVENT,

@@ -14,18 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from sim.drone.autopilot import (
-    ACCEPTED,
-    DENIED,
-    FORCE_MAGIC,
-    TEMPORARILY_REJECTED,
-    Nav,
-    nav_for,
-)
+from firmware_bridges.mavlink.wire.messages import Message
+from sim.drone.autopilot import ACCEPTED, DENIED, FORCE_MAGIC, TEMPORARILY_REJECTED
+from sim.drone.modes import Nav, nav_for
 
 if TYPE_CHECKING:
     from sim.drone.vehicle import SimVehicle
@@ -55,7 +50,7 @@ class Command:
     is_int: bool
 
     @classmethod
-    def from_message(cls, msg: Any) -> Command:
+    def from_message(cls, msg: Message) -> Command:
         if msg.get_type() == "COMMAND_INT":
             lat = msg.x * 1e-7 if msg.x != 0 else None
             lon = msg.y * 1e-7 if msg.y != 0 else None

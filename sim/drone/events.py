@@ -5,7 +5,8 @@ link that has sent ground-station heartbeats) and as an EVENT, which its ``SendP
 (``mavlink_events.cpp``) sends on every link: an event id (``events::ID(name)``), a 16-bit
 sequence number, log levels and packed arguments, the text itself living in the firmware's
 event metadata. An :class:`EventLog` does the same for the events the sim's checks raise, with
-PX4's names and arguments (those in :data:`firmware_bridges.mavlink.px4_events.KNOWN_EVENTS`):
+PX4's names and arguments (those in
+:data:`firmware_bridges.mavlink.wire.px4_events.KNOWN_EVENTS`):
 
 * a new event is sent once, broadcast (destination 0/0), with the next sequence number;
 * CURRENT_EVENT_SEQUENCE (the latest sequence) every :data:`CURRENT_SEQUENCE_INTERVAL_S`, with
@@ -15,7 +16,7 @@ PX4's names and arguments (those in :data:`firmware_bridges.mavlink.px4_events.K
   sequence still available after it.
 
 pymavlink's dialect lacks these messages; the message classes come from the bridge's wire
-module :mod:`firmware_bridges.mavlink.px4_events`.
+module :mod:`firmware_bridges.mavlink.wire.px4_events`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from __future__ import annotations
 import struct
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
-from firmware_bridges.mavlink import px4_events
+from firmware_bridges.mavlink.wire import px4_events
+from firmware_bridges.mavlink.wire.messages import Message
 
 CURRENT_SEQUENCE_INTERVAL_S = 3.0
 """Period of CURRENT_EVENT_SEQUENCE (PX4: ``current_sequence_interval{3_s}``)."""
@@ -69,7 +70,7 @@ class EventLog:
         self,
         name: str,
         fmt: str = "",
-        values: tuple[Any, ...] = (),
+        values: tuple[float, ...] = (),
         *,
         time_boot_ms: int,
         level: int = LOG_ERROR,
@@ -95,10 +96,10 @@ class EventLog:
             event.arguments,
         )  # fmt: skip
 
-    def due(self, now: float) -> list[Any]:
+    def due(self, now: float) -> list[Message]:
         """Messages to send at world time ``now``: new events, then the current sequence when
         its period has passed."""
-        out: list[Any] = [self.message(e) for e in self._outbox]
+        out: list[Message] = [self.message(e) for e in self._outbox]
         self.sent += len(self._outbox)
         self._outbox.clear()
         if self._next_current is None or now >= self._next_current:
@@ -116,12 +117,12 @@ class EventLog:
                 best, best_diff = e.sequence, diff
         return best
 
-    def request(self, first: int, last: int, sysid: int, compid: int) -> list[Any]:
+    def request(self, first: int, last: int, sysid: int, compid: int) -> list[Message]:
         """Answer REQUEST_EVENT(first..last) from ``sysid``/``compid``."""
         held = {e.sequence: e for e in self._buffer}
         end = (last + 1) & 0xFFFF
         seq = first & 0xFFFF
-        out: list[Any] = []
+        out: list[Message] = []
 
         def unavailable(s: int) -> None:
             out.append(

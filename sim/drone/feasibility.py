@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
 
+from firmware_bridges.mavlink.wire.mission_items import MissionItem
 from fleet.geo import LatLon, distance_m
 from sim.drone.fence import Fence, breach_reason
-from sim.drone.mission_items import NAV_POSITION_COMMANDS, MissionItem
+from sim.drone.mission_items import NAV_POSITION_COMMANDS
 
 LOG_ERROR = 3
 """``events::Log::Error``."""
@@ -40,7 +40,7 @@ class Report:
 
     event: str
     fmt: str
-    values: tuple[Any, ...]
+    values: tuple[float, ...]
     level: int
     """The event's log level (events::Log)."""
     text: str

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from pymavlink.dialects.v20 import common as mavlink
 
+from firmware_bridges.mavlink.wire.mission_items import MissionItem
 from fleet.geo import LocalFrame
-from sim.drone.mission_items import MissionItem
 
 XY = tuple[float, float]
 

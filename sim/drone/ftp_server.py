@@ -32,8 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from firmware_bridges.mavlink import component_info
-from firmware_bridges.mavlink.ftp_protocol import MAX_DATA, FtpErrorCode, FtpPayload, Opcode
+from firmware_bridges.mavlink.wire import component_info
+from firmware_bridges.mavlink.wire.ftp_protocol import MAX_DATA, FtpErrorCode, FtpPayload, Opcode
 
 SESSION_IDLE_S = 10.0
 """An open session without requests this long (world s) is closed, as PX4 does."""

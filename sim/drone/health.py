@@ -23,7 +23,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from firmware_bridges.mavlink import px4_events
+from firmware_bridges.mavlink.wire import px4_events
 from sim.drone.arming_report import CheckFailure, component_bits, emit_report, mode_bits
 from sim.drone.events import LOG_ERROR, LOG_WARNING, EventLog
 

@@ -7,7 +7,7 @@ FTP; COMPONENT_METADATA (and the older COMPONENT_INFORMATION) points a ground st
 
 * :data:`SIM_EVENTS` declares every event a sim vehicle can send through its
   :class:`sim.drone.events.EventLog`: PX4's navigator events the sim raises (the templates of
-  :data:`firmware_bridges.mavlink.px4_events.KNOWN_EVENTS`), the two summaries of PX4's
+  :data:`firmware_bridges.mavlink.wire.px4_events.KNOWN_EVENTS`), the two summaries of PX4's
   health-and-arming-checks report, and the checks :mod:`sim.drone.arming_report` can report
   (:data:`SIM_CHECKS`, PX4's names and messages; add a check here before reporting it);
 * :func:`files` builds, once per process, the two files (event ids are PX4's:
@@ -16,8 +16,8 @@ FTP; COMPONENT_METADATA (and the older COMPONENT_INFORMATION) points a ground st
   with MAV_CMD_REQUEST_MESSAGE; :class:`sim.drone.ftp_server.FtpServer` serves :func:`files`.
 
 There is no hand-written JSON: the enums and summary definitions are the bridge's PX4 wire
-definitions (:mod:`firmware_bridges.mavlink.px4_events`), the file format comes from
-:func:`firmware_bridges.mavlink.event_metadata.events_document`.
+definitions (:mod:`firmware_bridges.mavlink.wire.px4_events`), the file format comes from
+:func:`firmware_bridges.mavlink.wire.event_metadata.events_document`.
 """
 
 from __future__ import annotations
@@ -28,14 +28,15 @@ import lzma
 from dataclasses import dataclass
 from typing import Any
 
-from firmware_bridges.mavlink import component_info, px4_events
-from firmware_bridges.mavlink.component_info import (
+from firmware_bridges.mavlink.wire import component_info, px4_events
+from firmware_bridges.mavlink.wire.component_info import (
     COMP_METADATA_TYPE_EVENTS,
     MSG_ID_COMPONENT_INFORMATION,
     MSG_ID_COMPONENT_METADATA,
     MetadataEntry,
 )
-from firmware_bridges.mavlink.event_metadata import EnumSpec, EventSpec, events_document
+from firmware_bridges.mavlink.wire.event_metadata import EnumSpec, EventSpec, events_document
+from firmware_bridges.mavlink.wire.messages import Message
 
 GENERAL_PATH = "etc/extras/component_general.json.xz"
 """Where PX4 serves its general metadata file (and so does the sim)."""
@@ -220,7 +221,7 @@ def files() -> MetadataFiles:
     return MetadataFiles({GENERAL_PATH: general, EVENTS_PATH: events}, general_crc, events_crc)
 
 
-def answer(msg_id: int, time_boot_ms: int) -> Any:
+def answer(msg_id: int, time_boot_ms: int) -> Message:
     """COMPONENT_METADATA or COMPONENT_INFORMATION pointing at the general file."""
     f = files()
     uri = f"mftp://{GENERAL_PATH}"

@@ -1,4 +1,5 @@
-"""Mission, fence and rally items as PX4 stores them, and PX4's acceptance rules for them.
+"""PX4's acceptance rules for mission, fence and rally items (the items themselves are the wire
+type :class:`firmware_bridges.mavlink.wire.mission_items.MissionItem`).
 
 :func:`check_item` applies the rules of PX4's ``MavlinkMissionManager::parse_mavlink_mission_item``
 to one received MISSION_ITEM(_INT): global frames (``MAV_FRAME_GLOBAL``/``GLOBAL_RELATIVE_ALT``,
@@ -11,25 +12,9 @@ points are accepted only in global frames, as measured on PX4 SITL).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from enum import IntEnum
-
 from pymavlink.dialects.v20 import common as mavlink
 
-
-class MissionType(IntEnum):
-    """MAV_MISSION_TYPE."""
-
-    MISSION = 0
-    """Flight plan."""
-    FENCE = 1
-    """Geofence items."""
-    RALLY = 2
-    """Rally (safe) points."""
-    ALL = 255
-    """Every type (MISSION_CLEAR_ALL only)."""
-
+from firmware_bridges.mavlink.wire.mission_items import MissionItem, MissionType
 
 MAX_COUNT: dict[MissionType, int] = {
     MissionType.MISSION: 2000,
@@ -44,10 +29,6 @@ GLOBAL_INT_FRAMES = frozenset(
     {mavlink.MAV_FRAME_GLOBAL_INT, mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT}
 )
 """Frames accepted for position items in int transfers only."""
-RELATIVE_FRAMES = frozenset(
-    {mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT, mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT}
-)
-"""Frames whose altitude is relative to home."""
 
 POSITION_COMMANDS = frozenset(
     {
@@ -125,73 +106,6 @@ NAV_POSITION_COMMANDS = frozenset(
     }
 )
 """Mission items the vehicle flies to (checked against the fence)."""
-
-
-@dataclass(frozen=True, slots=True)
-class MissionItem:
-    """One stored item, kept as received (coordinates as degE7 integers)."""
-
-    seq: int
-    frame: int
-    command: int
-    param1: float = 0.0
-    param2: float = 0.0
-    param3: float = 0.0
-    param4: float = 0.0
-    x: int = 0
-    y: int = 0
-    z: float = 0.0
-    autocontinue: int = 1
-    current: int = 0
-    mission_type: int = 0
-
-    @property
-    def lat(self) -> float:
-        return self.x * 1e-7
-
-    @property
-    def lon(self) -> float:
-        return self.y * 1e-7
-
-    @property
-    def has_position(self) -> bool:
-        return self.frame != mavlink.MAV_FRAME_MISSION
-
-    @property
-    def relative_alt(self) -> bool:
-        return self.frame in RELATIVE_FRAMES
-
-    def alt_amsl(self, home_alt: float) -> float:
-        """The item's altitude above mean sea level."""
-        return home_alt + self.z if self.relative_alt else self.z
-
-    @classmethod
-    def from_message(cls, msg: object, int_mode: bool) -> MissionItem:
-        """From a decoded MISSION_ITEM_INT (``int_mode``) or MISSION_ITEM."""
-        m = msg
-        x, y = m.x, m.y  # type: ignore[attr-defined]
-        frame = m.frame  # type: ignore[attr-defined]
-        if not int_mode and frame != mavlink.MAV_FRAME_MISSION:
-            x = round(x * 1e7) if math.isfinite(x) else 0
-            y = round(y * 1e7) if math.isfinite(y) else 0
-        elif not int_mode:
-            x = round(x) if math.isfinite(x) else 0
-            y = round(y) if math.isfinite(y) else 0
-        return cls(
-            seq=m.seq,  # type: ignore[attr-defined]
-            frame=frame,
-            command=m.command,  # type: ignore[attr-defined]
-            param1=m.param1,  # type: ignore[attr-defined]
-            param2=m.param2,  # type: ignore[attr-defined]
-            param3=m.param3,  # type: ignore[attr-defined]
-            param4=m.param4,  # type: ignore[attr-defined]
-            x=int(x),
-            y=int(y),
-            z=m.z,  # type: ignore[attr-defined]
-            autocontinue=m.autocontinue,  # type: ignore[attr-defined]
-            current=m.current,  # type: ignore[attr-defined]
-            mission_type=getattr(m, "mission_type", 0),
-        )
 
 
 def check_item(item: MissionItem, int_mode: bool) -> int:

@@ -26,13 +26,9 @@ from typing import ClassVar
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from sim.drone.mission_items import (
-    FENCE_COMMANDS,
-    MAX_COUNT,
-    MissionItem,
-    MissionType,
-    check_item,
-)
+from firmware_bridges.mavlink.wire.messages import Message
+from firmware_bridges.mavlink.wire.mission_items import MissionItem, MissionType
+from sim.drone.mission_items import FENCE_COMMANDS, MAX_COUNT, check_item
 
 PROTOCOL_TIMEOUT_S = 5.0
 """MAVLINK_MISSION_PROTOCOL_TIMEOUT_DEFAULT: a transfer is abandoned after this silence."""
@@ -91,7 +87,7 @@ class MissionResult:
     mode_active: bool = False
 
 
-Send = Callable[[object], None]
+Send = Callable[[Message], None]
 StatusText = Callable[[int, str], None]
 OnStored = Callable[[MissionType, list[MissionItem]], int]
 """Called with a completely received plan; returns a MAV_MISSION_RESULT (ACCEPTED to keep it)."""
@@ -150,18 +146,18 @@ class MissionProtocol:
 
     # --- incoming -----------------------------------------------------------------------
 
-    def handle(self, msg: object, now: float) -> bool:
+    def handle(self, msg: Message, now: float) -> bool:
         """Handle one decoded message; False if it is no mission-protocol message."""
-        handler = self._HANDLERS.get(msg.get_type())  # type: ignore[attr-defined]
+        handler = self._HANDLERS.get(msg.get_type())
         if handler is None:
             return False
-        if msg.target_system != self.sysid or msg.target_component not in MISSION_COMPONENTS:  # type: ignore[attr-defined]
+        if msg.target_system != self.sysid or msg.target_component not in MISSION_COMPONENTS:
             return True
         handler(self, msg, now)
         return True
 
-    def _src(self, msg: object) -> tuple[int, int]:
-        return (msg.get_srcSystem(), msg.get_srcComponent())  # type: ignore[attr-defined]
+    def _src(self, msg: Message) -> tuple[int, int]:
+        return (msg.get_srcSystem(), msg.get_srcComponent())
 
     def _ack(self, partner: tuple[int, int], result: int, mission_type: int | None = None) -> None:
         self._send(
@@ -183,9 +179,9 @@ class MissionProtocol:
         else:
             self._send(mavlink.MAVLink_mission_request_message(p[0], p[1], seq, int(self._type)))
 
-    def _on_count(self, msg: object, now: float) -> None:
+    def _on_count(self, msg: Message, now: float) -> None:
         src = self._src(msg)
-        count: int = msg.count  # type: ignore[attr-defined]
+        count: int = msg.count
         mtype: int = getattr(msg, "mission_type", 0)
         if self._state is _State.GETLIST:
             self._last_recv = now
@@ -225,18 +221,19 @@ class MissionProtocol:
         self._buffer = []
         self._request(0, now)
 
-    def _on_item(self, msg: object, now: float, int_mode: bool) -> None:
+    def _on_item(self, msg: Message, now: float, int_mode: bool) -> None:
         src = self._src(msg)
         if src != self._partner:
             self._statustext(mavlink.MAV_SEVERITY_CRITICAL, "REJ. MIS ITEM: partner id mismatch")
             return
         self._int_mode = int_mode
-        item = MissionItem.from_message(msg, int_mode)
-        if item.mission_type != self._type:
+        item = MissionItem.from_message(msg)
+        seq: int = msg.seq
+        if getattr(msg, "mission_type", 0) != self._type:
             self._ack(self._partner, mavlink.MAV_MISSION_ERROR)
             return
         if self._state is _State.IDLE:
-            if self._last_upload_items and item.seq + 1 == self._last_upload_items:
+            if self._last_upload_items and seq + 1 == self._last_upload_items:
                 self._ack(self._partner, mavlink.MAV_MISSION_ACCEPTED)
             else:
                 self._statustext(mavlink.MAV_SEVERITY_CRITICAL, "IGN MISSION_ITEM: No transfer")
@@ -247,7 +244,7 @@ class MissionProtocol:
             self._ack(self._partner, mavlink.MAV_MISSION_ERROR)
             return
         self._last_recv = now
-        if item.seq != self._seq:
+        if seq != self._seq:
             return  # not the expected one: ignore, the retry timer re-requests
         result = check_item(item, int_mode)
         if result != mavlink.MAV_MISSION_ACCEPTED:
@@ -269,7 +266,7 @@ class MissionProtocol:
             self._state = _State.IDLE
             return
         self._buffer.append(item)
-        self._seq = item.seq + 1
+        self._seq = seq + 1
         if self._seq < self._count:
             self._request(self._seq, now)
             return
@@ -280,13 +277,13 @@ class MissionProtocol:
             self.plans[self._type] = list(self._buffer)
         self._ack(self._partner, result)
 
-    def _on_item_int(self, msg: object, now: float) -> None:
+    def _on_item_int(self, msg: Message, now: float) -> None:
         self._on_item(msg, now, True)
 
-    def _on_item_float(self, msg: object, now: float) -> None:
+    def _on_item_float(self, msg: Message, now: float) -> None:
         self._on_item(msg, now, False)
 
-    def _on_request_list(self, msg: object, now: float) -> None:
+    def _on_request_list(self, msg: Message, now: float) -> None:
         src = self._src(msg)
         mtype: int = getattr(msg, "mission_type", 0)
         if self._state is _State.SENDLIST and self._seq == self._count:
@@ -310,7 +307,7 @@ class MissionProtocol:
                 mavlink.MAV_SEVERITY_INFO, "Mission download request ignored, already active"
             )
 
-    def _on_request(self, msg: object, now: float, int_mode: bool) -> None:
+    def _on_request(self, msg: Message, now: float, int_mode: bool) -> None:
         src = self._src(msg)
         if src != self._partner:
             self._statustext(mavlink.MAV_SEVERITY_CRITICAL, "WPM: REJ. CMD: partner id mismatch")
@@ -321,7 +318,7 @@ class MissionProtocol:
         if self._state is not _State.SENDLIST:
             self._statustext(mavlink.MAV_SEVERITY_CRITICAL, "WPM: REJ. CMD: Busy")
             return
-        seq: int = msg.seq  # type: ignore[attr-defined]
+        seq: int = msg.seq
         if getattr(msg, "mission_type", 0) != self._type:
             return
         self._last_recv = now
@@ -337,65 +334,21 @@ class MissionProtocol:
             self._state = _State.IDLE
             self._ack(self._partner, mavlink.MAV_MISSION_ERROR)
             return
-        self._send_item(items[seq])
+        self._send_item(seq, items[seq])
 
-    def _send_item(self, it: MissionItem) -> None:
-        p = self._partner
-        current = (
-            1 if (self._type is MissionType.MISSION and it.seq == self.result.seq_current) else 0
-        )
+    def _send_item(self, seq: int, it: MissionItem) -> None:
+        current = 1 if (self._type is MissionType.MISSION and seq == self.result.seq_current) else 0
         self._last_sent = 0.0
-        if self._int_mode:
-            self._send(
-                mavlink.MAVLink_mission_item_int_message(
-                    p[0],
-                    p[1],
-                    it.seq,
-                    it.frame,
-                    it.command,
-                    current,
-                    it.autocontinue,
-                    it.param1,
-                    it.param2,
-                    it.param3,
-                    it.param4,
-                    it.x,
-                    it.y,
-                    it.z,
-                    int(self._type),
-                )
-            )
-        else:
-            pos = it.frame != mavlink.MAV_FRAME_MISSION
-            x = it.x * 1e-7 if pos else float(it.x)
-            y = it.y * 1e-7 if pos else float(it.y)
-            self._send(
-                mavlink.MAVLink_mission_item_message(
-                    p[0],
-                    p[1],
-                    it.seq,
-                    it.frame,
-                    it.command,
-                    current,
-                    it.autocontinue,
-                    it.param1,
-                    it.param2,
-                    it.param3,
-                    it.param4,
-                    x,
-                    y,
-                    it.z,
-                    int(self._type),
-                )
-            )
+        build = it.int_message if self._int_mode else it.float_message
+        self._send(build(self._partner, seq, self._type, current))
 
-    def _on_request_int(self, msg: object, now: float) -> None:
+    def _on_request_int(self, msg: Message, now: float) -> None:
         self._on_request(msg, now, True)
 
-    def _on_request_float(self, msg: object, now: float) -> None:
+    def _on_request_float(self, msg: Message, now: float) -> None:
         self._on_request(msg, now, False)
 
-    def _on_ack(self, msg: object, now: float) -> None:
+    def _on_ack(self, msg: Message, now: float) -> None:
         if self._src(msg) != self._partner:
             self._statustext(mavlink.MAV_SEVERITY_CRITICAL, "REJ. WP CMD: partner id mismatch")
             return
@@ -403,10 +356,10 @@ class MissionProtocol:
         if self._state is _State.SENDLIST and mtype == self._type:
             self._last_recv = now
             self._state = _State.IDLE
-        elif self._state is _State.GETLIST and msg.type == mavlink.MAV_MISSION_OPERATION_CANCELLED:  # type: ignore[attr-defined]
+        elif self._state is _State.GETLIST and msg.type == mavlink.MAV_MISSION_OPERATION_CANCELLED:
             self._state = _State.IDLE
 
-    def _on_clear_all(self, msg: object, now: float) -> None:
+    def _on_clear_all(self, msg: Message, now: float) -> None:
         src = self._src(msg)
         if self._state is not _State.IDLE:
             self._statustext(mavlink.MAV_SEVERITY_CRITICAL, "WPM: IGN CLEAR CMD: Busy")
@@ -426,11 +379,11 @@ class MissionProtocol:
                 result = r
         self._ack(src, result, mtype)
 
-    def _on_set_current(self, msg: object, now: float) -> None:
+    def _on_set_current(self, msg: Message, now: float) -> None:
         # handled by the navigator through MAV_CMD_DO_SET_MISSION_CURRENT semantics
         pass
 
-    _HANDLERS: ClassVar[dict[str, Callable[[MissionProtocol, object, float], None]]] = {
+    _HANDLERS: ClassVar[dict[str, Callable[[MissionProtocol, Message, float], None]]] = {
         "MISSION_COUNT": _on_count,
         "MISSION_ITEM_INT": _on_item_int,
         "MISSION_ITEM": _on_item_float,

@@ -28,14 +28,16 @@ from typing import Any
 import structlog
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import ftp_protocol, px4_events
+from firmware_bridges.mavlink.wire import ftp_protocol, px4_events
+from firmware_bridges.mavlink.wire.messages import Message
 from fleet.clock import Clock
 from sim.drone import commands
 from sim.drone import metadata as sim_metadata
-from sim.drone.autopilot import ACCEPTED, FAILED, Autopilot, Home, Nav
+from sim.drone.autopilot import ACCEPTED, FAILED, Autopilot, Home
 from sim.drone.events import REQUEST_EVENT_ID, frames_of
 from sim.drone.ftp_server import FtpServer
 from sim.drone.mission_protocol import MissionProtocol
+from sim.drone.modes import Nav
 from sim.drone.params import ParamStore, UnknownParam, decode_value, encode_value
 from sim.drone.physics import Model
 from sim.drone.streams import BUILDERS, NORMAL_STREAMS, PX4_STREAMS, StreamDef
@@ -73,6 +75,17 @@ class VehicleConfig:
     name: str = ""
     battery_swap_s: float | None = None
     """Ground crew: world seconds to swap a depleted battery on the pad (None: never)."""
+
+
+@dataclass(slots=True)
+class _Stream:
+    """One periodic message of a vehicle and when it is next due."""
+
+    due: float
+    """World time (``clock.monotonic()``) it is sent next; ``inf`` while stopped."""
+    interval: float
+    """World seconds between two (``inf``: stopped)."""
+    definition: StreamDef
 
 
 class _Outbox:
@@ -151,12 +164,12 @@ class SimVehicle:
         self._pending_acks: list[tuple[float, int, int, int, int]] = []
         self._ack_target = (0, 0)
         self._param_queue: list[int] = []
-        self._streams: list[list[Any]] = []
+        self._streams: list[_Stream] = []
         offset = (config.sysid * 0.0137) % 1.0  # spread vehicles' sends over time
         t0 = clock.monotonic()
         for s in NORMAL_STREAMS:
             interval = 1.0 / (s.rate_hz * config.stream_rate_scale)
-            self._streams.append([t0 + offset * interval, interval, s])
+            self._streams.append(_Stream(t0 + offset * interval, interval, s))
         self.sent_messages = 0
         self.sent_datagrams = 0
         self.received_messages = 0
@@ -173,7 +186,8 @@ class SimVehicle:
     @property
     def local_address(self) -> tuple[str, int]:
         assert self._transport is not None, "vehicle not started"
-        return self._transport.get_extra_info("sockname")[:2]
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        return host, port
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -202,7 +216,7 @@ class SimVehicle:
     def set_link_down(self, down: bool) -> None:
         """Cut (True) or restore the data link: nothing is sent or received while it is down."""
         self.link_down = down
-        self.ap._record_fault("data link down" if down else "data link restored")
+        self.ap.record_fault("data link down" if down else "data link restored")
 
     def set_battery(self, fraction: float) -> None:
         """Set the state of charge (0..1)."""
@@ -254,7 +268,7 @@ class SimVehicle:
             self.target = (addr[0], addr[1])
         self._flush()
 
-    def _extra_messages(self, data: bytes) -> list[Any]:
+    def _extra_messages(self, data: bytes) -> list[Message]:
         """REQUEST_EVENT frames of a datagram (pymavlink's dialect does not know them)."""
         out = []
         for frame in frames_of(data, frozenset({px4_events.MSG_ID_REQUEST_EVENT})):
@@ -266,7 +280,7 @@ class SimVehicle:
                 log.debug("sim.vehicle.bad_event_frame", vehicle=self.vehicle_id, error=str(exc))
         return out
 
-    def _handle(self, msg: Any, now: float) -> None:
+    def _handle(self, msg: Message, now: float) -> None:
         mtype = msg.get_type()
         if mtype == "HEARTBEAT":
             if msg.type == mavlink.MAV_TYPE_GCS:
@@ -305,13 +319,13 @@ class SimVehicle:
         for (sysid, compid), payload in answers:
             self.mav.send(ftp_protocol.message(sysid, compid, payload))
 
-    def _for_me(self, msg: Any) -> bool:
+    def _for_me(self, msg: Message) -> bool:
         return msg.target_system in (0, self.sysid) and msg.target_component in (0, COMPONENT_ID)
 
-    def _for_me_strict(self, msg: Any) -> bool:
+    def _for_me_strict(self, msg: Message) -> bool:
         return msg.target_system == self.sysid and msg.target_component in (0, COMPONENT_ID)
 
-    def _command(self, msg: Any) -> None:
+    def _command(self, msg: Message) -> None:
         if not self._for_me(msg):
             return
         cmd = commands.Command.from_message(msg)
@@ -346,7 +360,7 @@ class SimVehicle:
         build = BUILDERS.get(msg_id)
         if build is None:
             return ACCEPTED
-        entry = next((e for e in self._streams if e[2].msg_id == msg_id), None)
+        entry = next((e for e in self._streams if e.definition.msg_id == msg_id), None)
         if interval_us < -1e-5:
             interval = math.inf
         elif interval_us > 1e-5:
@@ -359,17 +373,17 @@ class SimVehicle:
         if entry is None:
             if not math.isfinite(interval):
                 return ACCEPTED
-            entry = [0.0, interval, StreamDef(msg_id, 1.0 / interval, build)]
+            entry = _Stream(0.0, interval, StreamDef(msg_id, 1.0 / interval, build))
             self._streams.append(entry)
-        entry[1] = interval
-        entry[0] = self.clock.monotonic() + interval if math.isfinite(interval) else math.inf
+        entry.interval = interval
+        entry.due = self.clock.monotonic() + interval if math.isfinite(interval) else math.inf
         return ACCEPTED
 
     def message_interval_us(self, msg_id: int) -> int:
         """The interval MESSAGE_INTERVAL reports: µs between messages, 0 when not streamed."""
         for entry in self._streams:
-            if entry[2].msg_id == msg_id and math.isfinite(entry[1]):
-                return round(entry[1] * 1e6)
+            if entry.definition.msg_id == msg_id and math.isfinite(entry.interval):
+                return round(entry.interval * 1e6)
         return 0
 
     def request_message(self, msg_id: int) -> bool:
@@ -389,7 +403,7 @@ class SimVehicle:
 
     # --- parameters ---------------------------------------------------------------------
 
-    def _param_value(self, name: str) -> Any:
+    def _param_value(self, name: str) -> Message:
         d = self.params.definition(name)
         return self.mav.param_value_encode(
             name.encode(),
@@ -399,7 +413,7 @@ class SimVehicle:
             self.params.index(name),
         )
 
-    def _param_error(self, msg: Any, name: str, index: int) -> None:
+    def _param_error(self, msg: Message, name: str, index: int) -> None:
         self.mav.send(
             self.mav.param_error_encode(
                 msg.get_srcSystem(),
@@ -416,7 +430,7 @@ class SimVehicle:
             raw = raw.decode("ascii", "replace")
         return str(raw).rstrip("\x00")
 
-    def _param_read(self, msg: Any) -> None:
+    def _param_read(self, msg: Message) -> None:
         if not self._for_me_strict(msg):
             return
         name = self._name(msg.param_id)
@@ -427,7 +441,7 @@ class SimVehicle:
         except UnknownParam:
             self._param_error(msg, name, msg.param_index)
 
-    def _param_set(self, msg: Any) -> None:
+    def _param_set(self, msg: Message) -> None:
         if not self._for_me_strict(msg):
             return
         name = self._name(msg.param_id)
@@ -479,11 +493,11 @@ class SimVehicle:
             for i in batch:
                 send(self._param_value(self.params.name_at(i)))
         for entry in self._streams:
-            if now >= entry[0]:
-                interval = entry[1]
-                nxt = entry[0] + interval
-                entry[0] = nxt if nxt > now else now + interval
-                m = entry[2].build(self)
+            if now >= entry.due:
+                interval = entry.interval
+                nxt = entry.due + interval
+                entry.due = nxt if nxt > now else now + interval
+                m = entry.definition.build(self)
                 if m is not None:
                     send(m)
         self._flush()

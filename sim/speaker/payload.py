@@ -13,101 +13,66 @@ returning the drone's ground truth (:func:`follow` reads a :class:`sim.drone.veh
 in the same process). It **sounds only while the drone is inside the area** and at least the
 minimum height above take-off, looking ``lookahead_s`` ahead so that it falls silent before
 crossing the boundary (the rules are in the protocol document, "Playback rules"). Time is the
-injected clock's; the payload ticks every ``tick_s`` world seconds.
+injected clock's; the payload ticks every ``tick_s`` world seconds. The geometry of those rules
+(positions, look-ahead, missed checks) is in :mod:`sim.speaker.area_gate`, fetching and checking
+clips in :mod:`sim.speaker.clip`; the broker connection is a
+:class:`fleet.mqtt_client.MqttConnection`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import io
-import uuid
-import wave
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 import aiomqtt
 import httpx
-import shapely
 import structlog
 from pydantic import BaseModel
-from shapely.geometry import Polygon
 
 from firmware_bridges.speaker import wire
 from fleet.clock import Clock
-from fleet.geo import LocalFrame
 from fleet.mqtt import BrokerAddress
+from fleet.mqtt_client import MqttConnection
 from fleet.tasks import cancel_and_wait
+from sim.speaker.area_gate import (
+    AreaGate,
+    HostFix,
+    PlaySession,
+    PositionSource,
+    Sample,
+    follow,
+    play_session,
+)
+from sim.speaker.clip import MAX_CLIP_BYTES, Clip, ClipError, check_clip, fetch_clip
+
+__all__ = [
+    "MAX_CLIP_BYTES",
+    "HostFix",
+    "PayloadStats",
+    "PositionSource",
+    "SimSpeakerPayload",
+    "attach_speaker",
+    "follow",
+]
 
 log = structlog.get_logger(__name__)
 
-MAX_CLIP_BYTES = 64 * 1024 * 1024
-"""Largest clip the payload downloads."""
 RECONNECT_S = 0.5
 """Delay before reconnecting to the broker (real seconds)."""
+KEEPALIVE_S = 15
+"""MQTT keep-alive (seconds)."""
 PUBLISH_TIMEOUT_S = 2.0
 """Longest wait for a publish (real seconds): its position checks run in the same loop, and on a
 broken connection aiomqtt would wait 10 s. A record not confirmed in time counts as unsent and
 goes again when the service asks for it."""
 
 
-@dataclass(frozen=True, slots=True)
-class HostFix:
-    """Where the drone carrying the payload is (its flight controller's estimate)."""
-
-    lat: float
-    lon: float
-    rel_alt: float
-    """Metres above its take-off point."""
-    t: float | None = None
-    """World time (``clock.time()``) at which the drone was there; None: now."""
-
-
-PositionSource = Callable[[], HostFix | None]
-"""Reads the host drone's position; None when it has none."""
-
-
-def follow(vehicle: object) -> PositionSource:
-    """A position source reading a :class:`sim.drone.vehicle.SimVehicle` in this process."""
-    ap = vehicle.ap  # type: ignore[attr-defined]
-
-    def fix() -> HostFix | None:
-        lat, lon = ap.latlon()
-        return HostFix(lat, lon, float(ap.rel_alt()), ap.kin_time)
-
-    return fix
-
-
-@dataclass
-class _Clip:
-    sha256: str
-    duration_s: float
-    size_bytes: int
-
-
-@dataclass
-class _Session:
-    session_id: str
-    polygon: Polygon
-    frame: LocalFrame
-    repeats: int
-    period_s: float | None
-    min_rel_alt_m: float
-    plays_started: int = 0
-    plays_completed: int = 0
-    first_seq: int = -1
-    last_seq: int = -1
-    next_start: float = float("-inf")
-
-
 @dataclass
 class _Play:
     started_at: float
-    samples: list[tuple[float, float, float, float]]
+    samples: list[Sample]
     volume: int
     last_sample_t: float
 
@@ -149,8 +114,8 @@ class SimSpeakerPayload:
 
     volume: int = 100
     state: wire.PayloadState = wire.PayloadState.IDLE
-    clip: _Clip | None = None
-    session: _Session | None = None
+    clip: Clip | None = None
+    session: PlaySession | None = None
     records: list[wire.PlaybackMsg] = field(default_factory=list)
     """Every playback record, in sequence order (the payload's log)."""
     events: list[wire.EventMsg] = field(default_factory=list)
@@ -163,19 +128,32 @@ class SimSpeakerPayload:
             raise ValueError(f"bad payload id {self.payload_id!r}")
         self.namespace = wire.check_namespace(self.namespace)
         self.broker = BrokerAddress.parse(self.broker_url)
-        self._client: aiomqtt.Client | None = None
+        self._mqtt = MqttConnection(
+            self.broker,
+            name="sim.speaker",
+            client_id=f"sim-speaker-{self.payload_id}",
+            subscriptions=[(self._topic(wire.Channel.COMMAND), 1)],
+            on_message=self._on_message,
+            on_connect=self._on_connect,
+            will=self._will,
+            keepalive_s=KEEPALIVE_S,
+            reconnect_min_s=RECONNECT_S,
+            reconnect_max_s=RECONNECT_S,
+            publish_timeout_s=PUBLISH_TIMEOUT_S,
+            quiet=True,
+            log_fields={"payload": self.payload_id},
+        )
+        self.connected = self._mqtt.connected
+        """Set while connected to the broker (after the birth messages)."""
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._play: _Play | None = None
         self._loading = False
-        self._prev_fix: HostFix | None = None
-        self._history: deque[tuple[float, HostFix]] = deque()
-        self._prev_t = float("-inf")
+        self._gate = AreaGate(self.tick_s, self.lookahead_s)
         self._prev_ok = False
         self._unsent: set[int] = set()
         self._last_state_at = float("-inf")
         self._state_dirty = True
-        self.connected = asyncio.Event()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -183,8 +161,8 @@ class SimSpeakerPayload:
         tg = asyncio.TaskGroup()
         await tg.__aenter__()
         self._tg = tg
+        await self._mqtt.__aenter__()
         self._tasks = [
-            tg.create_task(self._connection_loop(), name=f"sim-speaker-mqtt {self.payload_id}"),
             tg.create_task(self._tick_loop(), name=f"sim-speaker-tick {self.payload_id}"),
         ]
         return self
@@ -195,19 +173,12 @@ class SimSpeakerPayload:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        client = self._client
-        if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.publish(
-                    self._topic(wire.Channel.CONNECTION),
-                    wire.encode(self._connection(wire.ConnectionState.OFFLINE)),
-                    qos=1,
-                    retain=True,
-                )
-                if self.clear_retained_on_exit:
-                    for ch in (wire.Channel.INFO, wire.Channel.CONNECTION, wire.Channel.STATE):
-                        await client.publish(self._topic(ch), b"", qos=1, retain=True)
+        offline = self._connection(wire.ConnectionState.OFFLINE)
+        if await self._publish(wire.Channel.CONNECTION, offline) and self.clear_retained_on_exit:
+            for ch in (wire.Channel.INFO, wire.Channel.CONNECTION, wire.Channel.STATE):
+                await self._mqtt.publish(self._topic(ch), b"", qos=1, retain=True)
         await cancel_and_wait(self._tasks)
+        await self._mqtt.__aexit__(None, None, None)
         assert self._tg is not None
         await self._tg.__aexit__(exc_type, exc, tb)
 
@@ -223,60 +194,28 @@ class SimSpeakerPayload:
         return wire.ms(self.clock.time())
 
     async def _publish(self, channel: wire.Channel, msg: BaseModel, qos: int = 1) -> bool:
-        client = self._client
-        if client is None:
-            return False
         retain = channel in (wire.Channel.INFO, wire.Channel.CONNECTION, wire.Channel.STATE)
-        try:
-            await client.publish(
-                self._topic(channel),
-                wire.encode(msg),
-                qos=qos,
-                retain=retain,
-                timeout=PUBLISH_TIMEOUT_S,
-            )
-        except aiomqtt.MqttError as exc:
-            log.info("sim.speaker.publish_failed", payload=self.payload_id, error=str(exc))
-            return False
-        return True
+        return await self._mqtt.publish(
+            self._topic(channel), wire.encode(msg), qos=qos, retain=retain
+        )
 
-    async def _connection_loop(self) -> None:
-        will = aiomqtt.Will(
+    def _will(self) -> aiomqtt.Will:
+        return aiomqtt.Will(
             self._topic(wire.Channel.CONNECTION),
             wire.encode(self._connection(wire.ConnectionState.CONNECTIONBROKEN)),
             qos=1,
             retain=True,
         )
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    **self.broker.client_kwargs(),
-                    identifier=f"sim-speaker-{self.payload_id}-{uuid.uuid4().hex[:8]}",
-                    keepalive=15,
-                    protocol=aiomqtt.ProtocolVersion.V311,
-                    clean_session=True,
-                    will=will,
-                ) as client:
-                    await client.subscribe(self._topic(wire.Channel.COMMAND), qos=1)
-                    self._client = client
-                    await self._publish(wire.Channel.INFO, self._info())
-                    await self._publish(
-                        wire.Channel.CONNECTION, self._connection(wire.ConnectionState.ONLINE)
-                    )
-                    self._state_dirty = True
-                    await self._publish_state()
-                    for seq in sorted(self._unsent):  # records made while the broker was away
-                        if await self._publish(wire.Channel.PLAYBACK, self.records[seq]):
-                            self._unsent.discard(seq)
-                    self.connected.set()
-                    async for message in client.messages:
-                        await self._on_message(message)
-            except aiomqtt.MqttError as exc:
-                log.info("sim.speaker.broker_unreachable", payload=self.payload_id, error=str(exc))
-            finally:
-                self._client = None
-                self.connected.clear()
-            await asyncio.sleep(RECONNECT_S)  # transport back-off: real time
+
+    async def _on_connect(self) -> None:
+        """Birth messages, then the records made while the broker was away."""
+        await self._publish(wire.Channel.INFO, self._info())
+        await self._publish(wire.Channel.CONNECTION, self._connection(wire.ConnectionState.ONLINE))
+        self._state_dirty = True
+        await self._publish_state()
+        for seq in sorted(self._unsent):
+            if await self._publish(wire.Channel.PLAYBACK, self.records[seq]):
+                self._unsent.discard(seq)
 
     def _info(self) -> wire.InfoMsg:
         return wire.InfoMsg(
@@ -392,10 +331,8 @@ class SimSpeakerPayload:
                     f"period {period:g} s is shorter than the clip ({self.clip.duration_s:.2f} s)",
                 )
                 return
-            first_lat, first_lon = data.area[0]
-            frame = LocalFrame(first_lat, first_lon)
-            polygon = Polygon([frame.to_xy(lat, lon) for lat, lon in data.area])
-            if not polygon.is_valid or polygon.area <= 0:
+            session = play_session(cmd.tid, data, period)
+            if session is None:
                 await self._reply(
                     cmd.tid,
                     m,
@@ -406,14 +343,7 @@ class SimSpeakerPayload:
                 return
             if self.session is not None:
                 await self._end_session(wire.EndReason.STOPPED)
-            self.session = _Session(
-                session_id=cmd.tid,
-                polygon=polygon,
-                frame=frame,
-                repeats=data.repeats,
-                period_s=period,
-                min_rel_alt_m=data.min_rel_alt_m,
-            )
+            self.session = session
             self._set_state(wire.PayloadState.WAITING)
             await self._reply(cmd.tid, m, wire.Result.OK, output={"session_id": cmd.tid})
             await self._event(wire.EventKind.SESSION_STARTED, session_id=cmd.tid)
@@ -444,7 +374,7 @@ class SimSpeakerPayload:
                 wire.EventKind.CLIP_PROGRESS, tid=tid, data={"step": "download", "percent": 0}
             )
             try:
-                body = await self._fetch(data.url)
+                body = await fetch_clip(data.url, self.http_timeout_s)
             except (httpx.HTTPError, ValueError) as exc:
                 self._set_state(wire.PayloadState.READY if self.clip else wire.PayloadState.IDLE)
                 await self._reply(tid, method, wire.Result.FETCH_FAILED, "fetch_failed", str(exc))
@@ -452,55 +382,22 @@ class SimSpeakerPayload:
             await self._event(
                 wire.EventKind.CLIP_PROGRESS, tid=tid, data={"step": "verify", "percent": 100}
             )
-            digest = hashlib.sha256(body).hexdigest()
-            if digest != data.sha256:
-                self._set_state(wire.PayloadState.READY if self.clip else wire.PayloadState.IDLE)
-                await self._reply(
-                    tid,
-                    method,
-                    wire.Result.CHECKSUM_MISMATCH,
-                    "checksum_mismatch",
-                    f"expected {data.sha256}, got {digest}",
-                )
-                return
             try:
-                with wave.open(io.BytesIO(body), "rb") as w:
-                    frames = w.getnframes()
-                    rate = w.getframerate()
-                    width, channels = w.getsampwidth(), w.getnchannels()
-                frames = min(frames, max(0, len(body) - 44) // max(1, width * channels))
-                duration = frames / rate
-                if duration <= 0:
-                    raise wave.Error("no audio")
-            except (wave.Error, EOFError) as exc:
+                loaded = check_clip(body, data.sha256)
+            except ClipError as exc:
                 self._set_state(wire.PayloadState.READY if self.clip else wire.PayloadState.IDLE)
-                await self._reply(tid, method, wire.Result.BAD_AUDIO, "bad_audio", str(exc))
+                await self._reply(tid, method, exc.result, exc.code, exc.reason)
                 return
-            self.clip = _Clip(digest, duration, len(body))
+            self.clip = loaded
             self._set_state(wire.PayloadState.READY)
             await self._reply(
                 tid,
                 method,
                 wire.Result.OK,
-                output={"duration_ms": wire.ms(duration), "size_bytes": len(body)},
+                output={"duration_ms": wire.ms(loaded.duration_s), "size_bytes": loaded.size_bytes},
             )
         finally:
             self._loading = False
-
-    async def _fetch(self, url: str) -> bytes:
-        async with (
-            httpx.AsyncClient(timeout=self.http_timeout_s) as client,
-            client.stream("GET", url) as resp,
-        ):
-            resp.raise_for_status()
-            chunks = []
-            size = 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_CLIP_BYTES:
-                    raise ValueError(f"clip larger than {MAX_CLIP_BYTES} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
 
     # --- playback -----------------------------------------------------------------------------
 
@@ -508,86 +405,6 @@ class SimSpeakerPayload:
         if state is not self.state:
             self.state = state
             self._state_dirty = True
-
-    def _gate(self, session: _Session, fix: HostFix | None) -> tuple[bool, str]:
-        """Whether the payload may sound now, and if not why (``left_area``/``too_low``).
-
-        It looks ahead: the drone must be inside now and still be inside ``lookahead_s`` later
-        if it keeps its velocity (estimated over the last second of positions), so that the
-        payload falls silent before the drone crosses the boundary, whatever the jitter of its
-        own loop or of the flight controller's position updates. A position older than now
-        (``HostFix.t``) is projected from when it held, ``lookahead_s`` past now.
-        """
-        if fix is None:
-            return False, wire.EndReason.LEFT_AREA.value
-        now = self.clock.time()
-        # a position can be older than now (the simulator steps its drones less often than the
-        # payload checks, and later under load): look ahead from when it held
-        t_fix = now if fix.t is None else min(now, fix.t)
-        ahead = fix
-        old = [(t, f) for t, f in self._history if t_fix - t >= 0.3]
-        if old:
-            t0, f0 = old[-1]
-            k = (self.lookahead_s + now - t_fix) / max(1e-6, t_fix - t0)
-            ahead = HostFix(
-                fix.lat + k * (fix.lat - f0.lat),
-                fix.lon + k * (fix.lon - f0.lon),
-                fix.rel_alt + k * (fix.rel_alt - f0.rel_alt),
-            )
-        for f in (fix, ahead):
-            ok, why = self._where(session, f)
-            if not ok:
-                return ok, why
-        return True, ""
-
-    @staticmethod
-    def _where(session: _Session, f: HostFix) -> tuple[bool, str]:
-        """Whether the position ``f`` may sound (inside the area and high enough), and why not."""
-        if f.rel_alt < session.min_rel_alt_m:
-            return False, wire.EndReason.TOO_LOW.value
-        x, y = session.frame.to_xy(f.lat, f.lon)
-        if not shapely.contains_xy(session.polygon, x, y):
-            return False, wire.EndReason.LEFT_AREA.value
-        return True, ""
-
-    def _missed_stop(
-        self, session: _Session, now: float, fix: HostFix | None
-    ) -> tuple[float, str] | None:
-        """The first check the payload missed since its last tick that would have silenced it.
-
-        The simulated payload shares an event loop with the simulator (and, in tests, with the
-        service); when that loop runs late, its own 10 Hz checks (``tick_s``) come late too,
-        which the device it models, on its own processor, would not suffer. So a late tick
-        replays the checks it missed along the path flown since the previous tick (interpolated,
-        as :meth:`_interpolate`): at each, the drone must be inside and high enough, and still be
-        ``lookahead_s`` later (or now, whichever comes first). Returns (time, reason) of the
-        first that fails, or None.
-        """
-        prev = self._prev_fix
-        t_prev = self._prev_t
-        if fix is None or prev is None or now - t_prev <= 1.5 * self.tick_s:
-            return None
-        t = t_prev + self.tick_s
-        while t < now:
-            for at in (t, min(now, t + self.lookahead_s)):
-                _, lat, lon, alt = self._interpolate(at, now, fix)
-                ok, why = self._where(session, HostFix(lat, lon, alt))
-                if not ok:
-                    return t, why
-            t += self.tick_s
-        return None
-
-    def _remember(self, now: float, fix: HostFix | None) -> None:
-        if fix is None:
-            return
-        t = now if fix.t is None else min(now, fix.t)
-        if self._history and self._history[-1][0] >= t:
-            return  # the same position as at the last tick
-        self._history.append((t, fix))
-        # keep the last second and a half, and one position before it (positions may come
-        # that seldom), for the velocity
-        while len(self._history) > 1 and t - self._history[1][0] > 1.5:
-            self._history.popleft()
 
     async def _tick_loop(self) -> None:
         while True:
@@ -603,20 +420,24 @@ class SimSpeakerPayload:
         session = self.session
         ok = False
         if session is not None and self.clip is not None:
-            ok, why = self._gate(session, fix)
+            ok, why = self._gate.check(session, fix, self.clock.time())
             play = self._play
-            missed = None if play is None else self._missed_stop(session, now, fix)
+            missed = None if play is None else self._gate.missed_stop(session, now, fix)
             if play is not None:
                 end_at = play.started_at + self.clip.duration_s
                 if missed is not None and missed[0] < end_at:
                     at, why = missed
                     await self._finish_play(
-                        session, at, False, wire.EndReason(why), self._interpolate(at, now, fix)
+                        session,
+                        at,
+                        False,
+                        wire.EndReason(why),
+                        self._gate.interpolate(at, now, fix),
                     )
                     session.next_start = float("-inf")
                 elif now >= end_at:
                     # the clip ended between the last tick and now: interpolate its last position
-                    last = self._interpolate(end_at, now, fix)
+                    last = self._gate.interpolate(end_at, now, fix)
                     await self._finish_play(session, end_at, True, wire.EndReason.COMPLETED, last)
                     session.next_start = (
                         end_at if session.period_s is None else play.started_at + session.period_s
@@ -626,60 +447,37 @@ class SimSpeakerPayload:
                         session = None
                 elif not ok:
                     await self._finish_play(
-                        session, now, False, wire.EndReason(why), self._sample(now, fix)
+                        session, now, False, wire.EndReason(why), self._gate.sample(now, fix)
                     )
                     session.next_start = float("-inf")
                 elif fix is not None and now - play.last_sample_t >= self.sample_s:
-                    play.samples.append(self._sample(now, fix))
+                    play.samples.append(self._gate.sample(now, fix))
                     play.last_sample_t = now
             if session is not None and self._play is None:
                 if ok and now >= session.next_start and fix is not None:
                     # a play that fell due since the last tick (chained loop) starts when due
                     due = session.next_start
-                    if self._prev_ok and missed is None and self._prev_t - 1e-9 <= due < now:
-                        start, first = due, self._interpolate(due, now, fix)
+                    if self._prev_ok and missed is None and self._gate.prev_t - 1e-9 <= due < now:
+                        start, first = due, self._gate.interpolate(due, now, fix)
                     else:
-                        start, first = now, self._sample(now, fix)
+                        start, first = now, self._gate.sample(now, fix)
                     self._play = _Play(start, [first], self.volume, start)
                     session.plays_started += 1
                     self._set_state(wire.PayloadState.PLAYING)
                 elif self.state is not wire.PayloadState.WAITING:
                     self._set_state(wire.PayloadState.WAITING)
-        self._prev_fix, self._prev_t = fix, now
-        self._remember(now, fix)
+        self._gate.advance(now, fix)
         self._prev_ok = ok
         if self._state_dirty or now - self._last_state_at >= self.state_interval_s:
             await self._publish_state(fix)
 
-    def _sample(self, t: float, fix: HostFix | None) -> tuple[float, float, float, float]:
-        f = fix or self._prev_fix
-        if f is None:
-            raise RuntimeError("no position")
-        return (t, f.lat, f.lon, f.rel_alt)
-
-    def _interpolate(
-        self, t: float, now: float, fix: HostFix | None
-    ) -> tuple[float, float, float, float]:
-        """The position at ``t`` (between the previous tick and ``now``)."""
-        prev = self._prev_fix
-        if fix is None or prev is None or now <= 0:
-            return self._sample(t, fix)
-        t_prev = self._prev_t
-        w = 1.0 if now <= t_prev else min(1.0, max(0.0, (t - t_prev) / (now - t_prev)))
-        return (
-            t,
-            prev.lat + w * (fix.lat - prev.lat),
-            prev.lon + w * (fix.lon - prev.lon),
-            prev.rel_alt + w * (fix.rel_alt - prev.rel_alt),
-        )
-
     async def _finish_play(
         self,
-        session: _Session,
+        session: PlaySession,
         end: float,
         completed: bool,
         reason: wire.EndReason,
-        last: tuple[float, float, float, float],
+        last: Sample,
     ) -> None:
         play = self._play
         assert play is not None and self.clip is not None
@@ -721,7 +519,7 @@ class SimSpeakerPayload:
             fix = self.position()
             now = self.clock.time()
             await self._finish_play(
-                session, now, False, wire.EndReason.STOPPED, self._sample(now, fix)
+                session, now, False, wire.EndReason.STOPPED, self._gate.sample(now, fix)
             )
         self.session = None
         self._set_state(wire.PayloadState.READY if self.clip else wire.PayloadState.IDLE)
@@ -742,7 +540,7 @@ class SimSpeakerPayload:
         session = self.session
         inside = False
         if session is not None:
-            inside, _ = self._gate(session, fix)
+            inside, _ = self._gate.check(session, fix, self.clock.time())
         msg = wire.StateMsg(
             timestamp=self._now_ms(),
             state=self.state,
@@ -790,6 +588,7 @@ def attach_speaker(
     fleet id the MAVLink bridge gives that drone). Enter it as a context manager, or pass it to
     :class:`sim.runner.SimFleet` in ``components``.
     """
+    # a sim.drone SimVehicle, taken as object so that this module does not import sim.drone
     sysid = int(vehicle.sysid)  # type: ignore[attr-defined]
     return SimSpeakerPayload(
         payload_id=payload_id or f"SPK-{sysid}",
@@ -797,5 +596,5 @@ def attach_speaker(
         clock=clock,
         position=follow(vehicle),
         host_vehicle=host_vehicle or f"drone-{sysid}",
-        **options,  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]  # SimSpeakerPayload's own fields, checked by it
     )

@@ -4,23 +4,23 @@
 states, base and horizon), action states, loads, errors, battery, pose and pause state. It does
 no I/O and reads no clock: the MQTT client feeds it payloads (:meth:`receive_order`,
 :meth:`receive_instant_actions`), advances it with :meth:`tick` and publishes the messages it
-builds (:meth:`state_message`, :meth:`visualization_message`, :meth:`factsheet_message`).
+builds (:meth:`state_message`, :meth:`visualization_message`, :meth:`factsheet_message`; written
+by :mod:`sim.van.messages`). It drives along the road shapes of its own map
+(:mod:`sim.van.route`) with the physics of :mod:`sim.van.model`.
 ``dirty`` tells the client that something changed that the specification wants reported at once
 (section 6.10: order received, node passed, loads, errors, driving, action states).
 
-Order acceptance follows figure 8 of the specification:
+Order acceptance follows figure 8 of the specification: the checks that reject malformed orders
+(``validationError``) and orders the van cannot execute now (``orderError``) are in
+:mod:`sim.van.acceptance`; the van then decides how an order joins what it holds:
 
-1. malformed (JSON, schema, graph structure) -> ``validationError``;
-2. actions or fields the van cannot execute, a map it does not have, loads over capacity, or a
-   van that cannot take orders now (charging, manual mode, e-stop, cancel running) ->
-   ``orderError`` with the offending fields as references;
-3. same ``orderId``: a lower ``orderUpdateId`` -> ``orderUpdateError``; the same one -> ignored
-   (the state is re-sent so that master control sees the echo); a higher one is accepted only if
-   its first node is the current decision point (while the van is busy) or the last node
-   reached (when it is done) -> else ``orderUpdateError``;
-4. new ``orderId`` while busy: accepted only as a stitching order starting at the decision point
-   -> else ``orderUpdateError``; while idle: its first node must be within reach of the van's
-   position -> else ``noRouteError``.
+- same ``orderId``: a lower ``orderUpdateId`` -> ``orderUpdateError``; the same one -> ignored
+  (the state is re-sent so that master control sees the echo); a higher one is accepted only if
+  its first node is the current decision point (while the van is busy) or the last node
+  reached (when it is done) -> else ``orderUpdateError``;
+- new ``orderId`` while busy: accepted only as a stitching order starting at the decision point
+  -> else ``orderUpdateError``; while idle: its first node must be within reach of the van's
+  position -> else ``noRouteError``.
 
 Rejection errors carry references ``headerId``, ``topic``, ``orderId``, ``orderUpdateId`` (section
 7.1) and stay in the state until an order is accepted. Node actions follow figure 17: actions on
@@ -28,22 +28,37 @@ a node start in list order, a HARD action runs alone, the van drives on once no 
 action of the node is left. A pause stops driving only (loading goes on, so no action is ever
 reported PAUSED, a status the 2.1.0 state schema lacks). ``cancelOrder`` brakes to a stop where
 the van is, fails waiting actions and lets a running load or unload finish.
+
+Why this module is longer than the project's 600-line guide: what is left here is the one state
+machine of the controller (the order's node and edge states, action states, cargo, pose,
+battery, pause and cancel), and every method left changes that state; receiving an order,
+running an instant action and a physics step touch the same fields. The parts that only read it
+have their own modules (acceptance checks, messages, route geometry, physics), so no other module
+writes the controller's private state.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from firmware_bridges.vda5050 import wire
 from firmware_bridges.vda5050.wire import ActionStatus, BlockingType, ErrorLevel
+from sim.van import messages
+from sim.van.acceptance import (
+    Rejection,
+    check_executable,
+    check_ready,
+    check_structure,
+    loose_header,
+    loose_refs,
+)
+from sim.van.messages import error
 from sim.van.model import Battery, Pose, VanSpec, battery_step, brake, drive, wrap_angle
+from sim.van.route import XY, edge_points, node_pass_speed, route_end_speed
 
-NODE_ACTIONS = frozenset({"pick", "drop", "startCharging", "stopCharging"})
-"""Action types the van executes on nodes."""
 INSTANT_ACTIONS = frozenset(
     {
         "startPause",
@@ -57,16 +72,8 @@ INSTANT_ACTIONS = frozenset(
     }
 )
 """Action types the van executes as instant actions."""
-LOAD_TYPE = "BOX"
-"""The load type of every consignment: standard boxes."""
-LOAD_POSITION = "cargo"
-"""The van's single load position."""
 LOW_BATTERY = 0.10
 """State of charge under which the van warns."""
-XY = tuple[float, float]
-"""A point in the map frame (metres)."""
-PATH_MATCH_M = 2.0
-"""A map path fits an order edge when its ends are this close to the edge's nodes."""
 SUBSTEP_S = 0.1
 """Longest physics step."""
 TRANSIENT_ERRORS = wire.ORDER_REJECTION_ERRORS | {
@@ -107,35 +114,6 @@ class Cargo:
     boxes: int
     mass_kg: float
     sku: str = ""
-
-
-class Rejection(Exception):
-    """An order is rejected with a VDA 5050 error."""
-
-    def __init__(
-        self, error_type: str, description: str, refs: Sequence[tuple[str, str]] = ()
-    ) -> None:
-        super().__init__(description)
-        self.error_type = error_type
-        self.description = description
-        self.refs = list(refs)
-
-
-def _error(
-    error_type: str,
-    description: str,
-    refs: Iterable[tuple[str, str]] = (),
-    level: ErrorLevel = ErrorLevel.WARNING,
-    hint: str | None = None,
-) -> wire.Error:
-    return wire.Error(
-        error_type=error_type,
-        error_level=level,
-        error_description=description,
-        error_hint=hint,
-        error_references=[wire.ErrorReference(reference_key=k, reference_value=v) for k, v in refs]
-        or None,
-    )
 
 
 @dataclass
@@ -208,10 +186,10 @@ class VanAgv:
         try:
             order = wire.parse("order", payload)
         except wire.WireError as exc:
-            head = _loose_header(payload)
+            head = loose_header(payload)
             if not self._mine(head.get("manufacturer"), head.get("serialNumber"), loose=True):
                 return
-            refs = [("topic", "order"), *_loose_refs(head)]
+            refs = [("topic", "order"), *loose_refs(head)]
             self._reject(Rejection("validationError", exc.reason, refs))
             return
         assert isinstance(order, wire.Order)
@@ -224,12 +202,12 @@ class VanAgv:
             ("orderUpdateId", str(order.order_update_id)),
         ]
         try:
-            self._check_structure(order)
+            check_structure(order)
             if order.order_id == self.order_id and order.order_update_id <= self.order_update_id:
                 self._repeated(order)
                 return
-            self._check_executable(order)
-            self._check_ready()
+            check_executable(self, order)
+            check_ready(self)
             self._accept(order)
         except Rejection as rej:
             rej.refs = base_refs + rej.refs
@@ -253,228 +231,27 @@ class VanAgv:
                 and e.reference("orderUpdateId") == dict(rej.refs).get("orderUpdateId")
             )
         ]
-        errors.append(_error(rej.error_type, rej.description, rej.refs))
+        errors.append(error(rej.error_type, rej.description, rej.refs))
         rejections = [e for e in errors if e.error_type in wire.ORDER_REJECTION_ERRORS]
         for old in rejections[:-MAX_REJECTION_ERRORS]:
             errors.remove(old)
         self.errors = errors
         self.dirty = True
 
-    def _check_structure(self, order: wire.Order) -> None:
-        nodes, edges = order.nodes, order.edges
-        if not nodes:
-            raise Rejection("validationError", "order has no node")
-        if len(edges) != len(nodes) - 1:
-            raise Rejection(
-                "validationError",
-                f"{len(nodes)} nodes need {len(nodes) - 1} edges, not {len(edges)}",
-            )
-        if not nodes[0].released:
-            raise Rejection(
-                "validationError", "first node is not released", [("nodeId", nodes[0].node_id)]
-            )
-        if nodes[0].sequence_id % 2:
-            raise Rejection(
-                "validationError", "node sequence ids must be even", [("nodeId", nodes[0].node_id)]
-            )
-        horizon = False
-        for i, node in enumerate(nodes):
-            if i and node.sequence_id != nodes[i - 1].sequence_id + 2:
-                raise Rejection(
-                    "validationError",
-                    "node sequence ids must grow by 2",
-                    [("nodeId", node.node_id)],
-                )
-            if horizon and node.released:
-                raise Rejection(
-                    "validationError", "released node after the horizon", [("nodeId", node.node_id)]
-                )
-            horizon = horizon or not node.released
-            pos = node.node_position
-            if pos is not None and not all(
-                math.isfinite(v) for v in (pos.x, pos.y, pos.theta or 0.0)
-            ):
-                raise Rejection(
-                    "validationError", "node position is not finite", [("nodeId", node.node_id)]
-                )
-        for i, edge in enumerate(edges):
-            a, b = nodes[i], nodes[i + 1]
-            refs = [("edgeId", edge.edge_id)]
-            if edge.sequence_id != a.sequence_id + 1:
-                raise Rejection(
-                    "validationError", "edge sequence id does not sit between its nodes", refs
-                )
-            if (edge.start_node_id, edge.end_node_id) != (a.node_id, b.node_id):
-                raise Rejection("validationError", "edge does not join consecutive nodes", refs)
-            if edge.released and not (a.released and b.released):
-                raise Rejection("validationError", "edge released between unreleased nodes", refs)
-            if b.released and not edge.released:
-                raise Rejection("validationError", "released node after an unreleased edge", refs)
-        seen: set[str] = set()
-        for action in _order_actions(order):
-            if action.action_id in seen:
-                raise Rejection(
-                    "validationError", "action id used twice", [("actionId", action.action_id)]
-                )
-            seen.add(action.action_id)
+    @property
+    def base_end(self) -> tuple[str, int] | None:
+        """(node id, sequence id) of the decision point: the last released node."""
+        return self._base_end
 
-    def _check_executable(self, order: wire.Order) -> None:
-        for node in order.nodes:
-            pos = node.node_position
-            if pos is None:
-                raise Rejection(
-                    "orderError",
-                    "this van needs node positions",
-                    [("nodeId", node.node_id), ("field", "nodePosition")],
-                )
-            if pos.map_id != self.map_id:
-                raise Rejection(
-                    "orderError",
-                    f"map {pos.map_id} is not on the van",
-                    [("nodeId", node.node_id), ("mapId", pos.map_id)],
-                )
-            for action in node.actions:
-                self._check_node_action(action, node)
-        for edge in order.edges:
-            refs = [("edgeId", edge.edge_id)]
-            if edge.trajectory is not None:
-                raise Rejection(
-                    "orderError",
-                    "the van plans its own path along the road; trajectories are not supported",
-                    [*refs, ("field", "trajectory")],
-                )
-            if edge.corridor is not None:
-                raise Rejection(
-                    "orderError", "corridors are not supported", [*refs, ("field", "corridor")]
-                )
-            if edge.max_speed is not None and edge.max_speed <= 0:
-                raise Rejection(
-                    "orderError", "edge maxSpeed must be positive", [*refs, ("field", "maxSpeed")]
-                )
-            for action in edge.actions:
-                raise Rejection(
-                    "orderError",
-                    f"action {action.action_type} is not supported on edges",
-                    [*refs, ("actionId", action.action_id), ("actionType", action.action_type)],
-                )
-        self._check_capacity(order)
+    @property
+    def cancelling(self) -> bool:
+        """A ``cancelOrder`` is running (the van brakes or finishes a load)."""
+        return self._cancel_id is not None
 
-    def _check_node_action(self, action: wire.Action, node: wire.Node) -> None:
-        refs = [("nodeId", node.node_id), ("actionId", action.action_id)]
-        if action.action_type not in NODE_ACTIONS:
-            raise Rejection(
-                "orderError",
-                f"action {action.action_type} is not supported",
-                [*refs, ("actionType", action.action_type)],
-            )
-        if action.action_type in ("pick", "drop"):
-            if action.blocking_type is BlockingType.NONE:
-                raise Rejection(
-                    "orderError",
-                    "the van cannot load or unload while driving",
-                    [*refs, ("field", "blockingType")],
-                )
-            load_id = action.param("loadId")
-            if not isinstance(load_id, str) or not load_id:
-                raise Rejection(
-                    "orderError",
-                    f"{action.action_type} needs a loadId",
-                    [*refs, ("parameter", "loadId")],
-                )
-            boxes = action.param("boxes")
-            if isinstance(boxes, bool) or not isinstance(boxes, int) or boxes < 1:
-                raise Rejection(
-                    "orderError",
-                    f"{action.action_type} needs boxes >= 1",
-                    [*refs, ("parameter", "boxes")],
-                )
-            weight = action.param("weight")
-            if weight is not None and (
-                isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0
-            ):
-                raise Rejection(
-                    "orderError",
-                    "weight must be a number >= 0 kg",
-                    [*refs, ("parameter", "weight")],
-                )
-
-    def _check_capacity(self, order: wire.Order) -> None:
-        """Simulate the loads along the order: every drop finds its load, no limit is broken."""
-        on_board = {k: (c.boxes, c.mass_kg) for k, c in self.cargo.items()}
-        # effects of pending base actions that stay (a stitching order keeps the base)
-        stitching = self.busy and order.nodes[0].node_id == (self._base_end or ("", -1))[0]
-        if stitching:
-            for run in self.actions.values():
-                if (
-                    run.scope == "node"
-                    and not run.ended
-                    and run.action.action_type in ("pick", "drop")
-                    and self._in_base(run)
-                ):
-                    _apply_load(on_board, run.action)
-        nodes = order.nodes[1:] if (stitching or order.order_id == self.order_id) else order.nodes
-        for node in nodes:
-            for action in node.actions:
-                if action.action_type not in ("pick", "drop"):
-                    continue
-                refs = [("nodeId", node.node_id), ("actionId", action.action_id)]
-                load_id = str(action.param("loadId"))
-                if action.action_type == "pick" and load_id in on_board:
-                    raise Rejection(
-                        "orderError",
-                        f"load {load_id} is already on board",
-                        [*refs, ("loadId", load_id)],
-                    )
-                if action.action_type == "drop" and load_id not in on_board:
-                    raise Rejection(
-                        "orderError",
-                        f"load {load_id} is not on board at this node",
-                        [*refs, ("loadId", load_id)],
-                    )
-                _apply_load(on_board, action)
-                boxes = sum(b for b, _ in on_board.values())
-                kg = sum(m for _, m in on_board.values())
-                if boxes > self.spec.max_boxes:
-                    raise Rejection(
-                        "orderError",
-                        f"{boxes} boxes exceed the capacity of {self.spec.max_boxes}",
-                        [*refs, ("parameter", "boxes")],
-                    )
-                if kg > self.spec.max_load_kg + 1e-6:
-                    raise Rejection(
-                        "orderError",
-                        f"{kg:.1f} kg exceed the payload of {self.spec.max_load_kg:.0f} kg",
-                        [*refs, ("parameter", "weight")],
-                    )
-
-    def _in_base(self, run: ActionRun) -> bool:
+    def in_base(self, run: ActionRun) -> bool:
+        """Whether an order action belongs to the released base."""
         end = self._base_end
         return end is not None and run.node_seq is not None and run.node_seq <= end[1]
-
-    def _check_ready(self) -> None:
-        if self._cancel_id is not None:
-            raise Rejection("orderError", "the current order is being cancelled")
-        if self.battery.charging:
-            raise Rejection(
-                "orderError",
-                "the van is charging; send stopCharging first",
-                [("field", "batteryState.charging")],
-            )
-        if self.operating_mode not in (
-            wire.OperatingMode.AUTOMATIC,
-            wire.OperatingMode.SEMIAUTOMATIC,
-        ):
-            raise Rejection(
-                "orderError",
-                f"operating mode is {self.operating_mode.value}",
-                [("field", "operatingMode")],
-            )
-        if self.e_stop is not wire.EStop.NONE:
-            raise Rejection(
-                "orderError", "emergency stop is active", [("field", "safetyState.eStop")]
-            )
-        if self.battery.soc <= 0:
-            raise Rejection("orderError", "the battery is empty", [("field", "batteryState")])
 
     def _accept(self, order: wire.Order) -> None:
         first = order.nodes[0]
@@ -594,13 +371,13 @@ class VanAgv:
         try:
             msg = wire.parse("instantActions", payload)
         except wire.WireError as exc:
-            head = _loose_header(payload)
+            head = loose_header(payload)
             if not self._mine(head.get("manufacturer"), head.get("serialNumber"), loose=True):
                 return
             refs = [("topic", "instantActions")]
             if "headerId" in head:
                 refs.insert(0, ("headerId", str(head["headerId"])))
-            self.errors.append(_error("validationError", exc.reason, refs))
+            self.errors.append(error("validationError", exc.reason, refs))
             self.dirty = True
             return
         assert isinstance(msg, wire.InstantActions)
@@ -638,14 +415,14 @@ class VanAgv:
         else:
             run.status = ActionStatus.FAILED
             run.result = f"{kind} is not supported as an instant action"
-            self.errors.append(_error("unsupportedActionError", run.result, refs))
+            self.errors.append(error("unsupportedActionError", run.result, refs))
 
     def _cancel(self, run: ActionRun) -> None:
         if self._cancelled or not self.busy:
             run.status = ActionStatus.FAILED
             run.result = "no order to cancel"
             self.errors.append(
-                _error(
+                error(
                     wire.NO_ORDER_TO_CANCEL,
                     "there is no order to cancel",
                     [("actionId", run.action.action_id)],
@@ -686,7 +463,7 @@ class VanAgv:
             run.status = ActionStatus.FAILED
             run.result = "not standing at a charger"
             self.errors.append(
-                _error("chargingError", run.result, [("actionId", run.action.action_id)])
+                error("chargingError", run.result, [("actionId", run.action.action_id)])
             )
             return
         self.battery = replace(self.battery, charging=self.battery.soc < 1.0)
@@ -700,7 +477,7 @@ class VanAgv:
         if self.busy or not numbers or map_id != self.map_id or not isinstance(node_id, str):
             run.status = ActionStatus.FAILED
             run.result = "van busy or bad pose" if numbers else "x, y and theta must be numbers"
-            self.errors.append(_error("initPositionError", run.result, [("actionId", a.action_id)]))
+            self.errors.append(error("initPositionError", run.result, [("actionId", a.action_id)]))
             return
         assert isinstance(x, int | float) and isinstance(y, int | float)
         assert isinstance(theta, int | float)
@@ -759,66 +536,25 @@ class VanAgv:
             return False
         return bool(self.edge_states and self.edge_states[0].released)
 
-    def _edge_points(self, edge: wire.Edge, start: XY | None, end: wire.NodePosition) -> list[XY]:
-        """Points the van drives through on ``edge``: the road's shape from the van's own map
-        when the map knows this edge between these nodes, else straight to the end node."""
-        tip = (end.x, end.y)
-        path = self.paths.get(edge.edge_id)
-        if (
-            path is not None
-            and len(path) >= 2
-            and _near(path[-1], tip)
-            and (start is None or _near(path[0], start))
-        ):
-            return [*path[1:-1], tip]
-        return [tip]
-
     def _drive(self, dt: float) -> None:
         edge, node = self.edge_states[0], self.node_states[0]
         pos = node.node_position
         assert pos is not None
         if self._route_seq != edge.sequence_id or not self._route:
-            self._route = self._edge_points(edge, self._last_xy, pos)
+            self._route = edge_points(self.paths, edge, self._last_xy, pos)
             self._route_seq = edge.sequence_id
         limit = min(self.spec.max_speed_mps, edge.max_speed or math.inf)
-        end_speed = self._route_end_speed(limit, self._end_speed(node))
+        here = (self.pose.x, self.pose.y)
+        pass_speed = node_pass_speed(
+            node, self.edge_states, self.node_states, self._route, here, self.spec, self.paths
+        )
+        end_speed = route_end_speed(self._route, here, self.spec, limit, pass_speed)
         self.pose, reached = drive(self.pose, self._route[0], dt, self.spec, limit, end_speed)
         if reached:
             self._route.pop(0)
             if not self._route:
                 self.edge_states.pop(0)
                 self._traverse_node()
-
-    def _route_end_speed(self, limit: float, node_speed: float) -> float:
-        """Speed allowed at the next route point: corners on the way and braking to the node."""
-        route = self._route
-        v = node_speed
-        for i in range(len(route) - 1, 0, -1):
-            a = route[i - 2] if i >= 2 else (self.pose.x, self.pose.y)
-            b, c = route[i - 1], route[i]
-            turn = wrap_angle(
-                math.atan2(c[1] - b[1], c[0] - b[0]) - math.atan2(b[1] - a[1], b[0] - a[0])
-            )
-            reach = math.sqrt(v * v + 2 * self.spec.deceleration_mps2 * math.dist(b, c))
-            v = min(limit, self.spec.corner_speed(turn), reach)
-        return v
-
-    def _end_speed(self, node: wire.Node) -> float:
-        """How fast the van may pass ``node`` at the end of the current edge."""
-        if len(self.edge_states) < 2 or not self.edge_states[1].released:
-            return 0.0  # decision point: stop unless the base grows
-        if any(a.blocking_type is not BlockingType.NONE for a in node.actions):
-            return 0.0
-        nxt_edge, nxt_node = self.edge_states[1], self.node_states[1]
-        here, there = node.node_position, nxt_node.node_position
-        assert here is not None and there is not None
-        route = self._route
-        before = route[-2] if len(route) >= 2 else (self.pose.x, self.pose.y)
-        after = self._edge_points(nxt_edge, (here.x, here.y), there)[0]
-        heading_in = math.atan2(here.y - before[1], here.x - before[0])
-        heading_out = math.atan2(after[1] - here.y, after[0] - here.x)
-        corner = self.spec.corner_speed(wrap_angle(heading_out - heading_in))
-        return min(corner, nxt_edge.max_speed or math.inf)
 
     def _traverse_node(self) -> None:
         node = self.node_states.pop(0)
@@ -880,7 +616,7 @@ class VanAgv:
                 run.status = ActionStatus.FAILED
                 run.result = "load is not on board"
                 self.errors.append(
-                    _error(
+                    error(
                         "dropError",
                         run.result,
                         [("actionId", a.action_id), ("loadId", str(a.param("loadId")))],
@@ -928,14 +664,14 @@ class VanAgv:
         soc = self.battery.soc
         if soc_before > LOW_BATTERY >= soc:
             self.errors.append(
-                _error(
+                error(
                     "batteryLow", f"battery at {soc:.0%}", hint="return to the warehouse and charge"
                 )
             )
             self.dirty = True
         if soc_before > 0 >= soc:
             self.errors.append(
-                _error(
+                error(
                     "batteryEmpty",
                     "battery empty, van stopped",
                     level=ErrorLevel.FATAL,
@@ -951,330 +687,33 @@ class VanAgv:
 
     # --- messages ---------------------------------------------------------------------------
 
-    def header(self, header_id: int, now: float) -> dict[str, Any]:
-        return {
-            "header_id": header_id,
-            "timestamp": wire.format_timestamp(now),
-            "version": wire.PROTOCOL_VERSION,
-            "manufacturer": self.manufacturer,
-            "serial_number": self.serial_number,
-        }
-
-    def agv_position(self) -> wire.AgvPosition:
-        return wire.AgvPosition(
-            x=round(self.pose.x, 3),
-            y=round(self.pose.y, 3),
-            theta=round(wrap_angle(self.pose.theta), 4),
-            map_id=self.map_id,
-            position_initialized=True,
-            localization_score=0.95,
-            deviation_range=0.2,
-        )
-
-    def state_message(self, header_id: int, now: float) -> wire.State:
-        """The state as it is now."""
-        soc = self.battery.soc
-        return wire.State(
-            **self.header(header_id, now),
-            order_id=self.order_id,
-            order_update_id=self.order_update_id,
-            last_node_id=self.last_node_id,
-            last_node_sequence_id=self.last_node_sequence_id,
-            node_states=[
-                wire.NodeState(
-                    node_id=n.node_id,
-                    sequence_id=n.sequence_id,
-                    released=n.released,
-                    node_description=n.node_description,
-                    node_position=n.node_position,
-                )
-                for n in self.node_states
-            ],
-            edge_states=[
-                wire.EdgeState(
-                    edge_id=e.edge_id,
-                    sequence_id=e.sequence_id,
-                    released=e.released,
-                    edge_description=e.edge_description,
-                )
-                for e in self.edge_states
-            ],
-            driving=self.driving,
-            paused=self.paused,
-            new_base_request=self._new_base_request(),
-            distance_since_last_node=round(self.pose.odometer_m - self._odometer_at_node, 2),
-            action_states=[
-                wire.ActionState(
-                    action_id=r.action.action_id,
-                    action_type=r.action.action_type,
-                    action_description=r.action.action_description,
-                    action_status=r.status,
-                    result_description=r.result or None,
-                )
-                for r in self.actions.values()
-            ],
-            battery_state=wire.BatteryState(
-                battery_charge=round(soc * 100, 2),
-                battery_voltage=round(self.battery.voltage(self.spec), 2),
-                battery_health=100,
-                charging=self.battery.charging,
-                reach=round(self.spec.reach_m(soc, self.cargo_kg)),
-            ),
-            operating_mode=self.operating_mode,
-            errors=list(self.errors),
-            information=[
-                wire.Info(
-                    info_type="cargo",
-                    info_level=wire.InfoLevel.INFO,
-                    info_description=f"{self.cargo_boxes} boxes, {self.cargo_kg:.0f} kg on board",
-                )
-            ],
-            safety_state=wire.SafetyState(e_stop=self.e_stop, field_violation=False),
-            maps=[
-                wire.MapInfo(map_id=self.map_id, map_version="1", map_status=wire.MapStatus.ENABLED)
-            ],
-            agv_position=self.agv_position(),
-            velocity=wire.Velocity(vx=round(self.pose.speed, 3), vy=0.0, omega=0.0),
-            loads=[
-                wire.Load(
-                    load_id=c.load_id,
-                    load_type=LOAD_TYPE,
-                    load_position=LOAD_POSITION,
-                    weight=round(c.mass_kg, 3),
-                )
-                for c in self.cargo.values()
-            ],
-        )
-
-    def _new_base_request(self) -> bool:
+    @property
+    def new_base_request(self) -> bool:
+        """Only the decision point is left of the base while a horizon waits (section 6.10)."""
         released = sum(1 for n in self.node_states if n.released)
         return released <= 1 and any(not n.released for n in self.node_states)
 
+    @property
+    def distance_since_last_node(self) -> float:
+        """Metres driven since the last node was passed."""
+        return self.pose.odometer_m - self._odometer_at_node
+
+    def header(self, header_id: int, now: float) -> dict[str, Any]:
+        return messages.header(self, header_id, now)
+
+    def state_message(self, header_id: int, now: float) -> wire.State:
+        """The state as it is now."""
+        return messages.state_message(self, header_id, now)
+
     def visualization_message(self, header_id: int, now: float) -> wire.Visualization:
-        return wire.Visualization(
-            **self.header(header_id, now),
-            agv_position=self.agv_position(),
-            velocity=wire.Velocity(vx=round(self.pose.speed, 3), vy=0.0, omega=0.0),
-        )
+        return messages.visualization_message(self, header_id, now)
 
     def connection_message(
         self, header_id: int, now: float, state: wire.ConnectionState
     ) -> wire.Connection:
-        return wire.Connection(**self.header(header_id, now), connection_state=state)
+        return messages.connection_message(self, header_id, now, state)
 
     def factsheet_message(
         self, header_id: int, now: float, state_interval_s: float, visualization_s: float | None
     ) -> wire.Factsheet:
-        return factsheet(self, header_id, now, state_interval_s, visualization_s)
-
-
-def _near(a: XY, b: XY) -> bool:
-    return math.dist(a, b) <= PATH_MATCH_M
-
-
-def _apply_load(on_board: dict[str, tuple[int, float]], action: wire.Action) -> None:
-    load_id = str(action.param("loadId"))
-    boxes = action.param("boxes")
-    weight = action.param("weight")
-    if action.action_type == "pick":
-        on_board[load_id] = (
-            boxes if isinstance(boxes, int) else 0,
-            float(weight) if isinstance(weight, int | float) else 0.0,
-        )
-    else:
-        on_board.pop(load_id, None)
-
-
-def _order_actions(order: wire.Order) -> Iterable[wire.Action]:
-    for node in order.nodes:
-        yield from node.actions
-    for edge in order.edges:
-        yield from edge.actions
-
-
-def _loose_header(payload: bytes) -> dict[str, Any]:
-    """Whatever header fields a broken payload still has."""
-    try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _loose_refs(head: dict[str, Any]) -> list[tuple[str, str]]:
-    refs = []
-    for key in ("headerId", "orderId", "orderUpdateId"):
-        value = head.get(key)
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            refs.append((key, str(value)))
-    return refs
-
-
-def factsheet(
-    agv: VanAgv,
-    header_id: int,
-    now: float,
-    state_interval_s: float,
-    visualization_s: float | None,
-) -> wire.Factsheet:
-    """The van's factsheet (section 6.15): what it is and what it can do.
-
-    ``blockingTypes`` is left out of ``agvActions``: the 2.1.0 factsheet schema puts its enum on
-    the array itself, so no non-empty list validates (pick and drop accept SOFT and HARD).
-    """
-    spec = agv.spec
-    load_params = [
-        wire.FactsheetActionParameter(
-            key="loadId", value_data_type="STRING", description="consignment id"
-        ),
-        wire.FactsheetActionParameter(
-            key="boxes", value_data_type="INTEGER", description="number of standard boxes"
-        ),
-        wire.FactsheetActionParameter(
-            key="weight",
-            value_data_type="NUMBER",
-            description="mass of the consignment, kg",
-            is_optional=True,
-        ),
-        wire.FactsheetActionParameter(
-            key="sku", value_data_type="STRING", description="stock keeping unit", is_optional=True
-        ),
-        wire.FactsheetActionParameter(
-            key="loadType", value_data_type="STRING", description="always BOX", is_optional=True
-        ),
-        wire.FactsheetActionParameter(
-            key="stationType",
-            value_data_type="STRING",
-            description="dock or gate",
-            is_optional=True,
-        ),
-        wire.FactsheetActionParameter(
-            key="stationName", value_data_type="STRING", is_optional=True
-        ),
-    ]
-    actions = [
-        wire.AgvAction(
-            action_type="pick",
-            action_scopes=["NODE"],
-            action_parameters=load_params,
-            action_description="load a consignment of boxes at a warehouse dock",
-        ),
-        wire.AgvAction(
-            action_type="drop",
-            action_scopes=["NODE"],
-            action_parameters=load_params,
-            action_description="unload a consignment at a community gate",
-        ),
-        wire.AgvAction(action_type="startCharging", action_scopes=["INSTANT", "NODE"]),
-        wire.AgvAction(action_type="stopCharging", action_scopes=["INSTANT", "NODE"]),
-        wire.AgvAction(action_type="startPause", action_scopes=["INSTANT"]),
-        wire.AgvAction(action_type="stopPause", action_scopes=["INSTANT"]),
-        wire.AgvAction(action_type="cancelOrder", action_scopes=["INSTANT"]),
-        wire.AgvAction(action_type="stateRequest", action_scopes=["INSTANT"]),
-        wire.AgvAction(action_type="factsheetRequest", action_scopes=["INSTANT"]),
-        wire.AgvAction(
-            action_type="initPosition",
-            action_scopes=["INSTANT"],
-            action_parameters=[
-                wire.FactsheetActionParameter(key=k, value_data_type=t)
-                for k, t in (
-                    ("x", "NUMBER"),
-                    ("y", "NUMBER"),
-                    ("theta", "NUMBER"),
-                    ("mapId", "STRING"),
-                    ("lastNodeId", "STRING"),
-                )
-            ],
-        ),
-    ]
-    half_l, half_w = spec.length_m / 2, spec.width_m / 2
-    return wire.Factsheet(
-        **agv.header(header_id, now),
-        type_specification=wire.TypeSpecification(
-            series_name=spec.series_name,
-            series_description="unmanned light delivery van for city streets",
-            agv_kinematic="THREEWHEEL",
-            agv_class="CARRIER",
-            max_load_mass=spec.max_load_kg,
-            localization_types=["NATURAL"],
-            navigation_types=["VIRTUAL_LINE_GUIDED"],
-        ),
-        physical_parameters=wire.PhysicalParameters(
-            speed_min=spec.min_speed_mps,
-            speed_max=round(spec.max_speed_mps, 3),
-            acceleration_max=spec.acceleration_mps2,
-            deceleration_max=spec.deceleration_mps2,
-            height_min=spec.height_m,
-            height_max=spec.height_m,
-            width=spec.width_m,
-            length=spec.length_m,
-        ),
-        protocol_limits=wire.ProtocolLimits(
-            max_string_lens=wire.MaxStringLens(id_len=128, load_id_len=128),
-            max_array_lens=wire.MaxArrayLens(
-                order_nodes=5000, order_edges=5000, node_actions=16, edge_actions=0
-            ),
-            timing=wire.Timing(
-                min_order_interval=0.1,
-                min_state_interval=0.1,
-                default_state_interval=state_interval_s,
-                visualization_interval=visualization_s,
-            ),
-        ),
-        protocol_features=wire.ProtocolFeatures(
-            optional_parameters=[
-                wire.OptionalParameter(
-                    parameter="order.nodes.nodePosition",
-                    support="REQUIRED",
-                    description="the van drives to node positions",
-                ),
-                wire.OptionalParameter(
-                    parameter="order.nodes.nodePosition.allowedDeviationXY", support="SUPPORTED"
-                ),
-                wire.OptionalParameter(
-                    parameter="order.edges.maxSpeed",
-                    support="SUPPORTED",
-                    description="the road's speed limit",
-                ),
-                wire.OptionalParameter(parameter="order.edges.length", support="SUPPORTED"),
-            ],
-            agv_actions=actions,
-        ),
-        agv_geometry=wire.AgvGeometry(
-            envelopes2d=[
-                wire.Envelope2d(
-                    set="body",
-                    polygon_points=[
-                        wire.Point(x=x, y=y)
-                        for x, y in (
-                            (half_l, half_w),
-                            (-half_l, half_w),
-                            (-half_l, -half_w),
-                            (half_l, -half_w),
-                        )
-                    ],
-                )
-            ]
-        ),
-        load_specification=wire.LoadSpecification(
-            load_positions=[LOAD_POSITION],
-            load_sets=[
-                wire.LoadSet(
-                    set_name="boxes",
-                    load_type=LOAD_TYPE,
-                    load_positions=[LOAD_POSITION],
-                    max_weight=spec.max_load_kg,
-                    pick_time=spec.pick_per_box_s,
-                    drop_time=spec.drop_per_box_s,
-                    description=(
-                        f"standard boxes; pick/drop take {spec.per_stop_s:.0f} s per stop plus "
-                        "pickTime/dropTime per box"
-                    ),
-                    max_boxes=spec.max_boxes,
-                )
-            ],
-        ),
-        vehicle_config=wire.VehicleConfig(
-            versions=[wire.VersionInfo(key="softwareVersion", value="streetfleet-sim")]
-        ),
-    )
+        return messages.factsheet(self, header_id, now, state_interval_s, visualization_s)

@@ -2,10 +2,11 @@
 
 :class:`SimVan` is an async context manager. On entry it starts, in its own ``TaskGroup``:
 
-- the connection loop: connects with the last will ``connection: CONNECTIONBROKEN`` (QoS 1,
-  retained), publishes ``connection: ONLINE`` (QoS 1, retained) and its factsheet (retained),
-  subscribes to ``order`` and ``instantActions``, and reconnects with exponential backoff when
-  the broker goes away (the van keeps driving its released base meanwhile, section 6.2);
+- its broker connection (:class:`fleet.mqtt_client.MqttConnection`): connects with the last
+  will ``connection: CONNECTIONBROKEN`` (QoS 1, retained), subscribes to ``order`` and
+  ``instantActions``, publishes ``connection: ONLINE`` (QoS 1, retained) and its factsheet
+  (retained), and reconnects with exponential backoff when the broker goes away (the van keeps
+  driving its released base meanwhile, section 6.2);
 - the live loop: advances the vehicle on the injected clock, publishes ``state`` every
   ``state_interval_s`` world seconds and at once on every change the specification lists,
   ``visualization`` every ``visualization_interval_s``, and the factsheet on request.
@@ -20,21 +21,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import socket
-import uuid
 from types import TracebackType
 from typing import Self
 
 import aiomqtt
-import structlog
 
 from firmware_bridges.vda5050 import wire
 from fleet.clock import Clock
 from fleet.mqtt import BrokerAddress
+from fleet.mqtt_client import MqttConnection
 from fleet.tasks import cancel_and_wait
 from sim.van.agv import VanAgv
-
-log = structlog.get_logger(__name__)
 
 RECONNECT_MIN_S = 0.2
 """First reconnect delay after the broker goes away (real seconds)."""
@@ -76,17 +73,27 @@ class SimVan:
         self._min_wait_s = MIN_REAL_WAIT_S * clock.speed if math.isfinite(clock.speed) else 0.0
         self.tick_s = max(tick_s, self._min_wait_s)
         """World seconds between physics updates while the van is busy."""
-        self.connected = asyncio.Event()
-        """Set while the van is connected to the broker."""
         self.published: dict[str, int] = dict.fromkeys(wire.SUBTOPICS, 0)
         """Messages published per topic."""
-        self.connections = 0
-        """Successful connections so far."""
         self._header_ids: dict[str, int] = dict.fromkeys(wire.SUBTOPICS, 0)
-        self._client: aiomqtt.Client | None = None
+        self._mqtt = MqttConnection(
+            self.address,
+            name="simvan",
+            client_id=f"sim-{agv.serial_number}",
+            subscriptions=[(self.topic("order"), 0), (self.topic("instantActions"), 0)],
+            on_message=self._receive,
+            on_connect=self._on_connect,
+            will=self._will,
+            keepalive_s=KEEPALIVE_S,
+            reconnect_min_s=RECONNECT_MIN_S,
+            reconnect_max_s=RECONNECT_MAX_S,
+            publish_timeout_s=PUBLISH_TIMEOUT_S,
+            quiet=True,
+            log_fields={"serial": agv.serial_number},
+        )
+        self.connected = self._mqtt.connected
+        """Set while the van is connected to the broker (after its ONLINE and factsheet)."""
         self._wake = asyncio.Event()
-        self._crashed = asyncio.Event()
-        self._recovered = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -99,6 +106,11 @@ class SimVan:
     def serial_number(self) -> str:
         return self.agv.serial_number
 
+    @property
+    def connections(self) -> int:
+        """Successful connections so far."""
+        return self._mqtt.stats.connects
+
     def topic(self, subtopic: str) -> str:
         return wire.topic(
             self.prefix, self.interface, self.agv.manufacturer, self.agv.serial_number, subtopic
@@ -109,10 +121,9 @@ class SimVan:
     async def __aenter__(self) -> Self:
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
-        name = f"simvan-{self.serial_number}"
+        await self._mqtt.__aenter__()
         self._tasks = [
-            self._tg.create_task(self._connection_loop(), name=f"{name}-mqtt"),
-            self._tg.create_task(self._live_loop(), name=f"{name}-live"),
+            self._tg.create_task(self._live_loop(), name=f"simvan-{self.serial_number}-live")
         ]
         return self
 
@@ -122,28 +133,20 @@ class SimVan:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        client = self._client
-        if client is not None and not self._crashed.is_set():
-            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                await self._publish_connection(client, wire.ConnectionState.OFFLINE)
+        if self._mqtt.connected.is_set() and not self._mqtt.crashed:
+            await self._publish_connection(wire.ConnectionState.OFFLINE)
         await cancel_and_wait(self._tasks)
+        await self._mqtt.__aexit__(None, None, None)
         assert self._tg is not None
         await self._tg.__aexit__(exc_type, exc, tb)
 
     def crash(self) -> None:
         """Lose the connection abruptly (no DISCONNECT): the broker sends the last will."""
-        self._crashed.set()
-        self._recovered.clear()
-        client = self._client
-        sock = client._client.socket() if client is not None else None
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        self._mqtt.crash()
 
     def recover(self) -> None:
         """Reconnect after :meth:`crash`."""
-        self._crashed.clear()
-        self._recovered.set()
+        self._mqtt.recover()
 
     # --- MQTT -------------------------------------------------------------------------------
 
@@ -151,23 +154,23 @@ class SimVan:
         self._header_ids[subtopic] += 1
         return self._header_ids[subtopic]
 
-    async def _publish(self, client: aiomqtt.Client, subtopic: str, msg: wire.Wire) -> None:
-        await client.publish(
+    async def _publish(self, subtopic: str, msg: wire.Wire) -> bool:
+        """Publish one message; False when it did not go (the connection reconnects)."""
+        if not await self._mqtt.publish(
             self.topic(subtopic),
             msg.to_json(),
             qos=wire.QOS[subtopic],
             retain=subtopic in wire.RETAINED,
-            timeout=PUBLISH_TIMEOUT_S,
-        )
+        ):
+            return False
         self.published[subtopic] += 1
+        return True
 
-    async def _publish_connection(
-        self, client: aiomqtt.Client, state: wire.ConnectionState
-    ) -> None:
+    async def _publish_connection(self, state: wire.ConnectionState) -> bool:
         msg = self.agv.connection_message(self._next_header("connection"), self.clock.time(), state)
-        await self._publish(client, "connection", msg)
+        return await self._publish("connection", msg)
 
-    async def _publish_factsheet(self, client: aiomqtt.Client) -> None:
+    async def _publish_factsheet(self) -> bool:
         vis = self.visualization_interval_s
         msg = self.agv.factsheet_message(
             self._next_header("factsheet"),
@@ -175,54 +178,25 @@ class SimVan:
             self.effective_state_interval_s,
             None if vis is None else max(vis, self._min_wait_s),
         )
-        await self._publish(client, "factsheet", msg)
+        return await self._publish("factsheet", msg)
 
-    async def _connection_loop(self) -> None:
-        delay = RECONNECT_MIN_S
-        while True:
-            if self._crashed.is_set():
-                await self._recovered.wait()
-            will_msg = self.agv.connection_message(
-                self._next_header("connection"),
-                self.clock.time(),
-                wire.ConnectionState.CONNECTIONBROKEN,
-            )
-            will = aiomqtt.Will(self.topic("connection"), will_msg.to_json(), qos=1, retain=True)
-            try:
-                async with aiomqtt.Client(
-                    **self.address.client_kwargs(),
-                    identifier=f"sim-{self.agv.serial_number}-{uuid.uuid4().hex[:8]}",
-                    will=will,
-                    keepalive=KEEPALIVE_S,
-                    protocol=aiomqtt.ProtocolVersion.V311,
-                    clean_session=True,
-                ) as client:
-                    await client.subscribe(
-                        [(self.topic("order"), 0), (self.topic("instantActions"), 0)]
-                    )
-                    await self._publish_connection(client, wire.ConnectionState.ONLINE)
-                    await self._publish_factsheet(client)
-                    self._client = client
-                    self.connections += 1
-                    self.connected.set()
-                    self.agv.dirty = True
-                    self._wake.set()
-                    delay = RECONNECT_MIN_S
-                    log.debug("simvan.connected", serial=self.serial_number)
-                    async for message in client.messages:
-                        try:
-                            self._receive(message)
-                        except Exception:
-                            log.exception("simvan.receive_failed", serial=self.serial_number)
-            except aiomqtt.MqttError as exc:
-                log.debug("simvan.disconnected", serial=self.serial_number, error=str(exc))
-            finally:
-                self._client = None
-                self.connected.clear()
-            if not self._crashed.is_set():
-                # transport back-off runs on real time: it is about sockets, not the world
-                await asyncio.sleep(delay)
-                delay = min(RECONNECT_MAX_S, delay * 2)
+    def _will(self) -> aiomqtt.Will:
+        msg = self.agv.connection_message(
+            self._next_header("connection"),
+            self.clock.time(),
+            wire.ConnectionState.CONNECTIONBROKEN,
+        )
+        return aiomqtt.Will(self.topic("connection"), msg.to_json(), qos=1, retain=True)
+
+    async def _on_connect(self) -> None:
+        """ONLINE and the factsheet before anything else; then report the state at once."""
+        if not (
+            await self._publish_connection(wire.ConnectionState.ONLINE)
+            and await self._publish_factsheet()
+        ):
+            raise aiomqtt.MqttError("could not announce the van")  # reconnect
+        self.agv.dirty = True
+        self._wake.set()
 
     def _receive(self, message: aiomqtt.Message) -> None:
         payload = message.payload
@@ -246,26 +220,8 @@ class SimVan:
             now = clock.monotonic()
             agv.tick(now - last)
             last = now
-            client = self._client
-            if client is not None:
-                try:
-                    if agv.factsheet_requested:
-                        agv.factsheet_requested = False
-                        await self._publish_factsheet(client)
-                    if agv.dirty or now >= next_state:
-                        agv.dirty = False
-                        msg = agv.state_message(self._next_header("state"), clock.time())
-                        await self._publish(client, "state", msg)
-                        next_state = now + self.state_interval_s
-                    vis = self.visualization_interval_s
-                    if vis is not None and now >= next_vis:
-                        msg2 = agv.visualization_message(
-                            self._next_header("visualization"), clock.time()
-                        )
-                        await self._publish(client, "visualization", msg2)
-                        next_vis = now + vis
-                except aiomqtt.MqttError:
-                    pass  # the connection loop reconnects
+            if self._mqtt.connected.is_set():
+                next_state, next_vis = await self._report(now, next_state, next_vis)
             active = agv.busy or agv.driving or agv.battery.charging
             due = next_state if self.visualization_interval_s is None else min(next_state, next_vis)
             wait = due - clock.monotonic()
@@ -274,6 +230,29 @@ class SimVan:
             wait = max(wait, self._min_wait_s, 0.0)
             await self._sleep_or_wake(wait)
             self._wake.clear()
+
+    async def _report(self, now: float, next_state: float, next_vis: float) -> tuple[float, float]:
+        """Publish what is due: a requested factsheet, the state (on change or every interval),
+        the visualization. Stops at a publish that fails (the connection reconnects); returns
+        when the state and the visualization are due next."""
+        agv, clock = self.agv, self.clock
+        if agv.factsheet_requested:
+            agv.factsheet_requested = False
+            if not await self._publish_factsheet():
+                return next_state, next_vis
+        if agv.dirty or now >= next_state:
+            agv.dirty = False
+            if not await self._publish(
+                "state", agv.state_message(self._next_header("state"), clock.time())
+            ):
+                return next_state, next_vis
+            next_state = now + self.state_interval_s
+        vis = self.visualization_interval_s
+        if vis is not None and now >= next_vis:
+            msg = agv.visualization_message(self._next_header("visualization"), clock.time())
+            if await self._publish("visualization", msg):
+                next_vis = now + vis
+        return next_state, next_vis
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         """Wait ``seconds`` of world time, or less if a message wakes the van."""

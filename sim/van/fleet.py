@@ -22,9 +22,10 @@ import structlog
 from firmware_bridges.vda5050 import wire
 from fleet.clock import Clock
 from fleet.world import World
-from sim.van.agv import XY, VanAgv
+from sim.van.agv import VanAgv
 from sim.van.client import SimVan
 from sim.van.model import Battery, Pose, VanSpec
+from sim.van.route import XY
 
 log = structlog.get_logger(__name__)
 

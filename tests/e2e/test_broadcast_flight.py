@@ -13,7 +13,6 @@ the SITL suite, where PX4 flies and the payload reads PX4's position over MAVLin
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from tests.service import WORLDS, running_service
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+@pytest.mark.usefixtures("espeak_ng")
 async def test_broadcast_requested_over_http_is_flown_and_proven(tmp_path: Path) -> None:
     world = load_world(WORLDS / "shatou.geojson")
     async with sim_drones(2, world, SPEED) as drones:

@@ -9,7 +9,6 @@ service asks for the ones it never received."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from tests.support import eventually, free_port, free_udp_ports
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"),
+    pytest.mark.usefixtures("espeak_ng"),
 ]
 
 SPEED = float(os.environ.get("STREETFLEET_TEST_SPEED", "20"))

@@ -5,7 +5,6 @@ staff send, what they get back, and every refusal with the field it names. No dr
 from __future__ import annotations
 
 import hashlib
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,8 @@ from tests.unit.broadcast.clipserver import tone_wav
 
 pytestmark = [pytest.mark.slow]
 
-needs_espeak = pytest.mark.skipif(
-    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"
-)
+needs_espeak = pytest.mark.usefixtures("espeak_ng")
+"""espeak-ng installed (skipped with the reason when not; fails under CI=true)."""
 
 
 def settings_for(tmp_path: Path, **broadcast: Any) -> Any:

@@ -18,6 +18,7 @@ from fleet.store.repository import Store
 from fleet.vehicle import Capability, LinkState, VehicleInfo, VehicleKind
 from fleet.worldfile import load_world
 from missions.context import MissionContext
+from missions.delivery.fleet import DroneFleet
 from missions.dispatcher import Dispatcher
 from missions.journal import Journal
 from tests.service import WORLDS
@@ -84,7 +85,7 @@ async def test_a_drone_carrying_a_speaker_is_not_a_delivery_drone(
     dispatcher: Dispatcher,
 ) -> None:
     assert isinstance(dispatcher.ctx.registry.get("speaker-SPK-2").control, SpeakerControl)
-    ids = [e.info.id for e, _ in dispatcher.delivery_drones("W1")]
+    ids = [e.info.id for e, _ in DroneFleet(dispatcher.ctx).delivery_drones("W1")]
     assert ids == ["drone-1"]
 
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import pytest
 
-import firmware_bridges.mavlink  # noqa: F401 - registers the link schemes
 from firmware_bridges.mavlink.control import MavlinkDrone
-from firmware_bridges.mavlink.link import MavlinkLink
+from firmware_bridges.mavlink.link import MavlinkLink, register
 from fleet.clock import AcceleratedClock
 from fleet.drone import FencePolygon, FlightPlan, Geofence, Gripper, Land, Takeoff, Waypoint
 from fleet.errors import CommandRejected, MissionUploadError
@@ -48,6 +47,7 @@ async def flight() -> AsyncIterator[Flight]:
     clock = AcceleratedClock(SPEED)
     registry, bus = VehicleRegistry(), EventBus()
     port = free_port(__import__("socket").SOCK_DGRAM)
+    register()  # the mavlink+udpin/udpout schemes, as the composition root does
     link = create_link(f"mavlink+udpin://127.0.0.1:{port}", LinkContext(registry, bus, clock, {}))
     assert isinstance(link, MavlinkLink)
     async with link, SimFleet(1, clock=clock, homes=[HOME], first_port=port) as fleet:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import firmware_bridges.mavlink  # registers the mavlink schemes
 import firmware_bridges.speaker.link  # noqa: F401 - registers the speaker schemes
 from firmware_bridges.mavlink.control import MavlinkDrone
+from firmware_bridges.mavlink.link import register as register_mavlink
 from firmware_bridges.speaker.address import link_url
 from fleet.clock import AcceleratedClock
 from fleet.events import EventBus
@@ -63,6 +63,7 @@ async def test_planned_broadcast_flight_covers_the_community(
     registry, bus = VehicleRegistry(), EventBus()
     ctx = LinkContext(registry, bus, clock, {})
     port = free_port(socket.SOCK_DGRAM)
+    register_mavlink()  # the mavlink+udpin/udpout schemes, as the composition root does
     mav = create_link(f"mavlink+udpin://127.0.0.1:{port}", ctx)
     namespace = f"{mqtt_prefix}/speaker"
     spk = create_link(link_url(mqtt_url, ns=namespace), ctx)

@@ -9,7 +9,6 @@ positions read from PX4 over the payload link).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -56,7 +55,7 @@ async def test_a_plan_px4_refuses_is_reported_in_its_words(
         )
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+@pytest.mark.usefixtures("espeak_ng")
 async def test_broadcast_flown_by_px4(tmp_path: Path, px4_fleet: Fleet) -> None:
     world = load_world(WORLDS / "shatou.geojson")
     async with px4_fleet(2, world) as drones:

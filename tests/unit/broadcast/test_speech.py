@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import struct
 import wave
 from pathlib import Path
@@ -14,17 +13,11 @@ from fleet.errors import ConfigError, NotFound, ValidationError
 from missions.broadcast.clips import ClipStore, inspect_wav, sha256_hex
 from missions.broadcast.speech import SpeechEngine, render_speech
 from missions.broadcast.voices import Language, Voice
-from tests.support import require_service
 
 
 @pytest.fixture
-def espeak() -> SpeechEngine:
+def espeak(espeak_ng: str) -> SpeechEngine:
     """The real espeak-ng (skipped with the reason when absent; fails under CI=true)."""
-    require_service(
-        "espeak-ng",
-        shutil.which("espeak-ng") is not None,
-        "not installed; install the Debian package: apt-get install espeak-ng",
-    )
     return SpeechEngine()
 
 

@@ -12,13 +12,14 @@ from fleet.ledger import MOVEMENT_EFFECTS, MovementKind, effect, quantity_proble
 from fleet.store import repository
 from fleet.store.repository import RequestRecord
 from fleet.store.tables import Request, RequestItem, Task
-from missions import drone_delivery, inventory
+from missions import inventory
 from missions.bookkeeping import due_for_closing
 from missions.catalogue import default_skus
-from missions.delivery_mode import choose_mode
+from missions.delivery import plan as drone_delivery
+from missions.delivery.mode import choose_mode
+from missions.modes import Mode
 from missions.open_work import assigned_units, carried_units, unassigned_units
 from missions.routing import DroneSpec, estimate
-from missions.routing.plan import Mode
 from missions.states import Priority, RequestState, TaskState
 
 SKU = {s.id: s for s in default_skus()}

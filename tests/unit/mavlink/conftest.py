@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-import firmware_bridges.mavlink  # noqa: F401 - registers the link schemes
-from firmware_bridges.mavlink.link import MavlinkLink
+from firmware_bridges.mavlink.link import MavlinkLink, register
 from fleet.clock import AcceleratedClock
 from fleet.events import EventBus
 from fleet.link import LinkContext, create_link
@@ -32,6 +31,7 @@ class Env:
 
 @pytest.fixture
 def env() -> Env:
+    register()  # the mavlink+udpin/udpout schemes, as the composition root does
     return Env(VehicleRegistry(), EventBus(), AcceleratedClock(SPEED))
 
 

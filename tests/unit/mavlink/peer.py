@@ -15,8 +15,8 @@ from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import px4
-from firmware_bridges.mavlink.px4_events import EventMessage, decode_extra
+from firmware_bridges.mavlink.wire import px4
+from firmware_bridges.mavlink.wire.px4_events import EventMessage, decode_extra
 
 Addr = tuple[str, int]
 

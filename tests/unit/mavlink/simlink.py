@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import firmware_bridges.mavlink  # noqa: F401 - registers the link schemes
 from firmware_bridges.mavlink.control import MavlinkDrone
-from firmware_bridges.mavlink.link import MavlinkLink
+from firmware_bridges.mavlink.link import MavlinkLink, register
 from fleet.clock import AcceleratedClock
 from fleet.events import EventBus
 from fleet.link import LinkContext, create_link
@@ -58,6 +57,7 @@ async def sim_link(
     registry, bus = VehicleRegistry(), EventBus()
     port = port or free_port(socket.SOCK_DGRAM)
     opts = {"metadata_cache_dir": str(cache_dir) if cache_dir else None, **options}
+    register()  # the mavlink+udpin/udpout schemes, as the composition root does
     link = create_link(f"mavlink+udpin://127.0.0.1:{port}", LinkContext(registry, bus, clock, opts))
     assert isinstance(link, MavlinkLink)
     homes = [Home(HOME.lat + i * 1e-4, HOME.lon, HOME.alt) for i in range(drones)]

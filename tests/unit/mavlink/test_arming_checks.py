@@ -13,11 +13,15 @@ from typing import Any
 import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import px4_events
 from firmware_bridges.mavlink.arming_checks import ArmingCheckTracker
 from firmware_bridges.mavlink.control import MavlinkDrone
-from firmware_bridges.mavlink.event_metadata import EventMetadata, RenderedEvent, render_unknown
-from firmware_bridges.mavlink.px4_events import pack_arguments, px4_event_id
+from firmware_bridges.mavlink.wire import px4_events
+from firmware_bridges.mavlink.wire.event_metadata import (
+    EventMetadata,
+    RenderedEvent,
+    render_unknown,
+)
+from firmware_bridges.mavlink.wire.px4_events import pack_arguments, px4_event_id
 from fleet.events import Severity, VehicleEventKind
 from sim.drone.arming_report import component_bits, mode_bits
 from sim.drone.metadata import events_json

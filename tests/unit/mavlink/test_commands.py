@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import px4
 from firmware_bridges.mavlink.control import MavlinkDrone
+from firmware_bridges.mavlink.wire import px4
 from fleet.drone import Winch, WinchAction
 from fleet.errors import CommandRejected, CommandTimeout, LinkLost
 from fleet.events import VehicleEvent, VehicleEventKind

@@ -10,16 +10,16 @@ import zlib
 import pytest
 from pymavlink.generator import mavparse
 
-from firmware_bridges.mavlink import component_info
 from firmware_bridges.mavlink.codec import Codec
-from firmware_bridges.mavlink.component_info import (
+from firmware_bridges.mavlink.metadata import firmware_label
+from firmware_bridges.mavlink.wire import component_info
+from firmware_bridges.mavlink.wire.component_info import (
     ComponentInformationMessage,
     ComponentMetadataMessage,
     MftpUri,
     parse_general,
     parse_mftp,
 )
-from firmware_bridges.mavlink.metadata import firmware_label
 from fleet.clock import ManualClock
 
 XML = """<?xml version="1.0"?>

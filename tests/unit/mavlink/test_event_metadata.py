@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from firmware_bridges.mavlink import px4_events
-from firmware_bridges.mavlink.event_metadata import (
+from firmware_bridges.mavlink.wire import px4_events
+from firmware_bridges.mavlink.wire.event_metadata import (
     EventMetadata,
     EventSpec,
     MetadataError,
@@ -22,7 +22,7 @@ from firmware_bridges.mavlink.event_metadata import (
     events_document,
     render_unknown,
 )
-from firmware_bridges.mavlink.px4_events import px4_event_id
+from firmware_bridges.mavlink.wire.px4_events import px4_event_id
 
 MODES = {
     "1": {"name": "manual", "description": "Manual"},

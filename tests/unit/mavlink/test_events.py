@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from firmware_bridges.mavlink.px4_events import KNOWN_EVENTS, pack_arguments, render_event
+from firmware_bridges.mavlink.wire.px4_events import KNOWN_EVENTS, pack_arguments, render_event
 
 
 def _id(name: str) -> int:

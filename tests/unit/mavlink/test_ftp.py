@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from firmware_bridges.mavlink.ftp import FtpClient
-from firmware_bridges.mavlink.ftp_protocol import (
+from firmware_bridges.mavlink.wire.ftp_protocol import (
     MAX_DATA,
     FtpErrorCode,
     FtpPayload,

@@ -9,9 +9,9 @@ import socket
 import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import px4
 from firmware_bridges.mavlink.control import STREAMS, MavlinkDrone
-from firmware_bridges.mavlink.px4_events import pack_arguments, px4_event_id
+from firmware_bridges.mavlink.wire import px4
+from firmware_bridges.mavlink.wire.px4_events import pack_arguments, px4_event_id
 from fleet.drone import DroneControl
 from fleet.errors import ConfigError
 from fleet.events import Severity, VehicleEvent, VehicleEventKind

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import component_info, ftp_protocol
-from firmware_bridges.mavlink.component_info import (
+from firmware_bridges.mavlink.control import MavlinkDrone
+from firmware_bridges.mavlink.wire import component_info, ftp_protocol
+from firmware_bridges.mavlink.wire.component_info import (
     COMP_METADATA_TYPE_EVENTS,
     ComponentInformationMessage,
     MetadataEntry,
 )
-from firmware_bridges.mavlink.control import MavlinkDrone
-from firmware_bridges.mavlink.px4_events import pack_arguments, px4_event_id
+from firmware_bridges.mavlink.wire.px4_events import pack_arguments, px4_event_id
 from fleet.vehicle import LinkState
 from sim.drone import metadata as sim_metadata
 from sim.drone.arming_report import CheckFailure, emit_report, mode_bits

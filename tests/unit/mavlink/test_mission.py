@@ -9,7 +9,7 @@ import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
 from firmware_bridges.mavlink.control import MavlinkDrone
-from firmware_bridges.mavlink.px4_events import pack_arguments, px4_event_id
+from firmware_bridges.mavlink.wire.px4_events import pack_arguments, px4_event_id
 from fleet.drone import (
     FenceCircle,
     FencePolygon,

@@ -8,9 +8,10 @@ import pytest
 from pymavlink.dialects.v20 import common as mavlink
 from pymavlink.generator import mavparse
 
-from firmware_bridges.mavlink import px4_events, translate
+from firmware_bridges.mavlink import translate, translate_plans
 from firmware_bridges.mavlink.codec import Codec, LinkStats, iter_frames
-from firmware_bridges.mavlink.translate import MissionItem
+from firmware_bridges.mavlink.wire import px4_events
+from firmware_bridges.mavlink.wire.mission_items import MissionItem
 from fleet.clock import ManualClock
 from fleet.drone import FlightPlan, Land, Takeoff, Waypoint, Winch, WinchAction
 from fleet.errors import ValidationError
@@ -148,14 +149,14 @@ def test_param_validation() -> None:
 
 def test_plan_validation_and_defaults() -> None:
     with pytest.raises(ValidationError, match="items\\[0\\]"):
-        translate.plan_to_items(FlightPlan((Waypoint(91.0, 0.0, 10.0),)), None, None)
+        translate_plans.plan_to_items(FlightPlan((Waypoint(91.0, 0.0, 10.0),)), None, None)
     with pytest.raises(ValidationError, match="take-off position"):
-        translate.plan_to_items(FlightPlan((Takeoff(10.0),)), None, None)
+        translate_plans.plan_to_items(FlightPlan((Takeoff(10.0),)), None, None)
     with pytest.raises(ValidationError, match="landing position"):
-        translate.plan_to_items(FlightPlan((Land(),)), None, None)
-    (takeoff,) = translate.plan_to_items(FlightPlan((Takeoff(),)), (22.5, 114.0), 2.5)
+        translate_plans.plan_to_items(FlightPlan((Land(),)), None, None)
+    (takeoff,) = translate_plans.plan_to_items(FlightPlan((Takeoff(),)), (22.5, 114.0), 2.5)
     assert takeoff.z == 2.5 and math.isnan(takeoff.param4)
-    (winch,) = translate.plan_to_items(
+    (winch,) = translate_plans.plan_to_items(
         FlightPlan((Winch(WinchAction.RATE, rate_mps=0.5),)), None, None
     )
     assert (winch.command, winch.frame, winch.param2, winch.param4) == (
@@ -165,7 +166,7 @@ def test_plan_validation_and_defaults() -> None:
         0.5,
     )
     with pytest.raises(ValidationError):
-        translate.items_to_plan([MissionItem(mavlink.MAV_CMD_DO_JUMP, 2)])
+        translate_plans.items_to_plan([MissionItem(mavlink.MAV_CMD_DO_JUMP, 2)])
 
 
 def test_sensor_faults_from_sys_status() -> None:

@@ -14,7 +14,7 @@ from fleet.settings import DroneMissionSettings
 from fleet.world import World
 from fleet.worldfile import load_world
 from missions.catalogue import default_skus
-from missions.drone_delivery import (
+from missions.delivery.plan import (
     check_energy,
     drone_can_carry,
     plan_delivery,

@@ -14,7 +14,7 @@ from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import px4_events
+from firmware_bridges.mavlink.wire import px4_events
 
 GCS_SYSID = 255
 GCS_COMPID = mavlink.MAV_COMP_ID_MISSIONPLANNER

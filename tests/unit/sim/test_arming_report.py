@@ -6,9 +6,9 @@ import struct
 
 import pytest
 
-from firmware_bridges.mavlink import px4_events
 from firmware_bridges.mavlink.arming_checks import ArmingCheckTracker
-from firmware_bridges.mavlink.event_metadata import EventMetadata
+from firmware_bridges.mavlink.wire import px4_events
+from firmware_bridges.mavlink.wire.event_metadata import EventMetadata
 from sim.drone.arming_report import (
     ALL_MODES,
     CheckFailure,

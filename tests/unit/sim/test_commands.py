@@ -7,7 +7,7 @@ import math
 import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink.px4 import AutoSubMode, MainMode, decode_custom_mode
+from firmware_bridges.mavlink.wire.px4 import AutoSubMode, MainMode, decode_custom_mode
 from tests.support import eventually
 from tests.unit.sim.harness import fleet_and_gcs
 

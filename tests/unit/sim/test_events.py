@@ -6,7 +6,7 @@ import struct
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import px4_events
+from firmware_bridges.mavlink.wire import px4_events
 from fleet.geo import offset_latlon
 from sim.drone.events import BUFFER_SIZE, EventLog, frames_of
 from tests.support import eventually

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import component_info, px4_events
-from firmware_bridges.mavlink.component_info import COMP_METADATA_TYPE_EVENTS
-from firmware_bridges.mavlink.event_metadata import EventMetadata
+from firmware_bridges.mavlink.wire import component_info, px4_events
+from firmware_bridges.mavlink.wire.component_info import COMP_METADATA_TYPE_EVENTS
+from firmware_bridges.mavlink.wire.event_metadata import EventMetadata
 from sim.drone import metadata
 from tests.unit.sim.harness import fleet_and_gcs
 

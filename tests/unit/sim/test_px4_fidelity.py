@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import px4_events
+from firmware_bridges.mavlink.wire import px4_events
 from fleet.drone import FlightPlan, Gripper, Land, Takeoff, Waypoint
 from fleet.geo import offset_latlon
 from fleet.vehicle import LandedState

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pymavlink.dialects.v20 import common as mavlink
 
+from firmware_bridges.mavlink.wire.mission_items import MissionItem
 from fleet.geo import offset_latlon
-from sim.drone.autopilot import Nav, nav_for
 from sim.drone.feasibility import check_mission
 from sim.drone.fence import Fence, breach_reason
-from sim.drone.mission_items import MissionItem, check_item
+from sim.drone.mission_items import check_item
+from sim.drone.modes import Nav, nav_for
 
 LAT, LON = 22.5273, 114.0544
 REL = mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT
@@ -25,8 +26,9 @@ def item(
     alt: float = 10,
     p1: float = 0,
 ) -> MissionItem:
+    del seq  # the item's place in its plan (a wire item carries no sequence number)
     lat, lon = offset_latlon(LAT, LON, east, north)
-    return MissionItem(seq, frame, cmd, param1=p1, x=round(lat * 1e7), y=round(lon * 1e7), z=alt)
+    return MissionItem(cmd, frame, param1=p1, x=round(lat * 1e7), y=round(lon * 1e7), z=alt)
 
 
 def test_item_frames_as_px4_parses_them() -> None:

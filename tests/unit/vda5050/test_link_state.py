@@ -9,7 +9,8 @@ import aiomqtt
 
 import firmware_bridges.vda5050.link  # noqa: F401
 from firmware_bridges.vda5050 import translate, wire
-from firmware_bridges.vda5050.link import KEEP_TRIPS, VanHandle, Vda5050Link, _TripBook
+from firmware_bridges.vda5050.control import KEEP_TRIPS, VanHandle, _TripBook
+from firmware_bridges.vda5050.link import Vda5050Link
 from fleet.clock import ManualClock
 from fleet.events import EventBus, FleetEvent, Subscription, VehicleEvent, VehicleEventKind
 from fleet.link import LinkContext

@@ -19,28 +19,22 @@ Every choice comes with its reason, which the dispatcher records on the request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from fleet.store.repository import RequestRecord
 from fleet.store.tables import Sku
+from missions.modes import Mode, ModeChoice
 from missions.priorities import class_label
-from missions.routing.plan import Mode
 from missions.states import Priority
+
+if TYPE_CHECKING:
+    from missions.context import MissionContext
+    from missions.delivery.fleet import DroneFleet
+    from missions.dispatcher import Dispatcher, ModeRule
+    from missions.open_work import Lines
 
 DRONE_CLASSES: frozenset[Priority] = frozenset({Priority.URGENT_MEDICAL, Priority.VULNERABLE})
 """Priority classes whose light loads fly even while vans run."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModeChoice:
-    """How a load travels, and why."""
-
-    mode: Mode
-    """``drone`` or ``van``."""
-    reason: str
-
-    @property
-    def by_drone(self) -> bool:
-        return self.mode is Mode.DRONE
 
 
 def load_kg(lines: list[tuple[Sku, int]]) -> float:
@@ -91,3 +85,32 @@ def choose_mode(
             Mode.VAN, f"waits for a van: {label} loads go by van while vans run ({light})"
         )
     return ModeChoice(Mode.DRONE, f"{label}, light ({light}) and no van can take it now: flies")
+
+
+def mode_rule(ctx: MissionContext, dispatcher: Dispatcher, drones: DroneFleet) -> ModeRule:
+    """The dispatcher's mode rule: :func:`choose_mode` with the live fleet (vans from the van
+    carrier, drones from ``drones``)."""
+
+    async def rule(rec: RequestRecord, lines: Lines, drones_available: bool | None) -> ModeChoice:
+        req = rec.request
+        warehouse_id = req.warehouse_id
+        van = await dispatcher.carrier_available(
+            "van", community_id=req.community_id, warehouse_id=warehouse_id
+        )
+        if drones_available is None:
+            drones_available = drones.online_at(warehouse_id)
+        unreachable = (
+            drones.drone_unreachable(warehouse_id, req.community_id, load_kg(lines))
+            if warehouse_id is not None
+            else None
+        )
+        return choose_mode(
+            lines,
+            Priority(req.priority),
+            payload_kg=ctx.settings.drone_missions.payload_kg,
+            van_available=van,
+            drones_available=drones_available,
+            unreachable=unreachable,
+        )
+
+    return rule

@@ -15,8 +15,8 @@ a 12-byte header (https://mavlink.io/en/services/ftp.html, PX4's ``mavlink_ftp.h
     uint8  data[239]    path (requests), file bytes (reads), file size (OpenFileRO ACK),
                         error code (NAK: data[0], errno in data[1] after FailErrno)
 
-This is a wire module: the bridge's client (:mod:`.ftp`) and the simulator's server
-(``sim/drone/ftp_server.py``) share it.
+This is a wire module: the bridge's client (``firmware_bridges.mavlink.ftp``) and the
+simulator's server (``sim/drone/ftp_server.py``) share it.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
+
+from firmware_bridges.mavlink.wire.messages import Message
 
 MSG_ID = mavlink.MAVLINK_MSG_ID_FILE_TRANSFER_PROTOCOL
 """FILE_TRANSFER_PROTOCOL."""
@@ -163,14 +164,14 @@ def error_name(code: FtpErrorCode | int | None) -> str:
     return "NONE" if code is None else f"ERROR_{code}"
 
 
-def message(target_system: int, target_component: int, payload: FtpPayload) -> Any:
+def message(target_system: int, target_component: int, payload: FtpPayload) -> Message:
     """FILE_TRANSFER_PROTOCOL carrying ``payload`` (target network 0)."""
     return mavlink.MAVLink_file_transfer_protocol_message(
         0, target_system, target_component, payload.pack()
     )
 
 
-def payload_of(msg: Any) -> FtpPayload:
+def payload_of(msg: Message) -> FtpPayload:
     """The decoded payload of a FILE_TRANSFER_PROTOCOL message."""
     return FtpPayload.unpack(msg.payload)
 

@@ -9,7 +9,6 @@ The plan is stored with the mission, with the indices of the items that mark eac
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,17 +20,15 @@ from fleet.drone import (
     Gripper,
     GripperAction,
     Land,
-    ReturnToLaunch,
     Takeoff,
     Waypoint,
-    Winch,
-    WinchAction,
 )
 from fleet.errors import PlanningError
 from fleet.geo import LatLon
 from fleet.settings import DroneMissionSettings
 from fleet.store.tables import Sku
 from fleet.world import Community, Pad, World
+from missions.flight_json import item_from_json, item_to_json
 
 CRUISE_SPEED_MPS = energy_model.CRUISE_SPEED_MPS
 """Horizontal cruise speed assumed for estimates (:mod:`fleet.energy`, PX4 MPC_XY_CRUISE)."""
@@ -193,34 +190,3 @@ def plan_from_json(data: dict[str, Any]) -> DeliveryPlan:
         duration_s=data["duration_s"],
         energy_fraction=data["energy_fraction"],
     )
-
-
-_ITEM_TYPES: dict[str, type] = {
-    "takeoff": Takeoff,
-    "waypoint": Waypoint,
-    "land": Land,
-    "rtl": ReturnToLaunch,
-    "gripper": Gripper,
-    "winch": Winch,
-}
-_ITEM_NAMES = {v: k for k, v in _ITEM_TYPES.items()}
-
-
-def item_to_json(item: FlightItem) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": _ITEM_NAMES[type(item)]}
-    for name in item.__slots__:
-        value = getattr(item, name)
-        if isinstance(value, float) and math.isnan(value):
-            value = None
-        out[name] = value.value if isinstance(value, GripperAction | WinchAction) else value
-    return out
-
-
-def item_from_json(data: dict[str, Any]) -> FlightItem:
-    kind = _ITEM_TYPES[data["type"]]
-    fields = {k: v for k, v in data.items() if k != "type"}
-    if kind is Gripper:
-        fields["action"] = GripperAction(fields["action"])
-    if kind is Winch:
-        fields["action"] = WinchAction(fields["action"])
-    return kind(**fields)

@@ -32,7 +32,8 @@ from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink.event_metadata import XZ_MAGIC
+from firmware_bridges.mavlink.wire.event_metadata import XZ_MAGIC
+from firmware_bridges.mavlink.wire.messages import Message
 
 MSG_ID_COMPONENT_INFORMATION = 395
 """COMPONENT_INFORMATION (deprecated since 2022-04, replaced by COMPONENT_METADATA)."""
@@ -62,7 +63,7 @@ def _cstr(raw: bytes | str) -> str:
     return raw.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
 
 
-class ComponentMetadataMessage(mavlink.MAVLink_message):
+class ComponentMetadataMessage(mavlink.MAVLink_message):  # type: ignore[misc]  # pymavlink is untyped (Any) here
     """COMPONENT_METADATA (397)."""
 
     id = MSG_ID_COMPONENT_METADATA
@@ -81,10 +82,10 @@ class ComponentMetadataMessage(mavlink.MAVLink_message):
 
     def pack(self, mav: mavlink.MAVLink, force_mavlink1: bool = False) -> bytes:
         payload = self.unpacker.pack(self.time_boot_ms, self.file_crc, self.uri.encode()[:URI_LEN])
-        return self._pack(mav, self.crc_extra, payload)
+        return bytes(self._pack(mav, self.crc_extra, payload))
 
 
-class ComponentInformationMessage(mavlink.MAVLink_message):
+class ComponentInformationMessage(mavlink.MAVLink_message):  # type: ignore[misc]  # pymavlink is untyped (Any) here
     """COMPONENT_INFORMATION (395), the deprecated predecessor of COMPONENT_METADATA."""
 
     id = MSG_ID_COMPONENT_INFORMATION
@@ -130,7 +131,7 @@ class ComponentInformationMessage(mavlink.MAVLink_message):
             self.general_metadata_uri.encode()[:URI_LEN],
             self.peripherals_metadata_uri.encode()[:URI_LEN],
         )
-        return self._pack(mav, self.crc_extra, payload)
+        return bytes(self._pack(mav, self.crc_extra, payload))
 
 
 MESSAGES: dict[int, type[mavlink.MAVLink_message]] = {
@@ -140,7 +141,7 @@ MESSAGES: dict[int, type[mavlink.MAVLink_message]] = {
 """The messages this module adds to pymavlink's ``common`` dialect, by id."""
 
 
-def general_reference(msg: Any) -> tuple[str, int]:
+def general_reference(msg: Message) -> tuple[str, int]:
     """(uri, crc) of the general metadata file from COMPONENT_METADATA or _INFORMATION."""
     if msg.get_msgId() == MSG_ID_COMPONENT_METADATA:
         return _cstr(msg.uri), int(msg.file_crc)

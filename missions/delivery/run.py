@@ -1,25 +1,26 @@
 """Drone delivery runs: upload fence and plan, start, follow the phases, book the release and
-the landing (see ``missions.drone_delivery`` for the plan)."""
+the landing (see ``missions.delivery.plan`` for the plan)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fleet.airspace import world_geofence
-from fleet.drone import DroneControl
-from fleet.errors import NotFound, StreetfleetError, VehicleError
+from fleet.errors import VehicleError
 from fleet.geo import LatLon, distance_m
 from fleet.registry import VehicleEntry
+from fleet.store.repository import Session
 from fleet.store.tables import Mission, MissionEvent
-from fleet.vehicle import LandedState, LinkState, MissionRunState
+from fleet.vehicle import LandedState, MissionRunState
 from missions.context import MissionContext
-from missions.drone_delivery import DeliveryPlan, plan_from_json
+from missions.delivery.plan import DeliveryPlan, plan_from_json
+from missions.follow import Follower, Notes
 from missions.journal import EventKind
-from missions.run import MissionRun
+from missions.run import DroneRun
 from missions.states import MissionKind, MissionState, Phase, TaskState
 
 
-class DroneDeliveryRun(MissionRun):
+class DroneDeliveryRun(DroneRun):
     """Executes one drone delivery mission."""
 
     kind = MissionKind.DRONE_DELIVERY
@@ -35,14 +36,10 @@ class DroneDeliveryRun(MissionRun):
             return
         await self._follow()
 
-    def _control(self) -> tuple[VehicleEntry, DroneControl]:
-        entry = self.ctx.registry.get(self.vehicle_id)
-        return entry, entry.control
-
     async def _start(self) -> bool:
         """Upload, authorize, load and start. False if the mission ended instead."""
         try:
-            entry, ctl = self._control()
+            entry, ctl = self._drone()
             await self.set_phase(Phase.PREFLIGHT, "uploading geofence and mission")
             await ctl.upload_geofence(world_geofence(self.ctx.world))
             await ctl.upload_mission(self.dp.plan)
@@ -50,7 +47,7 @@ class DroneDeliveryRun(MissionRun):
                 await self.cancel_unstarted(self._cancel_requested)
                 return False
 
-            async def load(s: Any) -> list[MissionEvent]:
+            async def load(s: Session) -> list[MissionEvent]:
                 return await self._stock_for_tasks(s, "load", "loaded onto the drone")
 
             battery = entry.status.battery_fraction
@@ -67,7 +64,7 @@ class DroneDeliveryRun(MissionRun):
             await self._fail(f"vehicle refused the mission: {exc.message}")
             return False
 
-        async def started(s: Any) -> list[MissionEvent]:
+        async def started(s: Session) -> list[MissionEvent]:
             return await self._settle_requests(s, f"mission {self.mission.id} underway")
 
         await self.transition(
@@ -91,55 +88,36 @@ class DroneDeliveryRun(MissionRun):
         return Phase.LANDING
 
     async def _follow(self) -> None:
-        """Follow the vehicle until it is back on the ground and disarmed.
+        """Follow the vehicle until it is back on the ground and disarmed
+        (:class:`missions.follow.Follower`).
 
         Also used after a restart: the vehicle may not be discovered yet, and what happened
         while nobody watched (a release, a landing) is read from its mission progress.
         """
-        clock, registry = self.ctx.clock, self.ctx.registry
+        clock = self.ctx.clock
+        started = self.mission.started_at.timestamp() if self.mission.started_at else clock.time()
         released = bool(self.mission.result.get("released"))
         took_off = bool(self.mission.result.get("took_off"))
         resumed = self.mission.started_at is not None and self._resuming
-        started = self.mission.started_at.timestamp() if self.mission.started_at else clock.time()
-        deadline = started + self.cfg.max_flight_s
-        seen = -1
-        link_lost_noted = False
-        recall_sent = False
         fresh = resumed  # after a restart the registry holds nothing stale
-        while True:
-            remaining = deadline - clock.time()
-            if remaining <= 0:
-                await self._recall(f"not back after {self.cfg.max_flight_s:.0f} s")
-                return
-            try:
-                entry = await registry.wait_for(
-                    self.vehicle_id,
-                    lambda e, v=seen: e.version != v,  # type: ignore[misc]
-                    within=min(remaining, 5.0),
-                    clock=clock,
-                )
-            except TimeoutError:
-                continue
-            except NotFound:  # not (re)discovered yet after a restart
-                await clock.sleep(1.0)
-                continue
-            seen = entry.version
+        follower = Follower(
+            self.ctx.registry,
+            clock,
+            self.vehicle_id,
+            deadline=started + self.cfg.max_flight_s,
+            notes=Notes(lost="link lost; the drone continues its mission"),
+        )
+
+        async def update(entry: VehicleEntry) -> bool:
+            nonlocal released, took_off, resumed, fresh
             st = entry.status
             progress = st.mission
             if progress.state == MissionRunState.UNKNOWN:
-                continue  # wait for its first mission report before judging anything
-            if st.link == LinkState.LOST and not link_lost_noted:
-                link_lost_noted = True
-                await self.note(EventKind.VEHICLE, "link lost; the drone continues its mission")
-            elif st.link == LinkState.ONLINE and link_lost_noted:
-                link_lost_noted = False
-                await self.note(EventKind.VEHICLE, "link regained")
-            if self._cancel_requested and not recall_sent:
-                recall_sent = True
-                await self._recall_for_cancel()
+                return False  # wait for its first mission report before judging anything
+            recalled = follower.stop_sent
             if not took_off and st.landed == LandedState.IN_AIR:
                 took_off = True
-                await self._record_result(took_off=True)
+                await self.save_result(took_off=True)
             if progress.state == MissionRunState.ACTIVE:
                 fresh = True
             # until this mission runs, progress describes the vehicle's previous mission (PX4
@@ -148,20 +126,27 @@ class DroneDeliveryRun(MissionRun):
                 seq = progress.current
                 if progress.state == MissionRunState.COMPLETE:
                     seq = len(self.dp.plan.items)
-                if took_off and not recall_sent:
+                if took_off and not recalled:
                     await self.set_phase(self._phase_of(seq))
-                if not released and took_off and seq > self.dp.gripper_index and not recall_sent:
+                if not released and took_off and seq > self.dp.gripper_index and not recalled:
                     released = True
                     # after a restart the release may have happened unobserved: no position
                     await self._released(entry, observed=not resumed)
                 resumed = False
             if took_off and st.landed == LandedState.ON_GROUND and not st.armed:
                 await self._landed(entry, released)
-                return
+                return True
+            return False
 
-    async def _record_result(self, **result: Any) -> None:
-        self.mission = await self.ctx.store.update_mission(
-            self.mission.id, result={**self.mission.result, **result}
+        async def overdue() -> None:
+            await self._recall(f"not back after {self.cfg.max_flight_s:.0f} s")
+
+        await follower.follow(
+            update,
+            overdue=overdue,
+            note=self._vehicle_note,
+            stop_requested=self._wants_stop,
+            stop=self._recall_for_cancel,
         )
 
     async def _released(self, entry: VehicleEntry, observed: bool = True) -> None:
@@ -181,7 +166,7 @@ class DroneDeliveryRun(MissionRun):
         else:
             reason = f"payload released {dist:.1f} m from the drop point of {self.dp.community_id}"
 
-        async def book(s: Any) -> list[MissionEvent]:
+        async def book(s: Session) -> list[MissionEvent]:
             tasks = [t for t in await self._tasks(s) if t.state == TaskState.ASSIGNED]
             return await self._book_delivery(
                 s, tasks, f"released at {self.dp.community_id}", reason
@@ -196,13 +181,14 @@ class DroneDeliveryRun(MissionRun):
         )
         events: list[MissionEvent] = []
         async with self.ctx.store.transaction() as s:
-            self.mission = await self.ctx.store.update_mission(
+            updated = await self.ctx.store.update_mission(
                 self.mission.id,
                 events=[ev],
                 session=s,
                 result={**self.mission.result, **result},
             )
             events = await book(s)
+        self.mission = updated  # once committed (see MissionRun.transition)
         self.ctx.journal.published(ev, *events)
 
     async def _landed(self, entry: VehicleEntry, released: bool) -> None:
@@ -246,7 +232,7 @@ class DroneDeliveryRun(MissionRun):
 
         cancelled = dst == MissionState.CANCELLED
 
-        async def back(s: Any) -> list[MissionEvent]:
+        async def back(s: Session) -> list[MissionEvent]:
             return await self._unwind(
                 s,
                 f"{dst}: {reason}",
@@ -257,18 +243,5 @@ class DroneDeliveryRun(MissionRun):
         await self.transition(dst, reason, phase=Phase.DONE, result=result, extra=back)
 
     async def _recall(self, why: str) -> None:
-        try:
-            _, ctl = self._control()
-            await ctl.return_to_launch()
-            await self.note(EventKind.DECISION, f"return to launch commanded: {why}")
-        except StreetfleetError as exc:
-            await self.note(EventKind.VEHICLE, f"return to launch failed: {exc}")
+        await self._send_home(why)
         await self._fail(why)
-
-    async def _recall_for_cancel(self) -> None:
-        try:
-            _, ctl = self._control()
-            await ctl.return_to_launch()
-            await self.set_phase(Phase.RETURN, f"cancelled: {self._cancel_requested}; returning")
-        except StreetfleetError as exc:
-            await self.note(EventKind.VEHICLE, f"return to launch failed: {exc}")

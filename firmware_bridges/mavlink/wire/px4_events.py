@@ -9,8 +9,8 @@ the component-information messages of :mod:`.component_info`, which the dialect 
 
 An EVENT carries an id and up to 40 bytes of little-endian arguments; what it means lives in
 the firmware's event metadata (``all_events.json``), which the bridge downloads from each
-vehicle through the component-information protocol (:mod:`.metadata`) and renders with
-libevents' rules (:mod:`.event_metadata`). PX4 event ids are
+vehicle through the component-information protocol (``firmware_bridges.mavlink.metadata``) and
+renders with libevents' rules (:mod:`.event_metadata`). PX4 event ids are
 ``(fnv1a_32(name) & 0xFFFFFF) | component << 24`` (``px4_platform_common/events.h``), computed
 here by :func:`px4_event_id`.
 
@@ -38,8 +38,8 @@ from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from firmware_bridges.mavlink import component_info
-from firmware_bridges.mavlink.event_metadata import (
+from firmware_bridges.mavlink.wire import component_info
+from firmware_bridges.mavlink.wire.event_metadata import (
     EnumSpec,
     EventMetadata,
     EventSpec,
@@ -69,7 +69,7 @@ LOG_LEVEL_DISABLED = 9
 """External log level of events not to be shown at all."""
 
 
-class EventMessage(mavlink.MAVLink_message):
+class EventMessage(mavlink.MAVLink_message):  # type: ignore[misc]  # pymavlink is untyped (Any) here
     """EVENT (410)."""
 
     id = MSG_ID_EVENT
@@ -118,7 +118,8 @@ class EventMessage(mavlink.MAVLink_message):
     def format_attr(self, field: str) -> str | float | int:
         if field == "id":
             return self.event_id
-        return super().format_attr(field)
+        value: str | float | int = super().format_attr(field)
+        return value
 
     def pack(self, mav: mavlink.MAVLink, force_mavlink1: bool = False) -> bytes:
         payload = self.unpacker.pack(
@@ -130,7 +131,7 @@ class EventMessage(mavlink.MAVLink_message):
             self.log_levels,
             self.arguments,
         )
-        return self._pack(mav, self.crc_extra, payload)
+        return bytes(self._pack(mav, self.crc_extra, payload))
 
     @property
     def external_level(self) -> int:
@@ -138,7 +139,7 @@ class EventMessage(mavlink.MAVLink_message):
         return self.log_levels & 0x0F
 
 
-class CurrentEventSequenceMessage(mavlink.MAVLink_message):
+class CurrentEventSequenceMessage(mavlink.MAVLink_message):  # type: ignore[misc]  # pymavlink is untyped (Any) here
     """CURRENT_EVENT_SEQUENCE (411)."""
 
     id = MSG_ID_CURRENT_EVENT_SEQUENCE
@@ -155,10 +156,10 @@ class CurrentEventSequenceMessage(mavlink.MAVLink_message):
         self.flags = flags
 
     def pack(self, mav: mavlink.MAVLink, force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.sequence, self.flags))
+        return bytes(self._pack(mav, self.crc_extra, self.unpacker.pack(self.sequence, self.flags)))
 
 
-class RequestEventMessage(mavlink.MAVLink_message):
+class RequestEventMessage(mavlink.MAVLink_message):  # type: ignore[misc]  # pymavlink is untyped (Any) here
     """REQUEST_EVENT (412)."""
 
     id = MSG_ID_REQUEST_EVENT
@@ -182,10 +183,10 @@ class RequestEventMessage(mavlink.MAVLink_message):
         payload = self.unpacker.pack(
             self.first_sequence, self.last_sequence, self.target_system, self.target_component
         )
-        return self._pack(mav, self.crc_extra, payload)
+        return bytes(self._pack(mav, self.crc_extra, payload))
 
 
-class ResponseEventErrorMessage(mavlink.MAVLink_message):
+class ResponseEventErrorMessage(mavlink.MAVLink_message):  # type: ignore[misc]  # pymavlink is untyped (Any) here
     """RESPONSE_EVENT_ERROR (413)."""
 
     id = MSG_ID_RESPONSE_EVENT_ERROR
@@ -231,7 +232,7 @@ class ResponseEventErrorMessage(mavlink.MAVLink_message):
             self.target_component,
             self.reason,
         )
-        return self._pack(mav, self.crc_extra, payload)
+        return bytes(self._pack(mav, self.crc_extra, payload))
 
 
 EXTRA_MESSAGES: dict[int, type[mavlink.MAVLink_message]] = {
@@ -518,6 +519,6 @@ def render_event(event_id: int, arguments: bytes) -> tuple[str, str | None]:
     return event.message, event.name
 
 
-def pack_arguments(fmt: str, *values: Any) -> bytes:
+def pack_arguments(fmt: str, *values: float) -> bytes:
     """EVENT.arguments for values packed with struct codes ``fmt`` (helper for emitters)."""
     return struct.pack("<" + fmt, *values).ljust(ARGUMENTS_LEN, b"\x00")

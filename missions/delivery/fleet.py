@@ -1,0 +1,118 @@
+"""The delivery drones as the drone delivery kind sees them: which drones serve which pads,
+their energy and payload figures, flight distances around no-fly zones, and whether a drone can
+reach a community at all.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+from fleet.airspace import path_length, router_for
+from fleet.errors import PlanningError
+from fleet.geo import distance_m
+from fleet.registry import VehicleEntry
+from fleet.speaker import SpeakerControl
+from fleet.vehicle import Capability, LinkState, VehicleKind
+from fleet.world import Pad
+from missions.context import MissionContext
+from missions.routing.drones import XY, DroneSpec, estimate
+
+PAD_MATCH_M = 15.0
+"""A drone is on a pad when its home position is within this distance of it."""
+
+
+class DroneFleet:
+    """Queries over the live delivery drones of one mission context."""
+
+    def __init__(self, ctx: MissionContext) -> None:
+        self.ctx = ctx
+
+    def drone_spec(self, entry: VehicleEntry | None = None) -> DroneSpec:
+        """The energy and payload figures of a delivery drone (settings; the vehicle's own
+        payload when it reports one)."""
+        cfg = self.ctx.settings.drone_missions
+        payload = entry.info.payload_kg if entry is not None and entry.info.payload_kg else None
+        return DroneSpec(
+            payload_kg=payload or cfg.payload_kg,
+            cruise_alt_m=cfg.cruise_alt_m,
+            drop_alt_m=cfg.drop_alt_m,
+            drop_hold_s=cfg.drop_hold_s,
+            reserve_fraction=cfg.reserve_fraction,
+        )
+
+    def flight_distance(self, a: XY, b: XY) -> float:
+        """Flight path length between two local-frame points, around no-fly zones (metres;
+        ``inf`` when no path exists)."""
+        return _flight_distance(self.ctx.world, *self._airspace(), a, b)
+
+    def _airspace(self) -> tuple[float, float]:
+        cfg = self.ctx.settings.drone_missions
+        return cfg.cruise_alt_m, cfg.no_fly_margin_m
+
+    def drone_unreachable(self, warehouse_id: str, community_id: str, kg: float) -> str | None:
+        """Why no drone from ``warehouse_id``'s pads can fly ``kg`` to the community's drop
+        point and back with the reserve on a full battery (None when one can)."""
+        world = self.ctx.world
+        pads = world.pads_of(warehouse_id)
+        if not pads:
+            return f"warehouse {warehouse_id} has no drone pad"
+        drop = world.xy(world.community(community_id).drop_point)
+        spec = self.drone_spec()
+        best = math.inf
+        for pad in pads:
+            d = self.flight_distance(world.xy(pad.location), drop)
+            best = min(best, estimate(spec, d, d, kg).energy)
+        if best <= 1.0 - spec.reserve_fraction:
+            return None
+        if math.isinf(best):
+            return f"no flight path from {warehouse_id}'s pads to the drop point of {community_id}"
+        return (
+            f"the drop point of {community_id} is out of drone range: the sortie needs "
+            f"{best:.0%} of a full battery plus the {spec.reserve_fraction:.0%} reserve"
+        )
+
+    def delivery_drones(self, warehouse_id: str | None) -> list[tuple[VehicleEntry, Pad]]:
+        """Delivery drones online at a pad of ``warehouse_id`` (any warehouse when None),
+        busy or not, with their pad. Drones carrying a loudspeaker payload are not delivery
+        drones: their payload bay holds the speaker."""
+        world = self.ctx.world
+        pads = [
+            p
+            for p in world.pads
+            if p.warehouse_id is not None
+            and (warehouse_id is None or p.warehouse_id == warehouse_id)
+        ]
+        out = []
+        speaker_hosts = {
+            e.control.host_vehicle_id
+            for e in self.ctx.registry
+            if isinstance(e.control, SpeakerControl)
+        }
+        for entry in self.ctx.registry:
+            info, st = entry.info, entry.status
+            if info.kind != VehicleKind.DRONE or Capability.DELIVERY not in info.capabilities:
+                continue
+            if info.id in speaker_hosts:
+                continue  # its payload bay holds a loudspeaker, not a gripper load
+            where = st.home or st.position
+            if where is None:
+                continue
+            pad = min(pads, key=lambda p: distance_m(p.location, where), default=None)
+            if pad is None or distance_m(pad.location, where) > PAD_MATCH_M:
+                continue
+            out.append((entry, pad))
+        return out
+
+    def online_at(self, warehouse_id: str | None) -> bool:
+        """Whether a delivery drone is online at a pad of ``warehouse_id``."""
+        return any(e.status.link == LinkState.ONLINE for e, _ in self.delivery_drones(warehouse_id))
+
+
+@lru_cache(maxsize=4096)
+def _flight_distance(world: Any, alt_m: float, margin_m: float, a: XY, b: XY) -> float:
+    try:
+        return path_length(router_for(world, alt_m, margin_m).path(a, b))
+    except PlanningError:
+        return math.inf
