@@ -19,9 +19,11 @@ STAMP_DEV := $(VENV)/.installed-dev
 LOCK := constraints.txt
 LOCK_CMD = $(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 	--python-platform linux --output-file $(LOCK)
-# pytest runs on two workers: most tests wait on accelerated clocks and sockets, not the CPU
+# pytest runs on three workers that steal work from each other: most tests wait on accelerated
+# clocks and sockets, not the CPU (the whole suite keeps two cores about a quarter busy), and the
+# long tests go first (tests/conftest.py) so the short ones fill the gaps
 # (make test PYTEST_ARGS="-x tests/unit" runs a subset in one process)
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 3 --dist worksteal
 
 .PHONY: demo serve test check lint typecheck bench system-packages lock upgrade-deps clean
 

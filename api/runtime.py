@@ -1,8 +1,8 @@
 """The composition root's runtime: builds every long-lived part of the service from settings.
 
 ``open_runtime(settings)`` is the one place that wires the fleet core, the store, the vehicle
-links (the MAVLink bridge's URL schemes are registered here, explicitly; importing the VDA 5050
-and speaker links registers theirs) and the mission services; the FastAPI lifespan and the CLI
+links (every bridge's URL schemes are registered here, explicitly: importing a bridge
+registers nothing) and the mission services; the FastAPI lifespan and the CLI
 both use it. Leaving the context stops everything in reverse order.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import structlog
 
-import firmware_bridges.speaker.link
-import firmware_bridges.vda5050.link  # noqa: F401  (registers vda5050+mqtt/mqtts)
 from firmware_bridges.mavlink.link import register as register_mavlink
+from firmware_bridges.speaker.link import register as register_speaker
+from firmware_bridges.vda5050.link import register as register_vda5050
 from fleet.clock import Clock, make_clock
 from fleet.events import EventBus
 from fleet.mqtt_broker import EmbeddedBroker
@@ -68,6 +68,8 @@ def mavlink_options(settings: Settings) -> dict[str, Any]:
 async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Runtime]:
     """Start the service's runtime; yields it ready (links open, dispatcher running)."""
     register_mavlink()
+    register_vda5050()
+    register_speaker()
     clock = clock or make_clock(settings.clock.mode, settings.clock.speed)
     world = load_world(settings.world.path)
     log.info(

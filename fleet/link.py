@@ -9,9 +9,10 @@ control handle (e.g. :class:`fleet.drone.DroneControl`), keeps their
 
 Links are created from URLs through a scheme registry (``mavlink+udpin://127.0.0.1:14540``,
 ``vda5050+mqtt://host:1883/acme/VAN-01``). The composition root registers the bridges' schemes
-before it creates links (the MAVLink bridge with an explicit
-``firmware_bridges.mavlink.link.register()``; the VDA 5050 and speaker links when their ``link``
-module is imported); ``fleet`` itself knows no bridge.
+before it creates links, explicitly: each bridge's ``link.register()``
+(``firmware_bridges.mavlink.link``, ``firmware_bridges.vda5050.link``,
+``firmware_bridges.speaker.link``); importing a bridge registers nothing, and ``fleet`` itself
+knows no bridge.
 """
 
 from __future__ import annotations

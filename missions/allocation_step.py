@@ -31,7 +31,8 @@ plan ``allocated - delivered - assigned`` (:mod:`missions.open_work`) and never 
 ``decision`` event with the reason (``Decision.as_event()``: quantity, community share, rule,
 Jain's index); each pool whose outcome changes gets one ``decision`` event without a request
 id, with the per-community shares, shortfall and Jain's index. :attr:`AllocationStep.latest`
-holds the last round (``GET /v1/allocations/latest``).
+holds the last round (``GET /v1/allocations/latest``). How one pool is shared is
+:func:`missions.pools.share_pool` (pure).
 """
 
 from __future__ import annotations
@@ -48,14 +49,9 @@ import structlog
 from fleet.errors import Conflict, InsufficientStock
 from fleet.geo import distance_m
 from fleet.ledger import MovementKind
-from fleet.store.repository import RequestRecord
-from fleet.store.tables import MissionEvent, RequestItem, Stock
+from fleet.store.repository import RequestRecord, Session
+from fleet.store.tables import MissionEvent, Stock
 from missions.allocation import (
-    Allocation,
-    AllocationRule,
-    Demand,
-    RequestShare,
-    allocate,
     community_weight,
     jain_index,
 )
@@ -64,150 +60,11 @@ from missions.context import MissionContext
 from missions.decision_log import decision_event
 from missions.journal import EventKind
 from missions.open_work import assigned_units
+from missions.pools import CommunityOutcome, PoolLine, PoolOutcome, share_pool
 from missions.routing.decisions import Decision, DecisionKind
 from missions.states import Priority, RequestKind
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class PoolLine:
-    """One request line in a pool: what it asks, carries and holds."""
-
-    rec: RequestRecord
-    item: RequestItem
-    carried: int
-    """Delivered plus on vehicles' work."""
-    held: int
-    """Allocated and not yet on a vehicle (reserved in stock)."""
-
-    @property
-    def request_id(self) -> str:
-        return self.rec.request.id
-
-    @property
-    def community_id(self) -> str:
-        return self.rec.request.community_id
-
-    @property
-    def want(self) -> int:
-        """Units it could still receive."""
-        return max(0, self.item.quantity - self.carried)
-
-    def demand(self, quantity: int) -> Demand:
-        r = self.rec.request
-        return Demand(
-            request_id=r.id,
-            community_id=r.community_id,
-            quantity=quantity,
-            priority=Priority(r.priority),
-            deadline=r.deadline.timestamp() if r.deadline else math.inf,
-            approved_at=(r.approved_at or r.created_at).timestamp(),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class CommunityOutcome:
-    """One community's share of a pool this round."""
-
-    community_id: str
-    weight: float
-    asked: int
-    """Units its open requests ask in total."""
-    carried: int
-    """Units of it on vehicles or delivered (its floor)."""
-    allocated: int
-    """Its share in total (carried included)."""
-    reason: str
-
-    @property
-    def shortfall(self) -> int:
-        return self.asked - self.allocated
-
-    @property
-    def satisfied(self) -> float:
-        return self.allocated / self.asked if self.asked else 1.0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "community_id": self.community_id,
-            "weight": self.weight,
-            "asked": self.asked,
-            "carried": self.carried,
-            "allocated": self.allocated,
-            "shortfall": self.shortfall,
-            "satisfied": round(self.satisfied, 4),
-            "reason": self.reason,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class PoolOutcome:
-    """The allocation of one SKU at one warehouse this round."""
-
-    warehouse_id: str
-    sku_id: str
-    rule: AllocationRule
-    available: int
-    """Units not promised to anyone before the round."""
-    held: int
-    """Units promised to requests and not on a vehicle before the round."""
-    carried: int
-    """Units of open requests on vehicles or delivered."""
-    asked: int
-    allocated: int
-    level: float
-    jain_index: float
-    jain_unweighted: float
-    starved: tuple[str, ...]
-    communities: tuple[CommunityOutcome, ...]
-
-    @property
-    def in_play(self) -> int:
-        """Units shared this round (available + held + carried)."""
-        return self.available + self.held + self.carried
-
-    @property
-    def shortfall(self) -> int:
-        return self.asked - self.allocated
-
-    def signature(self) -> tuple[Any, ...]:
-        return (
-            self.in_play,
-            tuple((c.community_id, c.asked, c.allocated) for c in self.communities),
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "warehouse_id": self.warehouse_id,
-            "sku_id": self.sku_id,
-            "rule": self.rule.value,
-            "available": self.available,
-            "held": self.held,
-            "carried": self.carried,
-            "in_play": self.in_play,
-            "asked": self.asked,
-            "allocated": self.allocated,
-            "shortfall": self.shortfall,
-            "level": self.level,
-            "jain_index": round(self.jain_index, 6),
-            "jain_unweighted": round(self.jain_unweighted, 6),
-            "starved": list(self.starved),
-            "communities": [c.as_json() for c in self.communities],
-        }
-
-    def describe(self) -> str:
-        short = [c for c in self.communities if c.shortfall > 0]
-        text = (
-            f"{self.sku_id} at {self.warehouse_id}: {self.in_play} in play ({self.available} "
-            f"available, {self.held} promised and waiting, {self.carried} on vehicles or "
-            f"delivered) for {self.asked} asked by {len(self.communities)} "
-            f"communit{'y' if len(self.communities) == 1 else 'ies'}; rule {self.rule.value}; "
-            f"Jain's index {self.jain_index:.3f}"
-        )
-        if short:
-            text += "; short: " + ", ".join(f"{c.community_id} {c.shortfall}" for c in short)
-        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +114,15 @@ Serves = Callable[[str, str, bool], Awaitable[bool]]
 """``await serves(warehouse_id, community_id, flyable)``: whether a vehicle can take work from
 that warehouse to that community now (drones count only for a ``flyable`` load)."""
 
+SharePolicy = Callable[
+    [str, str, int, Sequence["PoolLine"], Mapping[str, int | float]],
+    tuple["PoolOutcome", dict[str, int], dict[str, str]],
+]
+"""``share(warehouse_id, sku_id, available, wants, weights)``: how one pool is shared (the
+signature of :func:`share_pool`); returns the outcome, each request's new *held* quantity and
+the reason of its split. The service always uses :func:`share_pool`; benchmarks swap in their
+baselines (``bench.baselines.fcfs_share``) through :attr:`AllocationStep.share`."""
+
 CHOSEN_BY = "warehouse_chosen_by"
 """Key in ``Request.details`` marking a warehouse the dispatcher chose (not the requester)."""
 
@@ -264,10 +130,15 @@ CHOSEN_BY = "warehouse_chosen_by"
 class AllocationStep:
     """Runs the allocation at the start of each dispatch round (the dispatcher holds its lock)."""
 
-    def __init__(self, ctx: MissionContext, serves: Serves | None = None) -> None:
+    def __init__(
+        self, ctx: MissionContext, serves: Serves | None = None, share: SharePolicy | None = None
+    ) -> None:
         self.ctx = ctx
         self.serves = serves
         """Where vehicles can serve from now (the dispatcher's fleet view); None: anywhere."""
+        self.share: SharePolicy = share or share_pool
+        """How each pool is shared: :func:`share_pool` (weighted max-min with floors); a
+        benchmark's baseline policy may replace it."""
         self.latest: AllocationRound | None = None
         """The last round (None before the first)."""
         self._serving: dict[tuple[str, bool], set[str]] = {}
@@ -312,7 +183,7 @@ class AllocationStep:
         return result
 
     async def release_for_adjustment(
-        self, s: Any, warehouse_id: str, sku_id: str, units: int, why: str
+        self, s: Session, warehouse_id: str, sku_id: str, units: int, why: str
     ) -> tuple[int, list[MissionEvent]]:
         """Release up to ``units`` of ``sku_id`` reserved at ``warehouse_id`` for requests and
         not yet on a vehicle, so that a count correction can take them off; the least urgent,
@@ -527,7 +398,7 @@ class AllocationStep:
         self, warehouse_id: str, sku_id: str, available: int, wants: Sequence[PoolLine]
     ) -> tuple[PoolOutcome, dict[str, int], dict[str, str]]:
         weights = {w.community_id: self._weight(w.community_id) for w in wants}
-        return share_pool(warehouse_id, sku_id, available, wants, weights)
+        return self.share(warehouse_id, sku_id, available, wants, weights)
 
     # --- applying and recording ------------------------------------------------------------
 
@@ -682,96 +553,3 @@ class AllocationStep:
             request_ids=(),
             data={"scope": "pool", **outcome.as_json()},
         )
-
-
-def share_pool(
-    warehouse_id: str,
-    sku_id: str,
-    available: int,
-    wants: Sequence[PoolLine],
-    weights: Mapping[str, int | float],
-) -> tuple[PoolOutcome, dict[str, int], dict[str, str]]:
-    """Share one pool (see the module): community shares by weighted max-min with each
-    community's carried units as a floor, then each community's extra split between its
-    requests by class, deadline and approval. Pure.
-
-    Returns the outcome, each request's new *held* quantity (units reserved and not on a
-    vehicle) and the reason of its split inside its community."""
-    by_c: dict[str, list[PoolLine]] = defaultdict(list)
-    for w in wants:
-        by_c[w.community_id].append(w)
-    floor = {c: sum(w.carried for w in ws) for c, ws in by_c.items()}
-    asked = {c: sum(w.item.quantity for w in ws) for c, ws in by_c.items()}
-    held = sum(w.held for w in wants)
-    carried = sum(floor.values())
-    in_play = available + held + carried
-
-    active = set(by_c)
-    fixed: set[str] = set()
-    alloc: Allocation | None = None
-    while active:
-        alloc = allocate(
-            sku_id,
-            in_play - sum(floor[c] for c in fixed),
-            [w.demand(w.item.quantity) for w in wants if w.community_id in active],
-            {c: weights[c] for c in active},
-        )
-        below = {c for c in active if alloc.community(c).allocated < floor[c]}
-        if not below:
-            break
-        fixed |= below
-        active -= below
-        alloc = None
-    share = {c: floor[c] for c in fixed}
-    reasons = {
-        c: f"asked {asked[c]}, keeps the {floor[c]} its requests already carry or received, "
-        "at or above its share this round: gets nothing more"
-        for c in fixed
-    }
-    if alloc is not None:
-        for c in active:
-            cs = alloc.community(c)
-            share[c] = cs.allocated
-            reasons[c] = cs.reason
-
-    targets: dict[str, int] = {}
-    request_reason: dict[str, str] = {}
-    for c, ws in by_c.items():
-        extra = share[c] - floor[c]
-        open_ws = [w for w in ws if w.want > 0]
-        if not open_ws:
-            continue
-        inner = allocate(sku_id, extra, [w.demand(w.want) for w in open_ws], {c: weights[c]})
-        for w in open_ws:
-            rs: RequestShare = inner.request(w.request_id)
-            targets[w.request_id] = rs.allocated
-            request_reason[w.request_id] = rs.reason
-    communities = tuple(
-        CommunityOutcome(
-            community_id=c,
-            weight=float(weights[c]),
-            asked=asked[c],
-            carried=floor[c],
-            allocated=share[c],
-            reason=reasons[c],
-        )
-        for c in sorted(by_c)
-    )
-    fractions = [co.satisfied for co in communities]
-    ws_ = [co.weight for co in communities]
-    outcome = PoolOutcome(
-        warehouse_id=warehouse_id,
-        sku_id=sku_id,
-        rule=alloc.rule if alloc is not None else AllocationRule.TOO_FEW,
-        available=available,
-        held=held,
-        carried=carried,
-        asked=sum(asked.values()),
-        allocated=sum(share.values()),
-        level=alloc.level if alloc is not None else 0.0,
-        jain_index=jain_index(fractions, ws_),
-        jain_unweighted=jain_index(fractions),
-        starved=tuple(co.community_id for co in communities if co.allocated == 0),
-        communities=communities,
-    )
-    return outcome, targets, request_reason

@@ -112,10 +112,15 @@ class Follower:
             if remaining <= 0:
                 await overdue()
                 return
+            last = seen
+
+            def changed(e: VehicleEntry, last: int = last) -> bool:
+                return e.version != last
+
             try:
                 entry = await self.registry.wait_for(
                     self.vehicle_id,
-                    lambda e, v=seen: e.version != v,  # type: ignore[misc]
+                    changed,
                     within=min(remaining, self.poll_s),
                     clock=clock,
                 )

@@ -75,3 +75,25 @@ def pg_schema(pg_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+_FIRST = ("tests/e2e/", "tests/integration/", "tests/conformance/")
+"""Directories whose tests wait longest on accelerated clocks and sockets."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long tests first: the tests that wait longest (``slow``, then end to end, integration and
+    conformance) are handed to the pytest-xdist workers before the many short ones, so the
+    short ones fill the gaps instead of one long test running alone at the end. The order of
+    tests within each group is kept."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("slow") is not None:
+            return 0
+        path = item.nodeid
+        for i, prefix in enumerate(_FIRST, start=1):
+            if path.startswith(prefix):
+                return i
+        return len(_FIRST) + 1
+
+    items.sort(key=rank)

@@ -2,6 +2,6 @@
 
 ``wire`` (the protocol's messages and topics; the simulator imports it), ``translate`` (wire <->
 :mod:`fleet.speaker`), ``address`` (link URLs), ``control`` (``SpeakerHandle``, the
-``SpeakerControl`` of one payload) and ``link`` (the ``speaker+mqtt://`` link; importing it
-registers the schemes).
+``SpeakerControl`` of one payload) and ``link`` (the ``speaker+mqtt://`` link; its ``register()``
+adds the schemes, called by the composition root).
 """

@@ -1,7 +1,7 @@
 """The speaker link: loudspeaker payloads over one MQTT broker connection.
 
 :class:`SpeakerLink` is created from a ``speaker+mqtt://`` URL (forms in
-:mod:`firmware_bridges.speaker.address`; importing this module registers the schemes). While
+:mod:`firmware_bridges.speaker.address`; its :func:`register` adds the schemes). While
 open it owns:
 
 - its broker connection (:class:`fleet.mqtt_client.MqttConnection`): subscribed to the
@@ -449,5 +449,9 @@ def _factory(url: str, parts: SplitResult, ctx: LinkContext) -> VehicleLink:
     return SpeakerLink(url, ctx)
 
 
-for _scheme in SCHEMES:
-    register_scheme(_scheme, _factory)
+def register() -> None:
+    """Make ``speaker+mqtt`` URLs (and the other schemes of ``SCHEMES``) create this link through
+    :func:`fleet.link.create_link`; the composition root and test fixtures call it once before
+    they create links (importing this module registers nothing)."""
+    for scheme in SCHEMES:
+        register_scheme(scheme, _factory)

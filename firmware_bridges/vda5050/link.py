@@ -1,7 +1,7 @@
 """The VDA 5050 vehicle link: master control for vans over one MQTT broker connection.
 
 :class:`Vda5050Link` is created from a ``vda5050+mqtt://`` URL (forms in
-:mod:`firmware_bridges.vda5050.address`; importing this module registers the schemes). While
+:mod:`firmware_bridges.vda5050.address`; its :func:`register` adds the schemes). While
 open it owns:
 
 - its broker connection (:class:`fleet.mqtt_client.MqttConnection`): subscribed to ``state``,
@@ -360,5 +360,9 @@ def _factory(url: str, parts: SplitResult, ctx: LinkContext) -> VehicleLink:
     return Vda5050Link(url, ctx)
 
 
-for _scheme in SCHEMES:
-    register_scheme(_scheme, _factory)
+def register() -> None:
+    """Make ``vda5050+mqtt`` URLs (and the other schemes of ``SCHEMES``) create this link through
+    :func:`fleet.link.create_link`; the composition root and test fixtures call it once before
+    they create links (importing this module registers nothing)."""
+    for scheme in SCHEMES:
+        register_scheme(scheme, _factory)

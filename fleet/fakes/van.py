@@ -19,6 +19,9 @@ It emulates what the VDA 5050 bridge and a van controller do together, as missio
   nothing; when the link comes back the status catches up.
 
 Everything it was told is recorded in :attr:`FakeVan.commands` and :attr:`FakeVan.trips`.
+
+Why this module is a little longer than the project's ~600-line guide: it models a whole VDA
+5050 order lifecycle (nodes, actions, cancel, link states) in memory, as one state machine.
 """
 
 from __future__ import annotations

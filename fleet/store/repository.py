@@ -6,6 +6,10 @@ crash never leaves half a change. Stock balances are changed by conditional ``UP
 cannot take them below zero, whatever else runs concurrently (several API processes on one
 PostgreSQL included). State changes of requests and missions are compare-and-set on the
 expected state, so two actors cannot both move the same mission.
+
+Why this module is longer than the project's ~600-line guide: it is the one place every query
+and transaction of the service lives (sites, stock, requests, missions, audit), each method
+short, so that the transaction rules above are checked in one file.
 """
 
 from __future__ import annotations

@@ -28,6 +28,11 @@ message ``repeats`` times, and checks it on a grid *before flight*:
    playback rules applied (:mod:`.playback`) and hear counts computed on a grid
    (:mod:`.coverage`). Below ``target_coverage`` the plan is slowed down and tried again; if it
    still falls short a :class:`fleet.errors.PlanningError` says by how much.
+
+Why this module is longer than the project's ~600-line guide: it is one pipeline (the six
+steps above) over one private station type; its pieces (lanes, timeline, playback, coverage)
+already live in their own modules, and what is left are the steps that pass stations to each
+other, which read best in order in one file.
 """
 
 from __future__ import annotations

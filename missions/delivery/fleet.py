@@ -21,6 +21,8 @@ from missions.routing.drones import XY, DroneSpec, estimate
 
 PAD_MATCH_M = 15.0
 """A drone is on a pad when its home position is within this distance of it."""
+PAD_CACHE_SIZE = 4096
+"""Home positions remembered with their pad (cleared when full)."""
 
 
 class DroneFleet:
@@ -28,6 +30,11 @@ class DroneFleet:
 
     def __init__(self, ctx: MissionContext) -> None:
         self.ctx = ctx
+        self._pad_at: dict[tuple[str | None, float, float], Pad | None] = {}
+        """The pad at a drone's home (per warehouse filter and position): a drone's home stays put
+        between rounds, and the mode rule asks for every load of every round, so matching it
+        against every pad each time was the largest cost of a dispatch round (``bench.dispatch
+        --profile``)."""
 
     def drone_spec(self, entry: VehicleEntry | None = None) -> DroneSpec:
         """The energy and payload figures of a delivery drone (settings; the vehicle's own
@@ -99,8 +106,17 @@ class DroneFleet:
             where = st.home or st.position
             if where is None:
                 continue
-            pad = min(pads, key=lambda p: distance_m(p.location, where), default=None)
-            if pad is None or distance_m(pad.location, where) > PAD_MATCH_M:
+            key = (warehouse_id, where.lat, where.lon)
+            if key in self._pad_at:
+                pad = self._pad_at[key]
+            else:
+                pad = min(pads, key=lambda p: distance_m(p.location, where), default=None)
+                if pad is not None and distance_m(pad.location, where) > PAD_MATCH_M:
+                    pad = None
+                if len(self._pad_at) >= PAD_CACHE_SIZE:
+                    self._pad_at.clear()
+                self._pad_at[key] = pad
+            if pad is None:
                 continue
             out.append((entry, pad))
         return out

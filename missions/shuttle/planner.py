@@ -22,6 +22,11 @@ dispatch round, for every shuttle plan whose shift is under way:
 Re-plans happen when a van becomes free or the pending work changes, and at least every
 ``shuttle.replan_interval_s`` while a van waits. Requests that wait get one recorded reason
 (per change of reason): the trip they are planned on, or why no van can take them.
+
+Why this module is longer than the project's ~600-line guide: the round, the routing problem it
+builds and the trip it commits share the planner's state (the forecast, the vans' views, the
+reasons already recorded); the routing itself is in :mod:`missions.routing`, the loads in
+:mod:`.loads` and the bookings in :mod:`.booking`.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import structlog
 
 from fleet.errors import Conflict, StreetfleetError
@@ -345,8 +351,8 @@ class VanShuttlePlanner:
             net = self.ctx.world.road_network
             speed = self.cfg.max_speed_kmh
             m = TravelMatrix(
-                net.matrix(list(nodes), "distance", max_speed_kmh=speed),  # type: ignore[arg-type]
-                net.matrix(list(nodes), "time", max_speed_kmh=speed),  # type: ignore[arg-type]
+                np.asarray(net.matrix(list(nodes), "distance", max_speed_kmh=speed), np.float64),
+                np.asarray(net.matrix(list(nodes), "time", max_speed_kmh=speed), np.float64),
                 labels=nodes,
             )
             self._matrices[nodes] = m

@@ -25,6 +25,11 @@ What ends a trip early, and what happens to its work (``docs/shuttles.md``):
 
 A *return* mission (``plan.purpose == "return"``) drives a van to its dock and unloads loads
 that other missions stranded, booking them back into stock against those missions.
+
+Why this module is longer than the project's ~600-line guide: a van trip has more endings than a
+flight (done, refused, cancelled on the road with a way home, van lost with stranded loads, taken
+out of service, return trips that book stranded loads back), and they share the run's state;
+following is :mod:`missions.follow`, booking :mod:`.booking`, recovery :mod:`.recovery`.
 """
 
 from __future__ import annotations

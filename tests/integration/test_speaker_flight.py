@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import firmware_bridges.speaker.link  # noqa: F401 - registers the speaker schemes
 from firmware_bridges.mavlink.control import MavlinkDrone
 from firmware_bridges.mavlink.link import register as register_mavlink
 from firmware_bridges.speaker.address import link_url
+from firmware_bridges.speaker.link import register as register_speaker
 from fleet.clock import AcceleratedClock
 from fleet.events import EventBus
 from fleet.link import LinkContext, create_link
@@ -34,6 +34,8 @@ from sim.speaker.payload import attach_speaker
 from tests.support import eventually, free_port
 from tests.unit.broadcast.clipserver import ClipServer, tone_wav
 from tests.unit.broadcast.worlds import make_world, rect
+
+register_speaker()  # the bridge's URL schemes, as the composition root does
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 

@@ -19,10 +19,10 @@ import aiomqtt
 import pytest
 from shapely.geometry import Point, Polygon
 
-import firmware_bridges.speaker.link  # noqa: F401 - registers the speaker+mqtt schemes
 from firmware_bridges.speaker import wire
 from firmware_bridges.speaker.address import link_url
 from firmware_bridges.speaker.link import SpeakerHandle, SpeakerLink
+from firmware_bridges.speaker.link import register as register_speaker
 from fleet.clock import AcceleratedClock
 from fleet.errors import CommandRejected, LinkLost
 from fleet.events import EventBus, VehicleEvent, VehicleEventKind
@@ -35,6 +35,8 @@ from fleet.vehicle import LinkState, VehicleKind
 from sim.speaker.payload import HostFix, SimSpeakerPayload
 from tests.support import eventually
 from tests.unit.broadcast.clipserver import ClipServer, tone_wav
+
+register_speaker()  # the bridge's URL schemes, as the composition root does
 
 pytestmark = pytest.mark.mosquitto
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from fleet.store.repository import RequestRecord
 from fleet.store.tables import Request, RequestItem
-from missions.allocation_step import PoolLine, share_pool
+from missions.pools import PoolLine, share_pool
 from missions.states import Priority
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

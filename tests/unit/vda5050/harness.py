@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-import firmware_bridges.vda5050.link  # noqa: F401  (registers the schemes)
 from firmware_bridges.vda5050.link import Vda5050Link
+from firmware_bridges.vda5050.link import register as register_vda5050
 from fleet.clock import Clock
 from fleet.events import EventBus, FleetEvent, Subscription, VehicleEvent
 from fleet.geo import LatLon, LocalFrame
@@ -26,6 +26,8 @@ from fleet.registry import VehicleRegistry
 from fleet.van import Drop, Pick, StopAction, TripEdge, TripNode, VanTrip
 from sim.van.fleet import SimVanFleet, VanStart
 from tests.support import free_port, require_service, tcp_reachable
+
+register_vda5050()  # the bridge's URL schemes, as the composition root does
 
 FRAME = LocalFrame(22.5265, 114.04)
 """Map frame of the test area."""

@@ -7,10 +7,10 @@ import asyncio
 
 import aiomqtt
 
-import firmware_bridges.vda5050.link  # noqa: F401
 from firmware_bridges.vda5050 import translate, wire
 from firmware_bridges.vda5050.control import KEEP_TRIPS, VanHandle, _TripBook
 from firmware_bridges.vda5050.link import Vda5050Link
+from firmware_bridges.vda5050.link import register as register_vda5050
 from fleet.clock import ManualClock
 from fleet.events import EventBus, FleetEvent, Subscription, VehicleEvent, VehicleEventKind
 from fleet.link import LinkContext
@@ -20,6 +20,8 @@ from fleet.vehicle import LinkState
 from sim.van.agv import VanAgv
 from sim.van.model import Pose
 from tests.unit.vda5050.harness import FRAME, MAP_ID, trip_through
+
+register_vda5050()  # the bridge's URL schemes, as the composition root does
 
 PREFIX = "unit"
 
