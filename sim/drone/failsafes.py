@@ -91,6 +91,10 @@ class Failsafes:
         """A user command took over: forget the pending action."""
         self.pending = None
 
+    def _pending(self, cause: str) -> bool:
+        """Whether the action of ``cause`` is waiting out its delay."""
+        return self.pending is not None and self.pending.cause == cause
+
     def trigger(
         self, cause: str, action: Nav | None, now: float, delay: bool, terminate: bool = False
     ) -> None:
@@ -182,7 +186,10 @@ class Failsafes:
                     self.trigger(
                         "geofence breach", action, now, delay=True, terminate=gf_action == 4
                     )
-            elif not reason:
+            elif not reason and not self._pending("geofence breach"):
+                # PX4 clears the geofence failsafe on a mode change or disarm, not when the
+                # vehicle drifts back inside (ClearCondition::OnModeChangeOrDisarm): a vehicle
+                # braking at the boundary must not restart the hold before the action
                 self.fence_breached = False
         # pending delayed action
         fs = self.pending
