@@ -95,7 +95,9 @@ class DroneFleet:
         speaker_hosts = {
             e.control.host_vehicle_id
             for e in self.ctx.registry
-            if isinstance(e.control, SpeakerControl)
+            # the kind first: isinstance on a runtime Protocol inspects every attribute, and
+            # this runs for every load of every dispatch round
+            if e.info.kind == VehicleKind.PAYLOAD and isinstance(e.control, SpeakerControl)
         }
         for entry in self.ctx.registry:
             info, st = entry.info, entry.status
