@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import report
 from missions.routing import (
     TravelMatrix,
     Van,
@@ -38,6 +39,8 @@ from missions.routing import (
 )
 from missions.states import Priority
 
+TARGET_SECONDS = 5.0
+"""Solver time per instance the target is stated for."""
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "solomon"
 """Where the instances live in the project's shared checkout."""
 
@@ -165,16 +168,14 @@ def reference_instance(vrp: Path, seconds: float, seed: int = 1) -> float:
 
 def solomon(args: argparse.Namespace) -> int:
     root = Path(os.environ.get("SOLOMON_DIR", DEFAULT_DIR))
-    if not root.is_dir():
-        print(f"SKIPPED: no Solomon instances at {root} (set SOLOMON_DIR)")
-        return 0
+    if not root.is_dir() or not any(root.glob("*.vrp")):
+        return report.skipped("routing", f"no Solomon instances at {root} (set SOLOMON_DIR)")
     names = sorted(p.stem for p in root.glob("*.vrp"))
     if args.instances:
         wanted = [n.strip().upper() for n in args.instances.split(",") if n.strip()]
         missing = [n for n in wanted if n not in names]
         if missing:
-            print(f"unknown instances: {', '.join(missing)}", file=sys.stderr)
-            return 2
+            return report.failed("routing", f"unknown instances: {', '.join(missing)}")
         names = wanted
     print(
         f"Solomon VRPTW, {len(names)} instances, {args.seconds:g} s each, distance-only "
@@ -186,6 +187,7 @@ def solomon(args: argparse.Namespace) -> int:
     print(head)
     gaps, times, ref_gaps = [], [], []
     infeasible = []
+    rows: list[list[float | int | str]] = []
     for name in names:
         inst = read_instance(root / f"{name}.vrp", root / f"{name}.sol")
         dist, elapsed, ok = route_instance(inst, args.seconds)
@@ -201,6 +203,8 @@ def solomon(args: argparse.Namespace) -> int:
             ref_gaps.append(rgap)
             line += f" {ref:>8.1f} {rgap:>7.2f}"
         print(line + ("" if ok else "  INFEASIBLE"), flush=True)
+        rows.append([name, inst.bks, round(dist, 1), round(gap, 3), round(elapsed, 2)]
+                    + ([round(ref_gaps[-1], 3)] if args.reference else []))  # fmt: skip
     mean_gap = statistics.fmean(gaps)
     print(
         f"\nmean gap {mean_gap:.3f} % (target <= 1 %), max {max(gaps):.2f} %, "
@@ -214,7 +218,33 @@ def solomon(args: argparse.Namespace) -> int:
         )
     if infeasible:
         print(f"INFEASIBLE: {', '.join(infeasible)}")
-    return 0 if (mean_gap <= 1.0 and not infeasible) else 1
+    if not args.instances:  # the whole set: its table and plot (var/bench/routing.*)
+        cols = ["instance", "BKS", "router", "gap %", "time s"]
+        cols += ["bare PyVRP gap %"] if args.reference else []
+        report.write_curve(
+            "routing",
+            f"Van router on Solomon VRPTW: gap to best-known, {args.seconds:g} s per instance",
+            cols,
+            rows,
+            x="instance",
+            ys=["gap %", *(["bare PyVRP gap %"] if args.reference else [])],
+            ylabel="gap to best-known, %",
+            target=(1.0, "target: mean gap <= 1 %"),
+            notes=[f"mean gap {mean_gap:.3f} %, mean time {statistics.fmean(times):.2f} s"],
+        )
+    targets = report.Targets("routing")
+    targets.check("mean gap to best-known <= 1 %", mean_gap <= 1.0, f"{mean_gap:.3f} %")
+    targets.check(
+        "every instance feasible",
+        not infeasible,
+        "all feasible" if not infeasible else f"infeasible: {', '.join(infeasible)}",
+    )
+    targets.check(
+        f"all 56 instances (Solomon set) at {TARGET_SECONDS:g} s each",
+        len(names) >= 56 and args.seconds >= TARGET_SECONDS,
+        f"{len(names)} instances at {args.seconds:g} s",
+    )
+    return targets.finish()
 
 
 # --- multi-trip: one whole-shift plan with reloads vs trip by trip ---------------------------
@@ -331,7 +361,7 @@ def shuttle(seconds: float, seed: int, loads: int) -> int:
     for k in a:
         ratio = a[k] / b[k] if b[k] else math.inf
         print(f"{k:30} {a[k]:>12.3f} {b[k]:>13.3f} {ratio:>7.2f}")
-    return 0
+    return report.no_target("routing", "multi-trip comparison (no target)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,10 +17,11 @@ the wall time just before each state ``publish`` (by header id), the receiver th
 ``registry.touch`` (or of receipt for the baseline); publisher-side and broker delays are in
 both, so the difference between the two rows is what the bridge adds. Printed: p50/p99/max
 latency, states per second, the throughput ratio bridge/baseline, and CPU per state in each
-receiving process. Targets: 1,000 vans, p99 < 100 ms, ratio >= 0.7.
+receiving process. Targets: 2,000 vans, p99 < 100 ms, ratio >= 0.9.
 
-    python -m bench.vans [--vans 1000] [--seconds 20] [--procs 2] [--broker mqtt://127.0.0.1:1883]
+    python -m bench.vans [--vans 2000] [--seconds 20] [--procs 2] [--broker mqtt://127.0.0.1:1883]
     python -m bench.vans --own-broker      # start a private mosquitto (max open files raised)
+    python -m bench.vans --sweep 500,1000,2000   # the curve, in var/bench/vans.*
 
 The shared Mosquitto at 127.0.0.1:1883 is used by default; the bench first checks that it
 accepted every van's connection (``connection: ONLINE`` seen for all) and stops with the count
@@ -33,9 +34,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
+import csv
+import io
 import json
 import multiprocessing as mp
 import os
+import pstats
 import resource
 import shutil
 import subprocess
@@ -51,8 +56,12 @@ from typing import Any
 
 import aiomqtt
 
+from bench import report
+from bench.report import percentile
+from bench.sampling import Sampler
 from firmware_bridges.vda5050 import wire
-from firmware_bridges.vda5050.link import VanHandle, Vda5050Link
+from firmware_bridges.vda5050.control import VanHandle
+from firmware_bridges.vda5050.link import Vda5050Link
 from fleet.clock import WallClock
 from fleet.events import EventBus
 from fleet.geo import LocalFrame
@@ -66,9 +75,9 @@ from sim.van.model import Pose
 MANUFACTURER = "bench"
 WARMUP_S = 3.0
 """Seconds ignored at the start of each phase."""
-TARGET_VANS = 1000
+TARGET_VANS = 2000
 TARGET_P99_MS = 100.0
-TARGET_RATIO = 0.7
+TARGET_RATIO = 0.9
 
 
 # --- publishers (child processes) ------------------------------------------------------------
@@ -79,11 +88,11 @@ class TimedSimVan(SimVan):
 
     sent: dict[int, float]
 
-    async def _publish(self, client: aiomqtt.Client, subtopic: str, msg: wire.Wire) -> None:
+    async def _publish(self, subtopic: str, msg: wire.Wire) -> bool:
         if subtopic == "state":
             assert isinstance(msg, wire.State)
             self.sent[msg.header_id] = time.time()
-        await super()._publish(client, subtopic, msg)
+        return await super()._publish(subtopic, msg)
 
 
 def publisher(
@@ -112,9 +121,11 @@ async def _publisher(
             await stack.enter_async_context(van)
             await asyncio.sleep(stagger_s / max(1, count))
         conn.send(("started", count))
+        cpu0, wall0 = time.process_time(), time.monotonic()
         await loop.run_in_executor(None, conn.recv)  # "stop"
+        cpu = (time.process_time() - cpu0) / max(1e-9, time.monotonic() - wall0)
         states = sum(v.published["state"] for v in vans)
-    conn.send(("sent", {v.serial_number: v.sent for v in vans}, states))
+    conn.send(("sent", {v.serial_number: v.sent for v in vans}, states, cpu))
 
 
 # --- receivers (main process) ----------------------------------------------------------------
@@ -149,6 +160,8 @@ class Phase:
     records: list[tuple[str, int, float]]
     seconds: float
     cpu_s: float
+    broker_cpu_s: float = float("nan")
+    """The broker's CPU over the same window (the bridge phase)."""
 
     @property
     def rate(self) -> float:
@@ -159,7 +172,10 @@ async def wait_online(broker: BrokerAddress, prefix: str, vans: int, timeout: fl
     """Count vans whose ``connection: ONLINE`` is on the broker (retained), within ``timeout``."""
     online: set[str] = set()
     async with aiomqtt.Client(**broker.client_kwargs()) as client:
-        await client.subscribe(wire.topic(prefix, "uagv", MANUFACTURER, "+", "connection"), qos=1)
+        # QoS 0: a broker queues at most max_queued_messages (Mosquitto: 1,000) QoS 1 messages
+        # per client beyond those in flight, so 2,000 retained QoS 1 messages would arrive as
+        # about 1,020
+        await client.subscribe(wire.topic(prefix, "uagv", MANUFACTURER, "+", "connection"), qos=0)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 async for m in client.messages:
@@ -242,8 +258,14 @@ async def bridge_phase(
     vans: int,
     seconds: float,
     bare: Connection | None = None,
+    profiler: Any = None,
+    sampler: Sampler | None = None,
+    broker_proc: Any = None,
 ) -> tuple[Phase, Vda5050Link]:
-    """The bridge alone, or with the bare subscriber process recording the same window."""
+    """The bridge alone, or with the bare subscriber process recording the same window
+    (``profiler``: a ``cProfile.Profile`` to run over the window; ``sampler``: the cheap
+    sampled profile; ``broker_proc``: the broker's ``psutil.Process``, whose CPU over the
+    window goes into the phase)."""
     registry = TimingRegistry()
     ctx = LinkContext(
         registry, EventBus(), WallClock(), {"frame": LocalFrame(22.5, 114.0), "map_id": "bench"}
@@ -257,12 +279,53 @@ async def bridge_phase(
             bare.send("start")
         registry.recording = True
         cpu0 = time.process_time()
+        broker0 = _cpu_of(broker_proc)
+        if profiler is not None:
+            profiler.enable()
+        if sampler is not None:
+            sampler.on()
         await asyncio.sleep(seconds)
+        if sampler is not None:
+            sampler.off()
+        if profiler is not None:
+            profiler.disable()
         registry.recording = False
         if bare is not None:
             bare.send("stop")
         cpu = time.process_time() - cpu0
-    return Phase("bridge -> registry", registry.records, seconds, cpu), link
+        broker_cpu = _cpu_of(broker_proc) - broker0
+    phase = Phase("bridge -> registry", registry.records, seconds, cpu)
+    phase.broker_cpu_s = broker_cpu if broker_proc is not None else float("nan")
+    return phase, link
+
+
+def _cpu_of(proc: Any) -> float:
+    if proc is None:
+        return 0.0
+    try:
+        t = proc.cpu_times()
+        return float(t.user + t.system)
+    except Exception:  # gone, or not ours to read
+        return float("nan")
+
+
+def broker_process(port: int, pid: int | None = None) -> Any:
+    """The broker's ``psutil.Process`` (the one listening on ``port``), or None."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    if pid is not None:
+        return psutil.Process(pid)
+    for p in psutil.process_iter(["name"]):
+        if "mosquitto" not in (p.info["name"] or ""):
+            continue
+        try:
+            if any(c.laddr and c.laddr.port == port for c in p.net_connections(kind="tcp")):
+                return p
+        except Exception:
+            continue
+    return None
 
 
 def latencies_ms(phase: Phase, sent: dict[str, dict[int, float]]) -> list[float]:
@@ -274,18 +337,13 @@ def latencies_ms(phase: Phase, sent: dict[str, dict[int, float]]) -> list[float]
     return sorted(out)
 
 
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 # --- own broker ------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
 def own_mosquitto(max_files: int = 20000) -> Any:
-    """A private mosquitto on a free port with the open-files limit raised."""
+    """A private mosquitto on a free port with the open-files limit raised: yields its URL
+    and process id."""
     exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     import socket
 
@@ -323,7 +381,7 @@ def own_mosquitto(max_files: int = 20000) -> Any:
                 if time.monotonic() > deadline:
                     raise RuntimeError("private mosquitto did not start")
                 time.sleep(0.05)
-            yield f"mqtt://127.0.0.1:{port}"
+            yield f"mqtt://127.0.0.1:{port}", proc.pid
         finally:
             proc.terminate()
             proc.wait(10)
@@ -348,9 +406,21 @@ def raise_nofile(n: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-async def run(args: argparse.Namespace, broker_url: str, log: Callable[[str], None]) -> int:
+class NotRun(Exception):
+    """The measurement could not be made (publishers, broker or subscriber failed)."""
+
+
+async def run(
+    args: argparse.Namespace,
+    broker_url: str,
+    log: Callable[[str], None],
+    broker_pid: int | None = None,
+) -> dict[str, Any]:
     broker = BrokerAddress.parse(broker_url)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    profiler = cProfile.Profile() if args.profile else None
+    sampler = Sampler() if profiler is None else None
+    broker_proc = broker_process(broker.port, broker_pid)
     ctx = mp.get_context("spawn")
     per = [
         args.vans // args.procs + (1 if i < args.vans % args.procs else 0)
@@ -374,30 +444,33 @@ async def run(args: argparse.Namespace, broker_url: str, log: Callable[[str], No
         t0 = time.monotonic()
         for pipe in pipes:
             if not await asyncio.to_thread(pipe.poll, args.connect_timeout):
-                log("publishers did not start in time")
-                return 2
+                raise NotRun("publishers did not start in time")
             pipe.recv()
         online = await wait_online(broker, prefix, args.vans, args.connect_timeout)
         log(f"{online}/{args.vans} vans ONLINE after {time.monotonic() - t0:.1f} s")
         if online < args.vans:
-            log("the broker did not accept every van; try --own-broker (raises the file limit)")
-            return 2
+            raise NotRun(
+                f"the broker accepted {online} of {args.vans} vans; try --own-broker "
+                "(raises the file limit)"
+            )
         if args.sequential:
             bare = await bare_phase(broker, prefix, args.seconds)
-            bridged, link = await bridge_phase(broker, prefix, args.vans, args.seconds)
+            bridged, link = await bridge_phase(
+                broker, prefix, args.vans, args.seconds, None, profiler, sampler, broker_proc
+            )
         else:
             parent, child = ctx.Pipe()
             sub = ctx.Process(target=bare_subscriber, args=(broker_url, prefix, child), daemon=True)
             sub.start()
             procs.append(sub)
             if not await asyncio.to_thread(parent.poll, 30):
-                log("bare subscriber did not start")
-                return 2
+                raise NotRun("bare subscriber did not start")
             parent.recv()
-            bridged, link = await bridge_phase(broker, prefix, args.vans, args.seconds, parent)
+            bridged, link = await bridge_phase(
+                broker, prefix, args.vans, args.seconds, parent, profiler, sampler, broker_proc
+            )
             if not await asyncio.to_thread(parent.poll, 60):
-                log("bare subscriber did not report")
-                return 2
+                raise NotRun("bare subscriber did not report")
             records, cpu = parent.recv()
             bare = Phase("bare aiomqtt subscriber", records, args.seconds, cpu)
     finally:
@@ -406,11 +479,13 @@ async def run(args: argparse.Namespace, broker_url: str, log: Callable[[str], No
                 pipe.send("stop")
     sent: dict[str, dict[int, float]] = {}
     published = 0
+    publisher_cpu = 0.0
     for pipe in pipes:
         if await asyncio.to_thread(pipe.poll, 60):
-            _, maps, states = pipe.recv()
+            _, maps, states, cpu_share = pipe.recv()
             sent.update(maps)
             published += states
+            publisher_cpu += cpu_share
     for p in procs:
         p.join(30)
 
@@ -427,19 +502,56 @@ async def run(args: argparse.Namespace, broker_url: str, log: Callable[[str], No
     for ph, lat in ((bare, lat_bare), (bridged, lat_bridge)):
         cpu_us = ph.cpu_s / max(1, len(ph.records)) * 1e6
         log(
-            f"{ph.name:<26}{ph.rate:>10.0f}{pct(lat, 0.5):>9.1f}{pct(lat, 0.99):>9.1f}"
+            f"{ph.name:<26}{ph.rate:>10.0f}"
+            f"{percentile(lat, 0.5):>9.1f}{percentile(lat, 0.99):>9.1f}"
             f"{(lat[-1] if lat else float('nan')):>9.1f}{cpu_us:>14.0f}"
         )
+    p99 = percentile(lat_bridge, 0.99)
     log(f"throughput ratio bridge/bare: {ratio:.3f} (target >= {TARGET_RATIO})")
-    p99 = pct(lat_bridge, 0.99)
     log(f"bridge p99 latency: {p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms at {TARGET_VANS} vans)")
     log(
         f"bridge bad payloads: {link.stats.bad_payloads}, states handled: {link.stats.states}, "
         f"vans published {published} states in total"
     )
-    ok = args.vans >= TARGET_VANS and p99 < TARGET_P99_MS and ratio >= TARGET_RATIO
-    log("targets: " + ("met" if ok else "NOT met"))
-    return 0 if ok else 1
+    bridge_pct = 100.0 * bridged.cpu_s / bridged.seconds
+    bare_pct = 100.0 * bare.cpu_s / bare.seconds
+    broker_pct = 100.0 * bridged.broker_cpu_s / bridged.seconds
+    pub_pct = 100.0 * publisher_cpu
+    total = bridge_pct + bare_pct + pub_pct + (0.0 if broker_pct != broker_pct else broker_pct)
+    log(
+        f"CPU over the window, % of one core: bridge process {bridge_pct:.0f}, bare subscriber "
+        f"{bare_pct:.0f}, publishers {pub_pct:.0f} ({args.procs} processes), broker "
+        + ("not measured" if broker_pct != broker_pct else f"{broker_pct:.0f}")
+        + f"; together {total:.0f} of the machine's {100 * (os.cpu_count() or 1)}"
+    )
+    if sampler is not None and (p99 >= TARGET_P99_MS or ratio < TARGET_RATIO):
+        log("sampled profile of the bridge process over the window (main thread):")
+        for line in sampler.lines(20):
+            log(f"  {line}")
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.profile)
+        log("profile of the bridge process over the window (by own time; the profiler slows it):")
+        for line in out.getvalue().splitlines():
+            if line.strip():
+                log(f"  {line}")
+    return {
+        "vans": args.vans,
+        "offered": offered,
+        "bare_rate": bare.rate,
+        "bridge_rate": bridged.rate,
+        "ratio": ratio,
+        "bare_p50": percentile(lat_bare, 0.5),
+        "bare_p99": percentile(lat_bare, 0.99),
+        "p50": percentile(lat_bridge, 0.5),
+        "p99": p99,
+        "max": lat_bridge[-1] if lat_bridge else float("nan"),
+        "bridge_cpu_pct": bridge_pct,
+        "bare_cpu_pct": bare_pct,
+        "publisher_cpu_pct": pub_pct,
+        "broker_cpu_pct": broker_pct,
+        "machine_cpu_pct": total,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -462,22 +574,111 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--uvloop", action="store_true", help="run the receiving side on uvloop (as uvicorn does)"
     )
+    ap.add_argument("--sweep", default="", help="sizes to sweep, e.g. 500,1000,2000")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="--sweep: keep the sizes of var/bench/vans.csv this run does not measure",
+    )
+    ap.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        help="profile the bridge process over the window and print this many lines (slows it)",
+    )
     args = ap.parse_args(argv)
-    raise_nofile(4 * args.vans + 256)
+    sizes = [int(x) for x in args.sweep.split(",") if x.strip()] or [args.vans]
+    raise_nofile(4 * max(sizes) + 256)
 
     def log(line: str) -> None:
         print(line, flush=True)
 
     quiet()
-    runner: Callable[[Any], int] = asyncio.run
+    runner: Callable[[Any], dict[str, Any]] = asyncio.run
     if args.uvloop:
         import uvloop
 
         runner = uvloop.run
-    if args.own_broker:
-        with own_mosquitto(max(20000, 4 * args.vans)) as url:
-            return runner(run(args, url, log))
-    return runner(run(args, args.broker, log))
+    print(f"van telemetry benchmark on {report.machine()}")
+    results: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        url, pid = args.broker, None
+        if args.own_broker:
+            if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+                return report.skipped("vans", "--own-broker: mosquitto is not installed")
+            url, pid = stack.enter_context(own_mosquitto(max(20000, 4 * max(sizes))))
+        else:
+            b = BrokerAddress.parse(url)
+            if not _reachable(b.host, b.port):
+                return report.skipped(
+                    "vans", f"no MQTT broker at {b.host}:{b.port} (start mosquitto or --own-broker)"
+                )
+        for n in sizes:
+            args.vans = n
+            log(f"\n{n} vans")
+            try:
+                results.append(runner(run(args, url, log, pid)))
+            except NotRun as exc:
+                return report.failed("vans", f"{n} vans: {exc}")
+            if args.sweep:  # after each size, so that a long sweep keeps what it measured
+                where = _write_sweep(results, args.merge)
+                log(f"growth: {where}")
+    top = max(results, key=lambda m: m["vans"])
+    targets = report.Targets("vans")
+    targets.check(
+        f"{TARGET_VANS} vans at 1 Hz, state-to-registry p99 < {TARGET_P99_MS:.0f} ms",
+        top["vans"] >= TARGET_VANS and top["p99"] < TARGET_P99_MS,
+        f"{top['vans']} vans, p99 {top['p99']:.1f} ms (bare subscriber {top['bare_p99']:.1f} ms)",
+    )
+    targets.check(
+        f"bridge / bare subscriber >= {TARGET_RATIO}",
+        top["ratio"] >= TARGET_RATIO,
+        f"{top['ratio']:.3f} ({top['bridge_rate']:.0f} vs {top['bare_rate']:.0f} states/s)",
+    )
+    return targets.finish()
+
+
+def _write_sweep(results: list[dict[str, Any]], merge: bool) -> str:
+    """The curve (var/bench/vans.*); returns where the bridge's p99 crosses the target."""
+    cols = ["vans", "states/s", "bridge p50 ms", "bridge p99 ms", "bare p99 ms",
+            "ratio bridge/bare", "bridge CPU %", "machine CPU %"]  # fmt: skip
+    rows: list[list[float | int | str]] = [
+        [m["vans"], round(m["bridge_rate"]), round(m["p50"], 1), round(m["p99"], 1),
+         round(m["bare_p99"], 1), round(m["ratio"], 3), round(m["bridge_cpu_pct"], 1),
+         round(m["machine_cpu_pct"], 1)]
+        for m in results
+    ]  # fmt: skip
+    paths = report.write_curve(
+        "vans",
+        "VDA 5050 state ingest: latency against vans (1 Hz each)",
+        cols,
+        rows,
+        x="vans",
+        ys=["bridge p50 ms", "bridge p99 ms", "bare p99 ms"],
+        ylabel="publish to registry, ms",
+        y2=["bridge CPU %", "machine CPU %"],
+        y2label="% of one core",
+        target=(TARGET_P99_MS, f"target p99 < {TARGET_P99_MS:g} ms"),
+        merge=merge,
+    )
+    with paths[1].open() as f:
+        table = list(csv.reader(f))[1:]
+    where = report.knee(
+        [(float(r[0]), float(r[3])) for r in table], TARGET_P99_MS, "bridge p99", "ms"
+    )
+    with paths[0].open("a") as md:
+        md.write(f"\n{where}.\n")
+    return where
+
+
+def _reachable(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=2.0):
+            return True
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The dispatcher's decision core: van routing (PyVRP), drone assignment and the dispatch plan
-that combines them, each decision with its reason.
+"""The dispatcher's decision core: van routing (PyVRP) and drone assignment, each decision with
+its reason (the service combines them in its planners: ``missions.delivery.planner``,
+``missions.shuttle.planner``).
 
 Pure: plain domain inputs in, decisions out, no I/O. See ``docs/dispatch.md``.
 """
@@ -18,16 +19,6 @@ from missions.routing.drones import (
     estimate,
 )
 from missions.routing.matrix import TravelMatrix
-from missions.routing.plan import (
-    CommunitySite,
-    DeliveryTask,
-    DispatchPlan,
-    DispatchProblem,
-    DispatchSettings,
-    Mode,
-    TaskOutcome,
-    plan_dispatch,
-)
 from missions.routing.shuttle import (
     StartedTrip,
     Trip,
@@ -44,23 +35,16 @@ from missions.routing.vans import plan_vans
 
 __all__ = [
     "Alternative",
-    "CommunitySite",
     "Decision",
     "DecisionKind",
-    "DeliveryTask",
-    "DispatchPlan",
-    "DispatchProblem",
-    "DispatchSettings",
     "Drone",
     "DroneAssignmentSettings",
     "DronePlan",
     "DroneSpec",
     "DroneTask",
-    "Mode",
     "Sortie",
     "SortieEstimate",
     "StartedTrip",
-    "TaskOutcome",
     "TravelMatrix",
     "Trip",
     "Unassigned",
@@ -73,7 +57,6 @@ __all__ = [
     "Visit",
     "assign_drones",
     "estimate",
-    "plan_dispatch",
     "plan_vans",
     "schedule_trips",
 ]
