@@ -40,7 +40,7 @@ from fleet.drone import (
     Winch,
 )
 from fleet.errors import CommandRejected, CommandTimeout, LinkLost, MissionUploadError
-from fleet.fakes.faults import Fault, FaultKind, Faults
+from fleet.fakes.faults import Fault, FaultControls, FaultKind, Faults
 from fleet.geo import LatLon, Position
 from fleet.registry import VehicleRegistry
 from fleet.vehicle import (
@@ -88,7 +88,7 @@ class Release:
     """Clock ``time()`` (0 without a clock)."""
 
 
-class FakeDrone:
+class FakeDrone(FaultControls):
     """A drone that does what PX4 would, one :meth:`step` at a time (see module docs)."""
 
     def __init__(
@@ -185,30 +185,6 @@ class FakeDrone:
         self.registry.touch(self.vehicle_id)
 
     # --- what a test makes it do --------------------------------------------------------------
-
-    def refuse(self, command: str, reason: str, *, times: int | None = None) -> None:
-        """The next ``times`` calls of ``command`` (a port method name; every call when None)
-        are refused with the vehicle's ``reason``."""
-        self.faults.plan(command, FaultKind.REFUSE, reason, times)
-
-    def time_out(self, command: str, *, times: int | None = None) -> None:
-        """The next ``times`` calls of ``command`` get no answer (they raise the timeout)."""
-        self.faults.plan(command, FaultKind.TIMEOUT, "no answer", times)
-
-    def allow(self, command: str | None = None) -> None:
-        """``command`` (every command when None) works again."""
-        self.faults.clear(command)
-
-    def hold_back(self, command: str) -> None:
-        """Calls of ``command`` wait until :meth:`let_through` (a slow vehicle)."""
-        self.faults.hold(command)
-
-    def let_through(self, command: str) -> None:
-        self.faults.let_through(command)
-
-    def waiting(self, command: str) -> bool:
-        """A call of ``command`` waits at its gate now."""
-        return self.faults.waiting.get(command, 0) > 0
 
     async def lose_link(self) -> None:
         """Nothing more is heard from the drone (it flies on)."""

@@ -83,3 +83,37 @@ class Faults:
             if fault.times <= 0:
                 del self._planned[command]
         return fault
+
+
+class FaultControls:
+    """What a test makes a fake do wrong, the same for every fake: ``refuse``, ``time_out``,
+    ``allow``, ``hold_back``/``let_through``/``waiting``. A fake sets :attr:`faults` and calls
+    ``faults.take(command)`` and ``faults.gate(command)`` in its port methods."""
+
+    faults: Faults
+
+    def refuse(self, command: str, reason: str, *, times: int | None = None) -> None:
+        """The next ``times`` calls of ``command`` (a port method name; every call when None)
+        are refused with the vehicle's ``reason`` (for a van's ``send_trip``, the VDA 5050
+        error type: ``orderError``, ...)."""
+        self.faults.plan(command, FaultKind.REFUSE, reason, times)
+
+    def time_out(self, command: str, *, times: int | None = None) -> None:
+        """The next ``times`` calls of ``command`` get no answer (they raise the timeout)."""
+        self.faults.plan(command, FaultKind.TIMEOUT, "no answer", times)
+
+    def allow(self, command: str | None = None) -> None:
+        """``command`` (every command when None) works again."""
+        self.faults.clear(command)
+
+    def hold_back(self, command: str) -> None:
+        """Calls of ``command`` wait until :meth:`let_through` (a slow vehicle)."""
+        self.faults.hold(command)
+
+    def let_through(self, command: str) -> None:
+        """Calls of ``command`` held back go on."""
+        self.faults.let_through(command)
+
+    def waiting(self, command: str) -> bool:
+        """A call of ``command`` waits at its gate now."""
+        return self.faults.waiting.get(command, 0) > 0

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from fleet.clock import Clock
 from fleet.errors import CommandRejected, CommandTimeout, LinkLost
-from fleet.fakes.faults import FaultKind, Faults
+from fleet.fakes.faults import FaultControls, FaultKind, Faults
 from fleet.geo import Position
 from fleet.registry import VehicleRegistry
 from fleet.speaker import (
@@ -74,7 +74,7 @@ class _Session:
         self.plays = 0
 
 
-class FakeSpeaker:
+class FakeSpeaker(FaultControls):
     """A loudspeaker payload that plays only inside its area (see module docs)."""
 
     def __init__(
@@ -129,26 +129,6 @@ class FakeSpeaker:
         drone.on_step.append(lambda _d: self.tick())
 
     # --- what a test makes it do --------------------------------------------------------------
-
-    def refuse(self, command: str, reason: str, *, times: int | None = None) -> None:
-        """The next ``times`` calls of ``command`` (a port method name) are refused."""
-        self.faults.plan(command, FaultKind.REFUSE, reason, times)
-
-    def time_out(self, command: str, *, times: int | None = None) -> None:
-        self.faults.plan(command, FaultKind.TIMEOUT, "no answer", times)
-
-    def allow(self, command: str | None = None) -> None:
-        self.faults.clear(command)
-
-    def hold_back(self, command: str) -> None:
-        """Calls of ``command`` wait until :meth:`let_through` (a slow payload)."""
-        self.faults.hold(command)
-
-    def let_through(self, command: str) -> None:
-        self.faults.let_through(command)
-
-    def waiting(self, command: str) -> bool:
-        return self.faults.waiting.get(command, 0) > 0
 
     def go_offline(self) -> None:
         self.vehicle_status.link = LinkState.OFFLINE

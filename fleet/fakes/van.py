@@ -19,9 +19,6 @@ It emulates what the VDA 5050 bridge and a van controller do together, as missio
   nothing; when the link comes back the status catches up.
 
 Everything it was told is recorded in :attr:`FakeVan.commands` and :attr:`FakeVan.trips`.
-
-Why this module is a little longer than the project's ~600-line guide: it models a whole VDA
-5050 order lifecycle (nodes, actions, cancel, link states) in memory, as one state machine.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from dataclasses import replace
 
 from fleet.clock import Clock
 from fleet.errors import CommandRejected, CommandTimeout, Conflict, LinkLost
-from fleet.fakes.faults import Fault, FaultKind, Faults
+from fleet.fakes.faults import Fault, FaultControls, FaultKind, Faults
 from fleet.geo import Position
 from fleet.registry import VehicleEntry, VehicleRegistry
 from fleet.van import (
@@ -78,7 +75,7 @@ def _action_type(action: StopAction) -> str:
     return "startCharging"
 
 
-class FakeVan:
+class FakeVan(FaultControls):
     """A van that does what a VDA 5050 van would, one :meth:`step` at a time."""
 
     def __init__(
@@ -214,29 +211,6 @@ class FakeVan:
         self.registry.touch(self.vehicle_id)
 
     # --- what a test makes it do --------------------------------------------------------------
-
-    def refuse(self, command: str, reason: str, *, times: int | None = None) -> None:
-        """The next ``times`` calls of ``command`` (every call when None) are refused; for
-        ``send_trip`` ``reason`` is the VDA 5050 error type (``orderError``, ...)."""
-        self.faults.plan(command, FaultKind.REFUSE, reason, times)
-
-    def time_out(self, command: str, *, times: int | None = None) -> None:
-        """The next ``times`` calls of ``command`` get no confirmation (they time out)."""
-        self.faults.plan(command, FaultKind.TIMEOUT, "no answer", times)
-
-    def allow(self, command: str | None = None) -> None:
-        self.faults.clear(command)
-
-    def hold_back(self, command: str) -> None:
-        """Calls of ``command`` wait until :meth:`let_through` (a van slow to confirm)."""
-        self.faults.hold(command)
-
-    def let_through(self, command: str) -> None:
-        self.faults.let_through(command)
-
-    def waiting(self, command: str) -> bool:
-        """A call of ``command`` waits at its gate now."""
-        return self.faults.waiting.get(command, 0) > 0
 
     async def lose_link(self) -> None:
         """The van is not heard any more (a broker outage): it keeps driving."""
