@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from fleet.errors import ValidationError
 from fleet.geo import LatLon
+from fleet.vehicle import MissionProgress, MissionRunState
 
 if TYPE_CHECKING:
     from fleet.roads import RoadNode, Route
@@ -559,3 +560,21 @@ class VanControl(Protocol):
         if the van is given another trip, ``CommandTimeout`` after ``within`` world seconds.
         """
         ...
+
+
+def apply_trip_progress(progress: MissionProgress, state: VanState, total: int) -> None:
+    """Write a van's trip progress into the mission progress the runs follow: ``total`` nodes,
+    the current and last reached node, and the run state (no trip, paused, active, complete).
+    The VDA 5050 bridge and the fake van both report through it."""
+    remaining = len(state.remaining_nodes)
+    progress.total = total
+    progress.current = total - remaining if remaining else -1
+    progress.reached = total - remaining - 1 if state.trip_id else -1
+    if not state.trip_id:
+        progress.state = MissionRunState.NO_MISSION
+    elif state.paused and state.busy:
+        progress.state = MissionRunState.PAUSED
+    elif state.busy:
+        progress.state = MissionRunState.ACTIVE
+    else:
+        progress.state = MissionRunState.COMPLETE

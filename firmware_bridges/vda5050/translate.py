@@ -38,8 +38,9 @@ from fleet.van import (
     VanLoad,
     VanState,
     VanTrip,
+    apply_trip_progress,
 )
-from fleet.vehicle import FlightMode, LandedState, MissionRunState, VehicleStatus
+from fleet.vehicle import FlightMode, LandedState, VehicleStatus
 
 LOAD_TYPE = "BOX"
 """``loadType`` of every consignment."""
@@ -277,20 +278,9 @@ def apply_state(
     status.ready_for_mission = status.ready_to_arm
     status.not_ready = _not_ready(state)
     status.errors = tuple(str(f) for f in state.faults)
-    progress = status.mission
     remaining = len(state.remaining_nodes)
     total = trip_nodes if trip_nodes is not None else remaining + (1 if state.last_node_id else 0)
-    progress.total = total
-    progress.current = total - remaining if remaining else -1
-    progress.reached = total - remaining - 1 if state.trip_id else -1
-    if not state.trip_id:
-        progress.state = MissionRunState.NO_MISSION
-    elif state.paused and state.busy:
-        progress.state = MissionRunState.PAUSED
-    elif state.busy:
-        progress.state = MissionRunState.ACTIVE
-    else:
-        progress.state = MissionRunState.COMPLETE
+    apply_trip_progress(status.mission, state, total)
     status.extra["van"] = state
 
 

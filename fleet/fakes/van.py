@@ -47,13 +47,13 @@ from fleet.van import (
     VanLoad,
     VanState,
     VanTrip,
+    apply_trip_progress,
 )
 from fleet.vehicle import (
     Capability,
     FlightMode,
     LandedState,
     LinkState,
-    MissionRunState,
     VehicleInfo,
     VehicleKind,
     VehicleStatus,
@@ -192,20 +192,8 @@ class FakeVan(FaultControls):
             if state.driving
             else FlightMode.READY
         )
-        progress = st.mission
         total = len(self._trip.nodes) if self._trip is not None else 0
-        remaining = len(state.remaining_nodes)
-        progress.total = total
-        progress.current = total - remaining if remaining else -1
-        progress.reached = total - remaining - 1 if state.trip_id else -1
-        if not state.trip_id:
-            progress.state = MissionRunState.NO_MISSION
-        elif state.paused and state.busy:
-            progress.state = MissionRunState.PAUSED
-        elif state.busy:
-            progress.state = MissionRunState.ACTIVE
-        else:
-            progress.state = MissionRunState.COMPLETE
+        apply_trip_progress(st.mission, state, total)
         st.extra["van"] = state
         st.last_seen = self.clock.monotonic()
         self.registry.touch(self.vehicle_id)
