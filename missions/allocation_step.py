@@ -49,7 +49,7 @@ import structlog
 from fleet.errors import Conflict, InsufficientStock
 from fleet.geo import distance_m
 from fleet.ledger import MovementKind
-from fleet.store.repository import RequestRecord, Session
+from fleet.store.repository import LineChange, RequestRecord, Session
 from fleet.store.tables import MissionEvent, Stock
 from missions.allocation import (
     community_weight,
@@ -443,55 +443,55 @@ class AllocationStep:
             return 0
         events: list[MissionEvent] = []
         now = ctx.clock.now()
+        ordered = sorted(changes, key=lambda c: c[1])  # releases first
+        line_changes = [
+            LineChange(
+                w.request_id,
+                _item_id(w),
+                delta,
+                "allocation: share grew" if delta > 0 else "allocation: share shrank (re-balanced)",
+            )
+            for w, delta in ordered
+        ]
+        chosen: list[tuple[str, str, dict[str, Any]]] = []
+        for w, _ in ordered:
+            if w.rec.request.warehouse_id is None:
+                details = {**w.rec.request.details, CHOSEN_BY: "dispatcher"}
+                chosen.append((w.request_id, wh, details))
         try:
             async with ctx.store.transaction() as s:
-                for w, delta in sorted(changes, key=lambda c: c[1]):  # releases first
-                    kind = MovementKind.RELEASE if delta < 0 else MovementKind.RESERVE
-                    note = (
-                        "allocation: share grew"
-                        if delta > 0
-                        else "allocation: share shrank (re-balanced)"
-                    )
-                    mv = await ctx.store.move_stock(
-                        kind,
-                        wh,
-                        sku,
-                        abs(delta),
-                        at=now,
-                        request_id=w.request_id,
-                        note=note,
-                        session=s,
-                    )
-                    await ctx.store.count_item(w.request_id, sku, allocated=delta, session=s)
-                    if w.rec.request.warehouse_id is None:
-                        details = {**w.rec.request.details, CHOSEN_BY: "dispatcher"}
-                        await ctx.store.update_request(
-                            w.request_id, session=s, warehouse_id=wh, details=details
-                        )
-                        w.rec.request.warehouse_id = wh
-                        w.rec.request.details = details
+                movement_ids = await ctx.store.reallocate(wh, sku, line_changes, at=now, session=s)
+                await ctx.store.set_warehouses(chosen, s)
+                for c, movement_id in zip(line_changes, movement_ids, strict=True):
+                    kind = MovementKind.RESERVE if c.delta > 0 else MovementKind.RELEASE
                     events.append(
-                        j.event(
+                        j.row(
                             EventKind.STOCK,
-                            f"{kind.value} {abs(delta)} {sku}: {note}",
-                            request_id=w.request_id,
-                            movement_id=mv.id,
+                            f"{kind.value} {abs(c.delta)} {sku}: {c.note}",
+                            request_id=c.request_id,
+                            movement_id=movement_id,
                             sku_id=sku,
-                            quantity=abs(delta),
+                            quantity=abs(c.delta),
                             movement=kind.value,
                         )
                     )
                 for w, d in decisions:
-                    events.append(decision_event(ctx, d, request_id=w.request_id))
+                    events.append(decision_event(ctx, d, request_id=w.request_id, row=True))
                 if pool_changed or decisions:
-                    events.append(decision_event(ctx, self._pool_decision(outcome)))
-                for ev in events:
-                    s.add(ev)
+                    events.append(decision_event(ctx, self._pool_decision(outcome), row=True))
+                await ctx.store.insert_events(events, s)
         except (InsufficientStock, Conflict) as exc:
             # stock or a request changed under us (an adjustment, a van's booking): the next
             # round sees the new state and decides again
             log.warning("allocation.pool_skipped", warehouse_id=wh, sku_id=sku, error=str(exc))
             return 0
+        recs = {w.request_id: w.rec for w, _ in ordered}
+        for rid, _, details in chosen:
+            rec = recs[rid]
+            rec.request.warehouse_id = wh
+            rec.request.details = details
+        for w, delta in ordered:
+            w.item.allocated += delta
         j.published(*events)
         for w, d in decisions:
             self._recorded[(w.request_id, sku)] = (int(d.quantity or 0), w.item.quantity)
@@ -553,3 +553,10 @@ class AllocationStep:
             request_ids=(),
             data={"scope": "pool", **outcome.as_json()},
         )
+
+
+def _item_id(line: PoolLine) -> int:
+    """The stored id of a pool line's request item (items read from the store have one)."""
+    if line.item.id is None:
+        raise ValueError(f"request {line.request_id} line {line.item.sku_id} was never stored")
+    return line.item.id

@@ -8,6 +8,8 @@ the reason). ``GET /v1/decisions`` and the request and mission reads show them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fleet.store.tables import MissionEvent
 from missions.context import MissionContext
 from missions.journal import EventKind
@@ -21,14 +23,19 @@ def decision_event(
     request_id: str | None = None,
     mission_id: str | None = None,
     vehicle_id: str | None = None,
+    row: bool = False,
 ) -> MissionEvent:
-    """A ``decision`` mission event recording ``decision``, not yet stored."""
-    return MissionEvent(
-        at=ctx.clock.now(),
-        kind=EventKind.DECISION,
-        reason=decision.reason,
-        mission_id=mission_id,
-        request_id=request_id,
-        vehicle_id=vehicle_id or decision.vehicle_id,
-        data=decision.as_event(),
-    )
+    """A ``decision`` mission event recording ``decision``, not yet stored (``row``: built by
+    :meth:`~missions.journal.Journal.row`, for ``Store.insert_events`` only)."""
+    fields: dict[str, Any] = {
+        "at": ctx.clock.now(),
+        "kind": EventKind.DECISION,
+        "reason": decision.reason,
+        "mission_id": mission_id,
+        "request_id": request_id,
+        "vehicle_id": vehicle_id or decision.vehicle_id,
+        "data": decision.as_event(),
+    }
+    if row:
+        return MissionEvent.model_construct(from_state=None, to_state=None, **fields)
+    return MissionEvent(**fields)

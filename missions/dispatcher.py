@@ -34,6 +34,7 @@ import structlog
 
 from fleet.errors import Conflict
 from fleet.store.repository import RequestRecord
+from fleet.store.tables import MissionEvent
 from missions.allocation_step import AllocationStep
 from missions.bookkeeping import (
     DELIVERY_OPEN,
@@ -111,6 +112,8 @@ class Dispatcher:
         """Vehicles that refused a mission: (world time until, reason)."""
         self.rounds = 0
         """Rounds completed (tests and monitoring)."""
+        self._unsaved: list[MissionEvent] | None = None
+        """Inside a round: decisions recorded and not yet stored (see :meth:`flush_records`)."""
 
     def rest(self, vehicle_id: str, reason: str) -> None:
         """Offer ``vehicle_id`` no work for :data:`REST_AFTER_REFUSAL_S` (it refused a mission
@@ -162,27 +165,49 @@ class Dispatcher:
         """One round (see the module docstring): returns how many missions were planned."""
         planned = 0
         async with self.lock:
+            self._unsaved = []
             try:
-                await self.close_due()
-            except Exception:
-                log.exception("dispatcher.closing_failed")
-            try:
-                await self.allocation.run()
-            except Exception:
-                log.exception("dispatcher.allocation_failed")
-            for planner in self.planners:
-                if planner.request_kind == RequestKind.DELIVERY:
-                    states = list(DELIVERY_OPEN)
-                else:
-                    states = [RequestState.APPROVED]
-                pending = await self.ctx.store.list_requests(
-                    states=states, kind=planner.request_kind, limit=1_000_000
-                )
-                if not pending and planner.request_kind != RequestKind.DELIVERY:
-                    continue
-                pending.sort(key=queue_key)
-                planned += await planner.dispatch(pending)
+                planned = await self._round()
+            finally:
+                try:
+                    await self.flush_records()
+                finally:
+                    self._unsaved = None
             self.rounds += 1
+        return planned
+
+    async def _round(self) -> int:
+        planned = 0
+        try:
+            await self.close_due()
+        except Exception:
+            log.exception("dispatcher.closing_failed")
+        try:
+            await self.allocation.run()
+        except Exception:
+            log.exception("dispatcher.allocation_failed")
+        await self.flush_records()
+        listed: dict[str, list[RequestRecord]] = {}
+        for planner in self.planners:
+            kind = planner.request_kind
+            pending = listed.get(kind)
+            if pending is None:
+                # read once per kind in a round: every delivery planner receives the same
+                # open requests (each plans only what is still unassigned, read afresh from
+                # the tasks), and at 5,000 open requests each read costs a noticeable share
+                # of the round
+                states = (
+                    list(DELIVERY_OPEN) if kind == RequestKind.DELIVERY else [RequestState.APPROVED]
+                )
+                pending = await self.ctx.store.list_requests(
+                    states=states, kind=kind, limit=1_000_000
+                )
+                pending.sort(key=queue_key)
+                listed[kind] = pending
+            if not pending and kind != RequestKind.DELIVERY:
+                continue
+            planned += await planner.dispatch(list(pending))
+            await self.flush_records()
         return planned
 
     # --- closing at the deadline -----------------------------------------------------------
@@ -283,15 +308,41 @@ class Dispatcher:
             return
         self._waiting[rid] = (key, reason)
         d = Decision(kind=kind, subject_id=rid, reason=reason, request_ids=(rid,), data=data)
-        ev = decision_event(self.ctx, d, request_id=rid)
-        await self.ctx.store.add_events([ev])
-        self.ctx.journal.published(ev)
+        await self._save(decision_event(self.ctx, d, request_id=rid, row=True))
 
     async def record(self, decision: Decision, **where: Any) -> None:
         """Store and publish one decision (``where``: request_id, mission_id, vehicle_id)."""
-        ev = decision_event(self.ctx, decision, **where)
+        await self._save(decision_event(self.ctx, decision, **where, row=True))
+
+    async def _save(self, ev: MissionEvent) -> None:
+        if self._unsaved is not None:
+            self._unsaved.append(ev)
+            return
         await self.ctx.store.add_events([ev])
         self.ctx.journal.published(ev)
+
+    async def flush_records(self) -> None:
+        """Store and publish the decisions recorded so far in this round, in one transaction.
+
+        Inside a round, :meth:`record_wait` and :meth:`record` only collect: at 5,000 open
+        requests a round records thousands of waits, and one transaction each was a large
+        part of the round (``docs/benchmarks.md``, dispatch). The round stores them after
+        the allocation and after each planner, so a request's record keeps its order: a wait
+        one planner recorded comes before the mission the next planner gives it (a planner
+        records a wait only for work it does not plan in that call). When storing fails, the
+        waits are forgotten so that the next round records them again."""
+        if not self._unsaved:
+            return
+        events, self._unsaved = self._unsaved, []
+        try:
+            async with self.ctx.store.transaction() as s:
+                await self.ctx.store.insert_events(events, s)
+        except Exception:
+            for ev in events:
+                if ev.request_id is not None:
+                    self._waiting.pop(ev.request_id, None)
+            raise
+        self.ctx.journal.published(*events)
 
     def planned(self, request_id: str) -> None:
         """Forget the wait reason of a request that got a mission."""

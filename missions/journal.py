@@ -78,6 +78,33 @@ class Journal:
             data=data,
         )
 
+    def row(
+        self,
+        kind: str,
+        reason: str = "",
+        *,
+        mission_id: str | None = None,
+        request_id: str | None = None,
+        vehicle_id: str | None = None,
+        from_state: str | None = None,
+        to_state: str | None = None,
+        **data: Any,
+    ) -> MissionEvent:
+        """Like :meth:`event`, for ``Store.insert_events``/``Store.add_events`` only (not
+        ``session.add``): built without the ORM's bookkeeping, about eight times cheaper,
+        which counts where a dispatch round records thousands of events."""
+        return MissionEvent.model_construct(
+            at=self.clock.now(),
+            kind=kind,
+            reason=reason,
+            mission_id=mission_id,
+            request_id=request_id,
+            vehicle_id=vehicle_id,
+            from_state=from_state,
+            to_state=to_state,
+            data=data,
+        )
+
     def published(self, *events: MissionEvent) -> None:
         """Announce events after their transaction committed."""
         for ev in events:

@@ -35,6 +35,8 @@ class DroneFleet:
         between rounds, and the mode rule asks for every load of every round, so matching it
         against every pad each time was the largest cost of a dispatch round (``bench.dispatch
         --profile``)."""
+        self._unreachable: dict[tuple[Any, ...], str | None] = {}
+        """:meth:`drone_unreachable` answers, by (world, warehouse, community, kg, spec)."""
 
     def drone_spec(self, entry: VehicleEntry | None = None) -> DroneSpec:
         """The energy and payload figures of a delivery drone (settings; the vehicle's own
@@ -60,7 +62,20 @@ class DroneFleet:
 
     def drone_unreachable(self, warehouse_id: str, community_id: str, kg: float) -> str | None:
         """Why no drone from ``warehouse_id``'s pads can fly ``kg`` to the community's drop
-        point and back with the reserve on a full battery (None when one can)."""
+        point and back with the reserve on a full battery (None when one can).
+
+        The answer depends only on the world, the settings and these three values, and the
+        mode rule asks it for every load of every round (each time over every pad), so it is
+        remembered per (world, warehouse, community, load, drone figures)."""
+        key = (self.ctx.world, warehouse_id, community_id, kg, self.drone_spec())
+        if key in self._unreachable:
+            return self._unreachable[key]
+        if len(self._unreachable) >= PAD_CACHE_SIZE:
+            self._unreachable.clear()
+        why = self._unreachable[key] = self._drone_unreachable(warehouse_id, community_id, kg)
+        return why
+
+    def _drone_unreachable(self, warehouse_id: str, community_id: str, kg: float) -> str | None:
         world = self.ctx.world
         pads = world.pads_of(warehouse_id)
         if not pads:

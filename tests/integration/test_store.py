@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 
 from fleet.errors import Conflict, InsufficientStock, ValidationError
 from fleet.store.db import DatabaseUrl, current_revision
-from fleet.store.repository import Store
+from fleet.store.repository import LineChange, Store
 from fleet.store.tables import Mission, MissionEvent, Request, RequestItem, Site, Sku
 
 NOW = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
@@ -154,6 +154,79 @@ async def test_concurrent_reservations_cannot_oversell(store: Store) -> None:
     assert sum(results) == 3
     [bal] = await store.stock("wh")
     assert bal.reserved == 90 and bal.on_hand == 100
+
+
+async def _requests(store: Store, quantities: list[int]) -> list[tuple[str, int]]:
+    """Approved delivery requests for c1, one mask line each: (request id, item id)."""
+    out = []
+    for q in quantities:
+        rec, _ = await store.create_request(
+            Request(
+                kind="delivery",
+                community_id="c1",
+                state="approved",
+                priority="standard",
+                created_at=NOW,
+            ),
+            [RequestItem(request_id="", sku_id="mask", quantity=q)],
+        )
+        assert rec.items[0].id is not None
+        out.append((rec.request.id, rec.items[0].id))
+    return out
+
+
+async def test_reallocate_writes_what_move_stock_would_line_by_line(store: Store) -> None:
+    await store.move_stock("receive", "wh", "mask", 100, at=NOW)
+    (r1, i1), (r2, i2), (r3, i3) = await _requests(store, [50, 50, 50])
+    async with store.transaction() as s:
+        first = await store.reallocate(
+            "wh", "mask", [LineChange(r1, i1, 50), LineChange(r2, i2, 40)], at=NOW, session=s
+        )
+    async with store.transaction() as s:  # re-balance: releases first, then the newcomer
+        second = await store.reallocate(
+            "wh",
+            "mask",
+            [LineChange(r1, i1, -20, "shrank"), LineChange(r3, i3, 30, "grew")],
+            at=NOW,
+            session=s,
+        )
+    [bal] = await store.stock("wh")
+    assert (bal.on_hand, bal.reserved) == (100, 100)
+    lines = [m for m in await store.ledger(warehouse_id="wh") if m.kind != "receive"]
+    assert [m.id for m in lines] == first + second
+    assert [(m.kind, m.quantity, m.reserved_after, m.request_id) for m in lines] == [
+        ("reserve", 50, 50, r1),
+        ("reserve", 40, 90, r2),
+        ("release", 20, 70, r1),
+        ("reserve", 30, 100, r3),
+    ]
+    assert [m.note for m in lines[2:]] == ["shrank", "grew"]
+    allocated = {r: (await store.get_request(r)).items[0].allocated for r in (r1, r2, r3)}
+    assert allocated == {r1: 30, r2: 40, r3: 30}
+
+
+async def test_reallocate_refuses_as_a_whole(store: Store) -> None:
+    await store.move_stock("receive", "wh", "mask", 100, at=NOW)
+    (r1, i1), (r2, i2) = await _requests(store, [80, 10])
+    with pytest.raises(InsufficientStock):  # 80 + 30 > 100 on hand
+        async with store.transaction() as s:
+            await store.reallocate(
+                "wh", "mask", [LineChange(r1, i1, 80), LineChange(r2, i2, 30)], at=NOW, session=s
+            )
+    with pytest.raises(Conflict):  # r2 asked for 10: 30 would pass its quantity
+        async with store.transaction() as s:
+            await store.reallocate(
+                "wh", "mask", [LineChange(r1, i1, 60), LineChange(r2, i2, 30)], at=NOW, session=s
+            )
+    with pytest.raises(ValidationError):  # a reserve before a release
+        async with store.transaction() as s:
+            await store.reallocate(
+                "wh", "mask", [LineChange(r1, i1, 5), LineChange(r2, i2, -5)], at=NOW, session=s
+            )
+    [bal] = await store.stock("wh")
+    assert bal.reserved == 0
+    assert [m.kind for m in await store.ledger(warehouse_id="wh")] == ["receive"]
+    assert [(await store.get_request(r)).items[0].allocated for r in (r1, r2)] == [0, 0]
 
 
 async def test_mission_state_is_compare_and_set(store: Store) -> None:
