@@ -25,7 +25,13 @@ LOCK_CMD = $(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.1
 # (make test PYTEST_ARGS="-x tests/unit" runs a subset in one process)
 PYTEST_ARGS ?= -n 3 --dist worksteal
 
-.PHONY: demo serve test check lint typecheck bench system-packages lock upgrade-deps clean
+# The third-party VDA 5050 vehicle the tests drive (tests/peers/vda-5050-lib: the npm package
+# vda-5050-lib, locked in its package-lock.json) is installed with npm ci. Without npm the
+# tests that need it skip with the reason; with CI=true a missing npm fails the set-up.
+PEER_DIR   := tests/peers/vda-5050-lib
+PEER_STAMP := $(PEER_DIR)/node_modules/.installed
+
+.PHONY: demo serve test check lint typecheck bench system-packages lock upgrade-deps clean peers
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,8 +67,21 @@ serve: $(STAMP_RUN)
 system-packages:
 	@scripts/system-packages.sh
 
+## peers: the third-party VDA 5050 vehicle (vda-5050-lib's virtual AGV, npm ci)
+peers: $(PEER_STAMP)
+
+$(PEER_STAMP): $(PEER_DIR)/package.json $(PEER_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then \
+		cd $(PEER_DIR) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "node and npm are required (CI=true): the tests drive vda-5050-lib's virtual AGV" >&2; \
+		exit 1; \
+	else \
+		echo "node/npm not found: the vda-5050-lib tests will be skipped (install Node.js >= 18)"; \
+	fi
+
 ## test: installs everything the tests need, then runs lint, types and the whole suite
-test: $(STAMP_DEV) system-packages
+test: $(STAMP_DEV) system-packages peers
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -80,4 +99,4 @@ bench: $(STAMP_DEV)
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info $(PEER_DIR)/node_modules

@@ -107,6 +107,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
                         "world": world,
                         "broker_url": mqtt_url,
                         "max_boxes": settings.vda5050.max_boxes,
+                        "vda5050": settings.vda5050,
                     },
                 )
                 for url in settings.vda5050.links

@@ -133,14 +133,69 @@ class MqttSettings(_Section):
         return v
 
 
+class VanLimitsSettings(_Section):
+    """What the service assumes of a van for each figure its factsheet does not state (or
+    without a factsheet at all): conservative by default, set per vehicle by the operator
+    (``vda5050.vehicles``)."""
+
+    max_kg: float | None = Field(None, gt=0)
+    """Payload per trip, kg (None: the section's default)."""
+    max_boxes: int | None = Field(None, ge=1)
+    """Standard boxes per trip."""
+    max_loads: int | None = Field(None, ge=1)
+    """Consignments (picks) per trip."""
+    speed_max_mps: float | None = Field(None, gt=0)
+    """Top speed for planning."""
+    length_m: float | None = Field(None, gt=0)
+    width_m: float | None = Field(None, gt=0)
+    height_m: float | None = Field(None, gt=0)
+
+
+class SiteHandlingSettings(_Section):
+    """Pick and drop parameters of one warehouse dock or community gate, and its clearance."""
+
+    load_type: str | None = None
+    """``loadType`` of the loads picked or dropped here (default: ``vda5050.load_type``)."""
+    station_type: str | None = None
+    """``stationType`` here (default: ``vda5050.pick_station_type`` at a warehouse,
+    ``drop_station_type`` at a gate)."""
+    station_name: str | None = None
+    """``stationName`` sent with pick and drop here (none by default)."""
+    max_vehicle_length_m: float | None = Field(None, gt=0)
+    """Longest vehicle the site takes."""
+    max_vehicle_width_m: float | None = Field(None, gt=0)
+    max_vehicle_height_m: float | None = Field(None, gt=0)
+
+
 class Vda5050Settings(_Section):
-    """Vans over VDA 5050 (``docs/protocols/vda5050.md``)."""
+    """Vans over VDA 5050 (``docs/protocols/vda5050.md``, "Vendor-facing settings")."""
 
     links: list[str] = Field(default_factory=lambda: ["vda5050+mqtt:///"])
     """Link URLs; ``vda5050+mqtt:///`` finds every van on the service's broker
     (``mqtt.url`` or the embedded one). Empty: no vans."""
-    max_boxes: int = Field(150, ge=1)
-    """Box capacity assumed for a van whose factsheet does not say."""
+    max_boxes: int = Field(20, ge=1)
+    """Box capacity assumed for a van whose factsheet and vehicle settings do not say."""
+    max_kg: float = Field(100.0, gt=0)
+    """Payload assumed for a van whose factsheet and vehicle settings do not say."""
+    max_loads: int = Field(1, ge=1)
+    """Consignments per trip assumed for a van whose factsheet and vehicle settings do not say
+    (a factsheet says it with load positions, or with streetfleet's ``maxBoxes``)."""
+    speed_max_mps: float = Field(1.0, gt=0)
+    """Top speed assumed (for planning) for a van without a factsheet."""
+    vehicles: dict[str, VanLimitsSettings] = Field(default_factory=dict)
+    """Per-vehicle figures (by vehicle id ``van-<serialNumber>``) for what its factsheet does
+    not state."""
+    load_type: str = "BOX"
+    """``loadType`` of pick and drop."""
+    pick_station_type: str = "dock"
+    """``stationType`` of a pick at a warehouse."""
+    drop_station_type: str = "gate"
+    """``stationType`` of a drop at a community gate (and of unloading at the dock)."""
+    sites: dict[str, SiteHandlingSettings] = Field(default_factory=dict)
+    """Per warehouse or community id: its own load type, station type and name, clearance."""
+    state_timeout_s: float | None = Field(None, gt=0)
+    """A van heard from by no message for this long is UNKNOWN (default: 45 s, or three state
+    intervals of its factsheet)."""
 
 
 class DroneMissionSettings(_Section):

@@ -66,6 +66,9 @@ class Pick:
     """Stock keeping unit of the boxes (``"masks"``, ``"mixed"`` for mixed consignments)."""
     action_id: str = field(default_factory=new_action_id)
     description: str = ""
+    site: str = ""
+    """The warehouse (or community) id of the station: the bridge sends its load and station
+    type (``vda5050.sites``)."""
 
     def __post_init__(self) -> None:
         _check_load(self.load_id, self.boxes, self.mass_kg, self.action_id)
@@ -81,6 +84,8 @@ class Drop:
     sku: str = ""
     action_id: str = field(default_factory=new_action_id)
     description: str = ""
+    site: str = ""
+    """The community (or, unloading at the dock, warehouse) id of the station."""
 
     def __post_init__(self) -> None:
         _check_load(self.load_id, self.boxes, self.mass_kg, self.action_id)
@@ -382,6 +387,9 @@ class VanLoad:
     """Known when the consignment was loaded by one of this service's trips."""
     sku: str | None = None
     load_type: str = ""
+    vehicle_load_id: str = ""
+    """The id the van itself reports for it when that differs from ``load_id`` (a van that
+    reads its own RFID or barcode ids): matched to the pick that loaded it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +400,14 @@ class ActionProgress:
     action_type: str
     status: ActionStatus
     result: str = ""
+    error: str = ""
+    """The van's own explanation of a failure: the error whose references name this action
+    (``errorType: errorDescription``)."""
+
+    @property
+    def why(self) -> str:
+        """What the van said about how it ended (its error, else its result)."""
+        return self.error or self.result
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +455,11 @@ class VanState:
                 return a
         return None
 
+    def faults_about(self, key: str, value: str) -> tuple[VanFault, ...]:
+        """The van's errors whose references name ``key`` = ``value`` (``nodeId``, ``edgeId``,
+        ``actionId``, ``orderId``...)."""
+        return tuple(f for f in self.faults if f.reference(key) == value)
+
     @property
     def boxes_on_board(self) -> int | None:
         """Boxes on board, when every load's box count is known."""
@@ -473,6 +494,21 @@ class VanCapabilities:
     """Default interval between state reports."""
     length_m: float | None = None
     width_m: float | None = None
+    height_m: float | None = None
+    max_loads: int | None = None
+    """Consignments (picks) per trip; None: not limited by load positions (a cargo space
+    for boxes)."""
+    load_types: frozenset[str] = frozenset()
+    """Load types of the van's load sets (empty: it declares none)."""
+    unsupported: tuple[str, ...] = ()
+    """Why the service cannot give this van its work (missing pick/drop, the configured load
+    type not among its load sets, required parameters it cannot fill); empty: it can."""
+    unfit_sites: tuple[str, ...] = ()
+    """Warehouse and community ids whose clearance the van exceeds."""
+    from_factsheet: bool = True
+    """False: no factsheet yet, every figure is the operator's setting or a default."""
+    protocol_version: str = ""
+    """The VDA 5050 version the van speaks (and the service speaks with it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ Forms (``vda5050+mqtts://`` for TLS; credentials and ``ca``/``insecure`` as in
 
 Query parameters: ``prefix=site-a`` puts a topic root before the interface name
 (``site-a/uagv/v2/...``; default none), ``interface=uagv`` names the interface (first topic
-level), ``state_timeout=5`` overrides the state timeout (seconds), ``visualization=1`` also reads
-the ``visualization`` topic for positions between states.
+level), ``state_timeout=5`` overrides the state timeout (seconds), ``visualization=0`` stops
+reading the ``visualization`` topic (read by default: a van may send its state only on change,
+at least every 30 s, and shows where it is between states there).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Vda5050Address:
     prefix: str = ""
     interface: str = wire.DEFAULT_INTERFACE
     state_timeout_s: float | None = None
-    visualization: bool = False
+    visualization: bool = True
     display_url: str = ""
     """The link URL without password (for logs and ``VehicleInfo.link_url``)."""
 
@@ -98,7 +99,7 @@ class Vda5050Address:
             prefix=prefix,
             interface=interface,
             state_timeout_s=state_timeout,
-            visualization=query.get("visualization", ["0"])[0] in {"1", "true", "yes"},
+            visualization=query.get("visualization", ["1"])[0] not in {"0", "false", "no"},
             display_url=display,
         )
 

@@ -19,10 +19,19 @@ state: ``ONLINE`` -> ONLINE, ``OFFLINE`` -> OFFLINE, ``CONNECTIONBROKEN`` (the l
 LOST. Payloads that are not JSON or not valid messages of their topic are logged, counted in
 :attr:`Vda5050Link.stats` and dropped.
 
+Every message's header ``version`` tells the van's protocol version
+(:meth:`VanHandle.heard_version`); a van on a major version the service does not speak is
+added to the registry *refused* (with the reason) and its messages are not acted on. A van that
+has sent no factsheet when its first state arrives is asked for one (``factsheetRequest``, once;
+the VDA 5050 text lets a van publish its factsheet only on request); meanwhile it has the
+conservative figures of the settings (:mod:`~firmware_bridges.vda5050.handling`).
+
 Options (``LinkContext.options``): ``world`` (a :class:`fleet.world.World`, for its map frame
 and ``map_id``) or ``frame`` + ``map_id``; ``broker_url`` (for URLs without host);
-``state_timeout_s`` (default: three state intervals from the factsheet, else 31 s: the
-specification lets a van stay silent up to 30 s); ``resend_interval_s`` (3 s),
+``vda5050`` (a :class:`fleet.settings.Vda5050Settings`: load handling, per-vehicle figures,
+defaults); ``state_timeout_s`` (default: three state intervals from the factsheet, else 45 s:
+the specification lets a van stay silent up to 30 s, plus half of that as margin for a broker
+or radio delay); ``resend_interval_s`` (3 s),
 ``order_timeout_s`` (60 s) and ``command_timeout_s`` (15 s), all world seconds; under a fast
 clock the defaults are stretched to at least 0.5, 10 and 5 real seconds.
 """
@@ -40,15 +49,17 @@ from urllib.parse import SplitResult
 import aiomqtt
 import structlog
 
-from firmware_bridges.vda5050 import translate, wire
+from firmware_bridges.vda5050 import wire
 from firmware_bridges.vda5050.address import SCHEMES, Vda5050Address
 from firmware_bridges.vda5050.control import VanHandle
-from fleet.errors import ConfigError
+from firmware_bridges.vda5050.handling import LoadHandling
+from fleet.errors import ConfigError, StreetfleetError
 from fleet.events import Severity, VehicleEvent, VehicleEventKind
 from fleet.geo import LocalFrame
 from fleet.link import LinkContext, VehicleLink, register_scheme
 from fleet.mqtt import BrokerAddress
 from fleet.mqtt_client import ConnectionStats, MqttConnection
+from fleet.settings import Vda5050Settings
 from fleet.tasks import cancel_and_wait
 from fleet.vehicle import Capability, LinkState, VehicleInfo, VehicleKind
 
@@ -60,9 +71,14 @@ RECONNECT_MAX_S = 10.0
 """Longest reconnect delay (real seconds)."""
 KEEPALIVE_S = 15
 """MQTT keep-alive of the master control's connection."""
-DEFAULT_STATE_TIMEOUT_S = 31.0
-"""State timeout when neither the URL, the options nor the factsheet give one (a van may stay
-silent for 30 s, section 6.10)."""
+MAX_STATE_INTERVAL_S = 30.0
+"""A van may send its state as seldom as every 30 s (section 6.10: on change, at least every
+30 s)."""
+STATE_TIMEOUT_MARGIN_S = 15.0
+"""Margin over that before a silent van is UNKNOWN: a state delayed by a broker, radio or
+scheduling hiccup of up to half the interval is not silence."""
+DEFAULT_STATE_TIMEOUT_S = MAX_STATE_INTERVAL_S + STATE_TIMEOUT_MARGIN_S
+"""State timeout when neither the URL, the options nor the factsheet give one: 45 s."""
 STATE_TIMEOUT_INTERVALS = 3.0
 """State timeout in state intervals when the factsheet states the interval."""
 MIN_STATE_TIMEOUT_S = 2.0
@@ -86,6 +102,8 @@ class LinkStats(ConnectionStats):
     """JSON payloads that were not valid messages of their topic."""
     foreign: int = 0
     """Messages whose header names another vehicle than their topic."""
+    foreign_version: int = 0
+    """Messages of a protocol version the service does not speak."""
     orders_sent: int = 0
     order_resends: int = 0
     instant_actions_sent: int = 0
@@ -112,10 +130,18 @@ class Vda5050Link(VehicleLink):
         world = opts.get("world")
         self.frame: LocalFrame | None = opts.get("frame") or (world.frame if world else None)
         self.map_id: str | None = opts.get("map_id") or (world.map_id if world else None)
-        self.state_timeout_s = float(
-            self.address.state_timeout_s or opts.get("state_timeout_s") or DEFAULT_STATE_TIMEOUT_S
+        vda = opts.get("vda5050")
+        self.settings: Vda5050Settings = (
+            vda if isinstance(vda, Vda5050Settings) else (Vda5050Settings())
         )
-        self._fixed_timeout = bool(self.address.state_timeout_s or opts.get("state_timeout_s"))
+        self.handling = LoadHandling(self.settings)
+        fixed = (
+            self.address.state_timeout_s
+            or opts.get("state_timeout_s")
+            or self.settings.state_timeout_s
+        )
+        self.state_timeout_s = float(fixed or DEFAULT_STATE_TIMEOUT_S)
+        self._fixed_timeout = bool(fixed)
         speed = ctx.clock.speed if math.isfinite(ctx.clock.speed) else 0.0
 
         def world_s(key: str, default: float, real_floor: float) -> float:
@@ -129,6 +155,7 @@ class Vda5050Link(VehicleLink):
         self.order_timeout_s = world_s("order_timeout_s", 60.0, 10.0)
         self.command_timeout_s = world_s("command_timeout_s", 15.0, 5.0)
         self.default_max_boxes = int(opts.get("max_boxes", 0))
+        self._asks: set[asyncio.Task[None]] = set()
         self.stats = LinkStats()
         self._vans: dict[tuple[str, str], VanHandle] = {}
         self._mqtt = MqttConnection(
@@ -163,7 +190,7 @@ class Vda5050Link(VehicleLink):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await cancel_and_wait(self._tasks)
+        await cancel_and_wait([*self._tasks, *self._asks])
         await self._mqtt.__aexit__(None, None, None)
         assert self._tg is not None
         await self._tg.__aexit__(exc_type, exc, tb)
@@ -215,6 +242,16 @@ class Vda5050Link(VehicleLink):
         try:
             msg = wire.parse(subtopic, payload)
         except wire.WireError as exc:
+            head = wire.header_of(payload)
+            version = head.get("version")
+            if (
+                isinstance(version, str)
+                and wire.speaks(version) is None
+                and (head.get("manufacturer"), head.get("serialNumber")) == (manufacturer, serial)
+            ):
+                self.stats.foreign_version += 1
+                self._van(manufacturer, serial).heard_version(version)
+                return
             if exc.reason.startswith("message: Invalid JSON"):
                 self.stats.bad_json += 1
             else:
@@ -228,15 +265,31 @@ class Vda5050Link(VehicleLink):
             log.warning("vda5050.header_mismatch", topic=message.topic.value)
             return
         van = self._van(manufacturer, serial)
+        if not van.heard_version(str(getattr(msg, "version", ""))):
+            self.stats.foreign_version += 1
+            return
         if isinstance(msg, wire.State):
             self.stats.states += 1
             van.on_state(msg)
+            if not van.factsheets and not van.factsheet_requested:
+                van.factsheet_requested = True
+                task = self._tg.create_task(self._ask_factsheet(van)) if self._tg else None
+                if task is not None:
+                    self._asks.add(task)
+                    task.add_done_callback(self._asks.discard)
         elif isinstance(msg, wire.Connection):
             self._on_connection(van, msg)
         elif isinstance(msg, wire.Factsheet):
             self._on_factsheet(van, msg)
         elif isinstance(msg, wire.Visualization):
-            self._on_visualization(van, msg)
+            van.on_visualization(msg)
+
+    async def _ask_factsheet(self, van: VanHandle) -> None:
+        """Ask a van that has not published a factsheet for one (once)."""
+        try:
+            await van.request_factsheet()
+        except StreetfleetError as exc:
+            log.info("vda5050.no_factsheet", vehicle_id=van.vehicle_id, reason=str(exc))
 
     # --- vans ---------------------------------------------------------------------------------
 
@@ -245,8 +298,10 @@ class Vda5050Link(VehicleLink):
         if van is not None:
             return van
         van = VanHandle(self, manufacturer, serial)
+        van.capabilities = self.handling.capabilities(None, van.vehicle_id)
         self._vans[(manufacturer, serial)] = van
         self.ctx.registry.add(self._info(van), van)
+        van.status.extra["van_capabilities"] = van.capabilities
         self.emit(van, VehicleEventKind.DISCOVERED, f"van {manufacturer}/{serial}")
         log.debug("vda5050.discovered", vehicle_id=van.vehicle_id, manufacturer=manufacturer)
         return van
@@ -262,7 +317,9 @@ class Vda5050Link(VehicleLink):
             payload_kg=caps.max_load_kg if caps is not None else 0.0,
             max_boxes=(caps.max_boxes if caps is not None and caps.max_boxes else 0)
             or self.default_max_boxes,
-            name=van.serial_number if caps is None else f"{van.serial_number} ({caps.series_name})",
+            name=f"{van.serial_number} ({caps.series_name})"
+            if caps is not None and caps.from_factsheet
+            else van.serial_number,
         )
 
     def _on_connection(self, van: VanHandle, msg: wire.Connection) -> None:
@@ -277,7 +334,8 @@ class Vda5050Link(VehicleLink):
         self.ctx.registry.touch(van.vehicle_id)
 
     def _on_factsheet(self, van: VanHandle, msg: wire.Factsheet) -> None:
-        caps = translate.capabilities(msg)
+        caps = self.handling.capabilities(msg, van.vehicle_id, van.announced_version)
+        van.factsheet = msg
         van.capabilities = caps
         van.factsheets += 1
         if not self._fixed_timeout and caps.state_interval_s:
@@ -287,14 +345,6 @@ class Vda5050Link(VehicleLink):
         self.ctx.registry.add(self._info(van), van)
         van.status.extra["van_capabilities"] = caps
         self.ctx.registry.touch(van.vehicle_id)
-
-    def _on_visualization(self, van: VanHandle, msg: wire.Visualization) -> None:
-        pos = msg.agv_position
-        status = van.status
-        if pos is not None and self.frame is not None and pos.map_id == self.map_id:
-            status.position = translate.to_position(self.frame, pos.x, pos.y)
-            status.heading_deg = translate.theta_to_heading(pos.theta)
-            self.ctx.registry.touch(van.vehicle_id)
 
     def set_link_state(self, van: VanHandle, new: LinkState, reason: str) -> None:
         status = van.status

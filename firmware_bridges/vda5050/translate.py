@@ -11,8 +11,9 @@ as given, ``sequenceId`` 0, 1, 2, ... across nodes and edges (continuing from th
 in an update), the first ``base_nodes`` nodes released. :class:`~fleet.van.Pick` and
 :class:`~fleet.van.Drop` become ``pick``/``drop`` node actions (HARD: the van stands and does
 nothing else) with parameters ``loadId``, ``loadType`` ``BOX``, ``boxes``, ``weight`` (kg),
-``sku`` and ``stationType`` (``dock``/``gate``); :class:`~fleet.van.Charge` becomes
-``startCharging``.
+``sku`` and ``stationType`` (``dock``/``gate``), as :mod:`~firmware_bridges.vda5050.handling`
+fits them to the site's settings and to what the van declares; :class:`~fleet.van.Charge`
+becomes ``startCharging``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from firmware_bridges.vda5050 import wire
+from firmware_bridges.vda5050.handling import LoadHandling
 from fleet.geo import LatLon, LocalFrame, Position
 from fleet.van import (
     ActionProgress,
@@ -74,20 +76,20 @@ def to_position(frame: LocalFrame, x: float, y: float) -> Position:
 # --- trips to orders -------------------------------------------------------------------------
 
 
-def action_to_wire(action: StopAction) -> wire.Action:
-    """A domain stop action as a node action."""
+_DEFAULT_HANDLING = LoadHandling()
+
+
+def action_to_wire(
+    action: StopAction,
+    handling: LoadHandling | None = None,
+    declared: Mapping[str, wire.AgvAction] | None = None,
+) -> wire.Action:
+    """A domain stop action as a node action; ``declared`` are the van's factsheet actions by
+    type (pick/drop parameters are fitted to them)."""
     if isinstance(action, Charge):
         return wire.action("startCharging", action.action_id, wire.BlockingType.HARD)
     kind = "pick" if isinstance(action, Pick) else "drop"
-    params: dict[str, wire.ParamValue] = {
-        "loadId": action.load_id,
-        "loadType": LOAD_TYPE,
-        "boxes": action.boxes,
-        "weight": round(float(action.mass_kg), 3),
-        "stationType": "dock" if kind == "pick" else "gate",
-    }
-    if action.sku:
-        params["sku"] = action.sku
+    params = (handling or _DEFAULT_HANDLING).params(action, (declared or {}).get(kind))
     return wire.action(
         kind, action.action_id, wire.BlockingType.HARD, action.description or None, **params
     )
@@ -101,13 +103,16 @@ def trip_to_order(
     *,
     update_id: int = 0,
     first_sequence_id: int = 0,
+    handling: LoadHandling | None = None,
+    declared: Mapping[str, wire.AgvAction] | None = None,
 ) -> wire.Order:
     """The order (or order update, with ``update_id`` > 0 and the stitching node's sequence id
     as ``first_sequence_id``) that carries ``trip``."""
     released = trip.released
     nodes = []
     for i, node in enumerate(trip.nodes):
-        nodes.append(_node(node, frame, map_id, first_sequence_id + 2 * i, i < released))
+        seq = first_sequence_id + 2 * i
+        nodes.append(_node(node, frame, map_id, seq, i < released, handling, declared))
     edges = []
     for i, edge in enumerate(trip.edges):
         edges.append(
@@ -128,13 +133,21 @@ def trip_to_order(
     )
 
 
-def _node(node: TripNode, frame: LocalFrame, map_id: str, seq: int, released: bool) -> wire.Node:
+def _node(
+    node: TripNode,
+    frame: LocalFrame,
+    map_id: str,
+    seq: int,
+    released: bool,
+    handling: LoadHandling | None,
+    declared: Mapping[str, wire.AgvAction] | None,
+) -> wire.Node:
     x, y = to_map(frame, node.position)
     return wire.Node(
         node_id=node.node_id,
         sequence_id=seq,
         released=released,
-        actions=[action_to_wire(a) for a in node.actions],
+        actions=[action_to_wire(a, handling, declared) for a in node.actions],
         node_description=node.name or None,
         node_position=wire.NodePosition(
             x=round(x, 3),
@@ -167,14 +180,23 @@ def fault(error: wire.Error) -> VanFault:
 
 
 def state_to_domain(
-    msg: wire.State, picks: Mapping[str, Pick] | None = None, reported_at: float | None = None
+    msg: wire.State,
+    picks: Mapping[str, Pick] | None = None,
+    reported_at: float | None = None,
+    load_ids: Mapping[str, str] | None = None,
+    explained: Mapping[str, str] | None = None,
 ) -> VanState:
     """A state message as a :class:`VanState`; ``picks`` (pick actions this service sent, by
-    load id) supply box counts and SKUs of the loads on board."""
+    load id) supply box counts and SKUs of the loads on board; ``load_ids`` maps the ids a van
+    reports for its loads to the consignments they are (its own RFID ids, matched by the
+    bridge); ``explained`` holds, by action id, errors seen earlier that named a failed action
+    (a van may drop an error from later states)."""
     picks = picks or {}
+    load_ids = load_ids or {}
     loads = None
     if msg.loads is not None:
-        loads = tuple(_load(load, picks) for load in msg.loads)
+        loads = tuple(_load(load, picks, load_ids) for load in msg.loads)
+    errors = tuple(fault(e) for e in msg.errors)
     pos = msg.agv_position
     return VanState(
         trip_id=msg.order_id,
@@ -188,6 +210,7 @@ def state_to_domain(
                 action_type=a.action_type or "",
                 status=_STATUS[a.action_status],
                 result=a.result_description or "",
+                error=_explain(a, errors, explained),
             )
             for a in msg.action_states
         ),
@@ -199,7 +222,7 @@ def state_to_domain(
         e_stop=_ESTOP[msg.safety_state.e_stop],
         field_violation=msg.safety_state.field_violation,
         loads=loads,
-        faults=tuple(fault(e) for e in msg.errors),
+        faults=errors,
         reach_m=msg.battery_state.reach,
         new_base_request=bool(msg.new_base_request),
         distance_since_last_node_m=msg.distance_since_last_node,
@@ -209,14 +232,29 @@ def state_to_domain(
     )
 
 
-def _load(load: wire.Load, picks: Mapping[str, Pick]) -> VanLoad:
-    pick = picks.get(load.load_id or "")
+def _explain(
+    a: wire.ActionState, errors: tuple[VanFault, ...], explained: Mapping[str, str] | None
+) -> str:
+    """The error naming a failed action (``actionId`` reference), in the van's own words."""
+    if a.action_status is not wire.ActionStatus.FAILED:
+        return ""
+    for f in errors:
+        if f.reference("actionId") == a.action_id:
+            return str(f)
+    return (explained or {}).get(a.action_id, "")
+
+
+def _load(load: wire.Load, picks: Mapping[str, Pick], load_ids: Mapping[str, str]) -> VanLoad:
+    own = load.load_id or ""
+    ours = own if own in picks else load_ids.get(own, own)
+    pick = picks.get(ours)
     return VanLoad(
-        load_id=load.load_id or "",
+        load_id=ours,
         mass_kg=load.weight,
         boxes=pick.boxes if pick is not None else None,
         sku=pick.sku if pick is not None else None,
         load_type=load.load_type or "",
+        vehicle_load_id=own if ours != own else "",
     )
 
 
@@ -252,17 +290,21 @@ def apply_state(
     frame: LocalFrame | None,
     map_id: str | None,
     trip_nodes: int | None = None,
+    *,
+    position: bool = True,
 ) -> None:
     """Write a van's state into its live status, in place (the registry's hot path).
 
     ``trip_nodes`` is the node count of the current trip when this service sent it; mission
-    progress indices count nodes from the trip's start.
+    progress indices count nodes from the trip's start. ``position=False`` keeps the position
+    shown (a visualization newer than this state has moved it on).
     """
     pos = msg.agv_position
-    if pos is not None and frame is not None and (map_id is None or pos.map_id == map_id):
+    on_map = pos is not None and (map_id is None or pos.map_id == map_id)
+    if position and pos is not None and frame is not None and on_map:
         status.position = to_position(frame, pos.x, pos.y)
         status.heading_deg = theta_to_heading(pos.theta)
-    if msg.velocity is not None:
+    if position and msg.velocity is not None:
         status.ground_speed_mps = math.hypot(msg.velocity.vx or 0.0, msg.velocity.vy or 0.0)
     status.climb_rate_mps = 0.0
     status.battery_fraction = state.battery_fraction
@@ -287,29 +329,11 @@ def apply_state(
 # --- factsheet -------------------------------------------------------------------------------
 
 
-def capabilities(fs: wire.Factsheet) -> VanCapabilities:
-    """What a factsheet says the van can do."""
-    node_actions = frozenset(
-        a.action_type for a in fs.protocol_features.agv_actions if "NODE" in a.action_scopes
-    )
-    instant = frozenset(
-        a.action_type for a in fs.protocol_features.agv_actions if "INSTANT" in a.action_scopes
-    )
-    box_sets = [s for s in fs.load_specification.load_sets or () if s.load_type == LOAD_TYPE]
-    box_set = box_sets[0] if box_sets else None
-    phys = fs.physical_parameters
-    return VanCapabilities(
-        series_name=fs.type_specification.series_name,
-        max_load_kg=fs.type_specification.max_load_mass,
-        max_boxes=box_set.max_boxes if box_set is not None else None,
-        speed_max_mps=phys.speed_max,
-        acceleration_mps2=phys.acceleration_max,
-        deceleration_mps2=phys.deceleration_max,
-        node_actions=node_actions,
-        instant_actions=instant,
-        pick_time_per_box_s=box_set.pick_time if box_set is not None else None,
-        drop_time_per_box_s=box_set.drop_time if box_set is not None else None,
-        state_interval_s=fs.protocol_limits.timing.default_state_interval,
-        length_m=phys.length,
-        width_m=phys.width,
-    )
+def capabilities(
+    fs: wire.Factsheet,
+    handling: LoadHandling | None = None,
+    vehicle_id: str = "",
+    version: str = "",
+) -> VanCapabilities:
+    """What a factsheet says the van can do, under the service's load-handling settings."""
+    return (handling or _DEFAULT_HANDLING).capabilities(fs, vehicle_id, version or fs.version)

@@ -1,11 +1,19 @@
-"""VDA 5050 2.1 messages as they travel on MQTT: models, enums, topics, timestamps, QoS.
+"""VDA 5050 2.1 and 2.0 messages as they travel on MQTT: models, enums, topics, timestamps, QoS.
 
-Pydantic models mirror the official JSON schemas (``order``, ``instantActions``, ``state``,
-``visualization``, ``connection``, ``factsheet``): Python names in snake_case, JSON names in
-camelCase as the specification spells them. Parsing ignores unknown fields (the JSON structure
-may be extended) and rejects wrong types and missing mandatory fields; serialising leaves unset
-optional fields out. This is a wire module: the simulated van imports it as a real van shares the
-protocol definitions; nothing here does I/O or knows the domain.
+Pydantic models mirror the official 2.1.0 JSON schemas (``order``, ``instantActions``,
+``state``, ``visualization``, ``connection``, ``factsheet``): Python names in snake_case, JSON
+names in camelCase as the specification spells them. Parsing ignores unknown fields (the JSON
+structure may be extended) and rejects wrong types and missing mandatory fields; serialising
+leaves unset optional fields out.
+
+Versions (:data:`SUPPORTED_VERSIONS`): the models are 2.1.0; :func:`encode` writes a message in
+the shape of 2.0.0 or 2.1.0 (:data:`V2_0_CHANGES` lists every difference of the official
+schemas that matters to a sender), :func:`parse` reads both (2.0.0 spellings are normalised to
+the 2.1.0 ones), and :func:`speaks` says which shape to use with a peer that announces a version
+in its headers (``None``: another major version, which this side does not speak).
+
+This is a wire module: the simulated van imports it as a real van shares the protocol
+definitions; nothing here does I/O or knows the domain.
 
 Topics are ``[{prefix}/]{interfaceName}/v2/{manufacturer}/{serialNumber}/{topic}``: the
 interface name defaults to ``uagv`` (section 6.3); the optional prefix isolates a deployment or a
@@ -13,12 +21,14 @@ test on a shared broker.
 
 Why this module is longer than the project's 600-line guide: it is a flat transcription of the six
 official schemas, some seventy small models in the schemas' order, meant to be read side by side
-with them; split in pieces it would only add imports between the messages that share their parts
-(``Action``, ``NodePosition``, ``AgvPosition``, ``Error``, the header).
+with them (and, at its end, the few rules that write and read the 2.0.0 shape); split in pieces
+it would only add imports between the messages that share their parts (``Action``,
+``NodePosition``, ``AgvPosition``, ``Error``, the header).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,7 +39,22 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic.alias_generators import to_camel
 
 PROTOCOL_VERSION = "2.1.0"
-"""Protocol version sent in every header."""
+"""The newest protocol version this side speaks (the default shape and header ``version``)."""
+V2_0 = "2.0.0"
+"""The older minor version this side also speaks."""
+SUPPORTED_VERSIONS = (V2_0, PROTOCOL_VERSION)
+"""Message shapes :func:`encode` writes and :func:`parse` reads."""
+V2_0_CHANGES = (
+    "order: nodes[].nodePosition.allowedDeviationXy (2.1.0: allowedDeviationXY)",
+    "order: edges[] have no orientationType and no corridor",
+    "order, instantActions: an action parameter value is no JSON object",
+    "instantActions: the official schema names an action's type actionName (its text and "
+    "implementations: actionType); both are written",
+    "state: no maps, no errors[].errorHint; batteryHealth and reach are integers; "
+    "nodeStates[].nodePosition needs theta",
+    "factsheet: loadSets[].maxWeigth (sic; 2.1.0: maxWeight); no vehicleConfig",
+)
+"""How 2.0.0 messages differ from 2.1.0 ones (the official schemas of both releases)."""
 MAJOR_VERSION = "v2"
 """Topic level for the major version."""
 DEFAULT_INTERFACE = "uagv"
@@ -739,6 +764,32 @@ MESSAGE_TYPES: dict[str, type[Wire]] = {
 """Model of each topic."""
 
 
+def speaks(version: str) -> str | None:
+    """The shape (an entry of :data:`SUPPORTED_VERSIONS`) to use with a peer whose headers say
+    ``version``: 2.0.x -> 2.0.0, 2.1 and later minor versions of 2 -> 2.1.0 (minor versions
+    extend, section 5.3); None for any other major version."""
+    parts = str(version).strip().split(".")
+    if len(parts) < 2 or parts[0] != "2":
+        return None
+    try:
+        minor = int(parts[1])
+    except ValueError:
+        return None
+    return V2_0 if minor == 0 else PROTOCOL_VERSION
+
+
+def header_of(payload: bytes | bytearray | str) -> dict[str, Any]:
+    """The header fields of a payload too broken (or too foreign) to parse; empty if not JSON."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    keys = ("headerId", "timestamp", "version", "manufacturer", "serialNumber")
+    return {k: data[k] for k in keys if k in data}
+
+
 class WireError(ValueError):
     """A payload is not a valid message of its topic; ``reason`` says why."""
 
@@ -749,11 +800,22 @@ class WireError(ValueError):
 
 
 def parse(subtopic: str, payload: bytes | bytearray | str) -> Wire:
-    """Parse ``payload`` as a message of ``subtopic``; raise :class:`WireError` if it is not."""
+    """Parse ``payload`` as a message of ``subtopic`` in the shape of 2.0.0 or 2.1.0; raise
+    :class:`WireError` if it is not one. ``state``, ``visualization`` and ``connection`` are
+    read as they are (their 2.0.0 shape parses as 2.1.0: the hot path); ``order``,
+    ``instantActions`` and ``factsheet`` have 2.0.0 spellings normalised first."""
     model = MESSAGE_TYPES.get(subtopic)
     if model is None:
         raise WireError(subtopic, "unknown topic")
     try:
+        if subtopic in _NORMALISE:
+            try:
+                data = json.loads(payload)
+            except ValueError as exc:
+                raise WireError(subtopic, f"message: Invalid JSON: {exc}") from None
+            if isinstance(data, dict):
+                _NORMALISE[subtopic](data)
+            return model.model_validate(data)
         return model.model_validate_json(payload)
     except PydanticValidationError as exc:
         first = exc.errors(include_url=False)[:3]
@@ -778,3 +840,110 @@ def action(
         action_description=description,
         action_parameters=[ActionParameter(key=k, value=v) for k, v in params.items()] or None,
     )
+
+
+def encode(msg: Wire, version: str = PROTOCOL_VERSION) -> bytes:
+    """``msg`` as JSON in the shape of ``version`` (an entry of :data:`SUPPORTED_VERSIONS`), with
+    that version in its header. Raises :class:`WireError` for content the version cannot carry
+    (:data:`V2_0_CHANGES`)."""
+    if version == PROTOCOL_VERSION:
+        if getattr(msg, "version", version) == version:
+            return msg.to_json()
+    elif version != V2_0:
+        raise WireError("message", f"version {version} is not one of {SUPPORTED_VERSIONS}")
+    data = msg.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if "version" in data:
+        data["version"] = version
+    if version == V2_0:
+        for kind, model in MESSAGE_TYPES.items():
+            if type(msg) is model and kind in _TO_2_0:
+                _TO_2_0[kind](data)
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _no_object_params(kind: str, actions: list[dict[str, Any]]) -> None:
+    for a in actions:
+        for p in a.get("actionParameters") or ():
+            if isinstance(p.get("value"), dict):
+                raise WireError(
+                    kind, f"action {a.get('actionId')}: 2.0.0 has no object parameter values"
+                )
+
+
+def _order_to_2_0(data: dict[str, Any]) -> None:
+    for node in data.get("nodes", ()):
+        pos = node.get("nodePosition")
+        if pos is not None and "allowedDeviationXY" in pos:
+            pos["allowedDeviationXy"] = pos.pop("allowedDeviationXY")
+        _no_object_params("order", node.get("actions", []))
+    for edge in data.get("edges", ()):
+        for key in ("orientationType", "corridor"):
+            if key in edge:
+                raise WireError("order", f"edge {edge.get('edgeId')}: 2.0.0 has no {key}")
+        _no_object_params("order", edge.get("actions", []))
+
+
+def _instant_to_2_0(data: dict[str, Any]) -> None:
+    actions = data.get("actions", [])
+    _no_object_params("instantActions", actions)
+    for a in actions:
+        a["actionName"] = a["actionType"]
+
+
+def _state_to_2_0(data: dict[str, Any]) -> None:
+    data.pop("maps", None)
+    for e in data.get("errors", ()):
+        e.pop("errorHint", None)
+    battery = data.get("batteryState", {})
+    for key in ("batteryHealth", "reach"):
+        if key in battery:
+            battery[key] = round(battery[key])
+    for n in data.get("nodeStates", ()):
+        pos = n.get("nodePosition")
+        if pos is not None:
+            pos.pop("allowedDeviationXY", None)
+            pos.pop("allowedDeviationTheta", None)
+            if "theta" not in pos:
+                del n["nodePosition"]  # optional in the state, but 2.0.0 needs theta in it
+
+
+def _factsheet_to_2_0(data: dict[str, Any]) -> None:
+    data.pop("vehicleConfig", None)
+    for s in (data.get("loadSpecification") or {}).get("loadSets") or ():
+        if "maxWeight" in s:
+            s["maxWeigth"] = s.pop("maxWeight")
+
+
+def _order_from_2_0(data: dict[str, Any]) -> None:
+    for node in data.get("nodes") or ():
+        pos = node.get("nodePosition") if isinstance(node, dict) else None
+        if isinstance(pos, dict) and "allowedDeviationXy" in pos:
+            pos.setdefault("allowedDeviationXY", pos.pop("allowedDeviationXy"))
+
+
+def _instant_from_2_0(data: dict[str, Any]) -> None:
+    if "actions" not in data and isinstance(data.get("instantActions"), list):
+        data["actions"] = data["instantActions"]  # the 2.0 text's (and 1.1's) name
+    for a in data.get("actions") or ():
+        if isinstance(a, dict) and "actionType" not in a and "actionName" in a:
+            a["actionType"] = a["actionName"]
+
+
+def _factsheet_from_2_0(data: dict[str, Any]) -> None:
+    spec = data.get("loadSpecification")
+    for s in (spec.get("loadSets") or ()) if isinstance(spec, dict) else ():
+        if isinstance(s, dict) and "maxWeigth" in s:
+            s.setdefault("maxWeight", s.pop("maxWeigth"))
+
+
+_TO_2_0 = {
+    "order": _order_to_2_0,
+    "instantActions": _instant_to_2_0,
+    "state": _state_to_2_0,
+    "factsheet": _factsheet_to_2_0,
+}
+_NORMALISE = {
+    "order": _order_from_2_0,
+    "instantActions": _instant_from_2_0,
+    "factsheet": _factsheet_from_2_0,
+}

@@ -12,9 +12,12 @@ dispatch round, for every shuttle plan whose shift is under way:
    the dispatcher's mode choice sends by van (``Dispatcher.mode_for``; light urgent loads fly),
    cut into stops (boxes and kg within a van's capacity, by priority class and deadline);
 3. the whole rest of the shift is routed with PyVRP (:func:`missions.routing.plan_vans`, road
-   travel times at the vans' speed cap, deadlines as soft windows, the shift end as a hard
-   one, remaining range as a limit), warm-started from the previous plan;
-4. each free van's *first* trip becomes a ``van_shuttle`` mission (one load per community: a
+   travel times at the vans' speed cap (and the slowest free van's top speed), deadlines as
+   soft windows, the shift end as a hard one, remaining range as a limit), warm-started from
+   the previous plan;
+4. each free van's *first* trip becomes a ``van_shuttle`` mission, with at most as many
+   communities as the van takes loads (``VanCapabilities.max_loads``; the rest waits for the
+   next trip) (one load per community: a
    pick at the dock and a drop at the gate; tasks per request and load; requests
    ``scheduled``) and starts at once. Later trips stay a forecast (:attr:`forecast`) and are
    planned again when the van is back, so new requests and failed vans are taken into account.
@@ -40,6 +43,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import structlog
+from sqlmodel import col, select
 
 from fleet.errors import Conflict, StreetfleetError
 from fleet.registry import VehicleEntry
@@ -141,6 +145,23 @@ class VanView:
             self.entry.info.payload_kg or DEFAULT_MAX_KG
         )
 
+    @property
+    def max_loads(self) -> int | None:
+        """Consignments (communities) per trip; None: not limited."""
+        caps = self.capabilities
+        return caps.max_loads if caps is not None else None
+
+    def unfit(self, spec: PlanSpec) -> str:
+        """Why this van cannot take the plan's work at all (empty when it can): what its
+        factsheet lacks, or a site of the plan whose clearance it exceeds."""
+        caps = self.capabilities
+        if caps is None:
+            return ""
+        if caps.unsupported:
+            return "; ".join(caps.unsupported)
+        sites = [x for x in (spec.warehouse_id, *spec.community_ids) if x in caps.unfit_sites]
+        return f"too large for {', '.join(sites)}" if sites else ""
+
 
 class VanShuttlePlanner:
     """Plans van trips for delivery requests (a ``RequestPlanner``; see the module docstring)."""
@@ -215,6 +236,11 @@ class VanShuttlePlanner:
             if vid in self.out_of_service:
                 out.append(VanView(vid, entry, vs, "offline", why="out of service"))
                 continue
+            view = VanView(vid, entry, vs, "away")
+            unfit = view.unfit(spec)
+            if unfit and not self.host.is_busy(vid):
+                out.append(VanView(vid, entry, vs, "away", why=unfit))
+                continue
             if self.host.is_busy(vid):
                 ready = now
                 for run in self.host.runs.values():
@@ -288,7 +314,13 @@ class VanShuttlePlanner:
         max_boxes = min(v.max_boxes for v in free)
         max_kg = min(v.max_kg for v in free)
         stops = cut_stops(lines, skus, max_boxes=max_boxes, max_kg=max_kg)
-        problem, by_id = self._problem(spec, shift, stops, vans)
+        speeds = [
+            v.capabilities.speed_max_mps * 3.6
+            for v in free
+            if v.capabilities is not None and v.capabilities.speed_max_mps > 0
+        ]
+        speed_kmh = min([self.cfg.max_speed_kmh, *speeds])
+        problem, by_id = self._problem(spec, shift, stops, vans, speed_kmh)
         settings = self._routing_settings(free)
         vp = await asyncio.to_thread(
             plan_vans, problem, settings, previous=self._previous.get(spec.id)
@@ -345,21 +377,25 @@ class VanShuttlePlanner:
             lines += lines_of(rec, {sku.id: q for sku, q in todo}, skus)
         return lines
 
-    def _matrix(self, nodes: tuple[str, ...]) -> TravelMatrix:
-        m = self._matrices.get(nodes)
+    def _matrix(self, nodes: tuple[str, ...], speed: float) -> TravelMatrix:
+        m = self._matrices.get((*nodes, f"{speed:.3f}"))
         if m is None:
             net = self.ctx.world.road_network
-            speed = self.cfg.max_speed_kmh
             m = TravelMatrix(
                 np.asarray(net.matrix(list(nodes), "distance", max_speed_kmh=speed), np.float64),
                 np.asarray(net.matrix(list(nodes), "time", max_speed_kmh=speed), np.float64),
                 labels=nodes,
             )
-            self._matrices[nodes] = m
+            self._matrices[(*nodes, f"{speed:.3f}")] = m
         return m
 
     def _problem(
-        self, spec: PlanSpec, shift: Shift, stops: Sequence[StopLoad], vans: Sequence[VanView]
+        self,
+        spec: PlanSpec,
+        shift: Shift,
+        stops: Sequence[StopLoad],
+        vans: Sequence[VanView],
+        speed_kmh: float,
     ) -> tuple[VanProblem, dict[str, StopLoad]]:
         world = self.ctx.world
         communities = sorted({st.community_id for st in stops})
@@ -403,7 +439,7 @@ class VanShuttlePlanner:
         problem = VanProblem(
             now=now,
             depot=0,
-            matrix=self._matrix(nodes),
+            matrix=self._matrix(nodes, speed_kmh),
             stops=van_stops,
             vans=tuple(fleet),
             shift_end=shift.end.timestamp(),
@@ -446,6 +482,8 @@ class VanShuttlePlanner:
         eta: dict[str, float] = {}
         for visit in routed.visits:
             st = by_id[visit.stop.id]
+            if st.community_id not in groups and len(groups) == (van.max_loads or math.inf):
+                continue  # the van takes no more loads: the rest waits for its next trip
             groups.setdefault(st.community_id, []).append(st)
             eta[st.community_id] = visit.finish
         tasks: list[Task] = []
@@ -541,6 +579,13 @@ class VanShuttlePlanner:
             )
             for task in tasks:
                 s.add(task)
+            rids = sorted({r for ld in loads for r in ld.request_ids})
+            held = {
+                r.id: r
+                for r in (
+                    await s.exec(select(Request).where(col(Request.id).in_(rids)).with_for_update())
+                ).all()
+            }
             events.append(
                 j.event(
                     EventKind.STATE,
@@ -573,7 +618,7 @@ class VanShuttlePlanner:
                     )
                 )
                 for rid in ld.request_ids:
-                    req = await s.get(Request, rid, with_for_update=True)
+                    req = held.get(rid)
                     if req is None or req.state not in OPEN_STATES:
                         raise Conflict(f"request {rid} is no longer open", request_id=rid)
                     carried = {ln.sku_id: ln.units for ln in ld.lines if ln.request_id == rid}
@@ -599,16 +644,14 @@ class VanShuttlePlanner:
                             from_state=RequestState.APPROVED,
                             to_state=RequestState.SCHEDULED,
                         )
-                        await self.ctx.store.update_request(
-                            rid,
-                            expected_states=[RequestState.APPROVED],
-                            session=s,
-                            state=RequestState.SCHEDULED,
-                            warehouse_id=spec.warehouse_id,
-                        )
+                        # the row is locked above and its state checked: the same change
+                        # as Store.update_request, without reading the row once more
+                        req.state = RequestState.SCHEDULED
+                        req.warehouse_id = spec.warehouse_id
+                        req.version += 1
                         events.append(st_ev)
-            for ev in events:
-                s.add(ev)
+            await s.flush()
+            await self.ctx.store.insert_events(events, s)
         self.ctx.journal.published(*events)
         for rid in {r for ld in loads for r in ld.request_ids}:
             self._waits.pop(rid, None)
@@ -650,7 +693,7 @@ class VanShuttlePlanner:
             if self._waits.get(rid) == reason:
                 continue
             self._waits[rid] = reason
-            events.append(self.ctx.journal.event(EventKind.DECISION, reason, request_id=rid))
+            events.append(self.ctx.journal.row(EventKind.DECISION, reason, request_id=rid))
         if events:
             await self.ctx.store.add_events(events)
             self.ctx.journal.published(*events)

@@ -120,11 +120,11 @@ class StrandedRecovery:
     async def _recover(self, m: Mission) -> None:
         assert m.vehicle_id is not None
         tp = TripPlan.from_json(m.plan)
-        vs = await self._ready(m.vehicle_id, tp.trip_id)
+        vs = await self._ready(m.vehicle_id, tp.order_id)
         if vs is None:
             return
         entries: list[dict[str, Any]] = list(m.result["stranded"])
-        same_order = vs.trip_id == tp.trip_id
+        same_order = vs.trip_id == tp.order_id
         carried = {x.load_id for x in vs.loads} if vs.loads is not None else None
         late: list[LoadPlan] = []
         seen_at_gate: list[LoadPlan] = []
@@ -280,7 +280,7 @@ class StrandedRecovery:
     ) -> Mission:
         booked_ids = {e["load_id"] for e in e_loaded if e["loaded"]}
         path: list[str] = []
-        if vs.trip_id == tp.trip_id:
+        if vs.trip_id == tp.order_id:
             path = [
                 n.node_id
                 for n in build_trip(

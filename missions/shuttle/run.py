@@ -12,9 +12,16 @@ What ends a trip early, and what happens to its work (``docs/shuttles.md``):
 * a drop that fails: the load stays on the van; at the dock the run unloads it (a return
   trip: ``drop`` actions at the dock) and books the goods back into stock; the work is
   requeued;
+* a pick that fails (explained by the van's error that names it): its work is requeued, and
+  the van is not driven on as if the load were aboard: once every pick has ended the order is
+  cancelled and the trip driven on to the gates of the loads that are aboard only
+  (``plan.order``, ``plan.skip``; nothing aboard: the trip ends there);
 * an operator cancel: the van is told to ``cancelOrder`` (running loads finish first), drives
   back to the dock from where it stopped (the next trip starts at its pose with an allowed
-  deviation), unloads what it carries; unloaded work is requeued; ``cancelled``;
+  deviation), unloads what it carries; unloaded work is requeued; ``cancelled`` only once the
+  van confirmed the cancel (the action FINISHED and its order cleared). A cancel the van
+  rejects or ignores is noted as an operator alert and the mission goes on as the van drives
+  it, to whatever end it really has;
 * the van taken out of service: ``cancelOrder``; its loads stay on board (nobody should drive
   it) and are *stranded*; its work is requeued at once; ``interrupted``;
 * the link lost for longer than ``shuttle.link_lost_grace_s`` (a broker restart marks every
@@ -40,18 +47,25 @@ from typing import Any
 
 import structlog
 
-from fleet.errors import NotFound, PlanningError, StreetfleetError, ValidationError, VehicleError
+from fleet.errors import (
+    CommandRejected,
+    NotFound,
+    PlanningError,
+    StreetfleetError,
+    ValidationError,
+    VehicleError,
+)
 from fleet.registry import VehicleEntry
 from fleet.store.repository import Session
 from fleet.store.tables import Mission, MissionEvent
-from fleet.van import ActionStatus, EStop, OperatingMode, VanControl, VanState
+from fleet.van import ActionStatus, EStop, OperatingMode, VanControl, VanState, new_action_id
 from missions.context import MissionContext
 from missions.follow import Follower, Notes
 from missions.journal import EventKind
 from missions.run import MissionRun
 from missions.shuttle import booking
 from missions.shuttle.timing import world_floor
-from missions.shuttle.trips import DELIVERY, RETURN, LoadPlan, TripPlan, build_trip
+from missions.shuttle.trips import DELIVERY, RETURN, LoadPlan, TripPlan, build_trip, replace_plan
 from missions.states import MissionKind, MissionState, Phase
 
 log = structlog.get_logger(__name__)
@@ -119,6 +133,12 @@ class ShuttleRun(MissionRun):
         self.cfg = ctx.settings.shuttle
         self._stop_requested: str | None = None
         """Set when the van was taken out of service."""
+        self._cancel_confirmed = False
+        """The van confirmed a cancel: ``cancelOrder`` FINISHED and its order cleared."""
+        self._cancel_refused = ""
+        """What the van did with a cancel it did not confirm (for the record)."""
+        self._drove_on = False
+        """The run has stopped the van after a failed pick (once per run)."""
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -228,7 +248,6 @@ class ShuttleRun(MissionRun):
         and drop as the van reports it; a van unheard (or its link down) longer than the grace
         strands the trip, to be planned again."""
         clock = self.ctx.clock
-        tp = self.trip
         started = self.mission.started_at.timestamp() if self.mission.started_at else clock.time()
         grace = world_floor(self._speed(), self.cfg.link_lost_grace_s, LINK_LOST_REAL_FLOOR_S)
         poll = world_floor(self._speed(), POLL_S, POLL_REAL_FLOOR_S)
@@ -257,16 +276,14 @@ class ShuttleRun(MissionRun):
             return bool(self._cancel_requested or self._stop_requested)
 
         async def stop() -> None:
-            try:
-                await self._control().cancel_trip()
-            except StreetfleetError as exc:
-                await self.note(EventKind.VEHICLE, f"cancelOrder failed: {exc}")
+            await self._cancel_and_confirm()
 
         async def update(entry: VehicleEntry) -> bool:
             vs = self._control().state
             if vs is None:
                 return False
-            if vs.trip_id != tp.trip_id:
+            tp = self.trip
+            if vs.trip_id != tp.order_id:
                 if vs.trip_id.startswith(tp.trip_id):
                     return False  # our own unload trip (after a restart)
                 await self._strand(
@@ -275,8 +292,10 @@ class ShuttleRun(MissionRun):
                 )
                 return True
             await self._sync(vs)
+            if vs.busy and not self._drove_on and not follower.stop_sent and self._picks_failed(vs):
+                return await self._drive_on_without_failed(vs)
             if not vs.busy:
-                await self._trip_over(vs, cancelled=follower.stop_sent)
+                await self._trip_over(vs, cancelled=self._cancel_confirmed)
                 return True
             return False
 
@@ -310,11 +329,11 @@ class ShuttleRun(MissionRun):
                 key = f"pick:{ld.load_id}"
                 p = vs.action(ld.pick_action_id)
                 if key not in booked and p is not None and p.status.ended:
-                    todo.append((key, ld, p.status, p.result))
+                    todo.append((key, ld, p.status, p.why))
             key = f"drop:{ld.load_id}"
             d = vs.action(ld.drop_action_id)
             if key not in booked and d is not None and d.status.ended:
-                todo.append((key, ld, d.status, d.result))
+                todo.append((key, ld, d.status, d.why))
         if todo:
             await self._book(todo, booked)
         await self._phase(vs)
@@ -396,8 +415,9 @@ class ShuttleRun(MissionRun):
                 else Phase.RETURN
             )
         else:
-            picks = [vs.action(ld.pick_action_id) for ld in tp.loads]
-            drops = [vs.action(ld.drop_action_id) for ld in tp.loads]
+            loads = [ld for ld in tp.loads if ld.load_id not in tp.skip]
+            picks = [] if tp.loaded else [vs.action(ld.pick_action_id) for ld in loads]
+            drops = [vs.action(ld.drop_action_id) for ld in loads]
             if any(p is None or not p.status.ended for p in picks):
                 phase = Phase.PICK_UP
             elif any(d is not None and d.status is ActionStatus.RUNNING for d in drops):
@@ -508,16 +528,142 @@ class ShuttleRun(MissionRun):
             await self._end(
                 MissionState.COMPLETED,
                 f"{'delivered' if tp.purpose == DELIVERY else 'unloaded'} {tp.boxes} boxes "
-                f"({len(tp.loads)} loads); back at the dock",
+                f"({len(tp.loads)} loads); back at the dock" + self._cancel_note(),
             )
         else:
             failed = self.mission.result.get("failed", {})
-            detail = "; ".join(f"{k}: {v}" for k, v in failed.items()) or "actions not done"
+            detail = "; ".join(f"{k}: {v}" for k, v in failed.items()) or self._unexplained(vs)
             await self._end(
                 MissionState.FAILED,
-                f"{len(delivered)} of {len(tp.loads)} loads done ({detail})",
+                f"{len(delivered)} of {len(tp.loads)} loads done ({detail})" + self._cancel_note(),
                 stranded=left,
             )
+
+    def _cancel_note(self) -> str:
+        if self._cancel_requested and not self._cancel_confirmed:
+            return (
+                f"; the cancel asked for ({self._cancel_requested}) was not confirmed by the van"
+                f" ({self._cancel_refused or 'no answer'})"
+            )
+        return ""
+
+    def _unexplained(self, vs: VanState) -> str:
+        """Why actions of the trip did not end, in the van's words: the errors that name the
+        loads' actions or their gate nodes (``actions not done`` when none does)."""
+        words: list[str] = []
+        for ld in self.trip.loads:
+            for key, value in (
+                ("actionId", ld.drop_action_id),
+                ("actionId", ld.pick_action_id),
+                ("nodeId", ld.node_id),
+            ):
+                for f in vs.faults_about(key, value) if value else ():
+                    if str(f) not in words:
+                        words.append(str(f))
+        return "; ".join(words) or "actions not done"
+
+    async def _cancel_and_confirm(self) -> bool:
+        """Cancel the van's order (the follower's ``stop``); True once the van confirmed it. A
+        rejected or unanswered cancel is an operator alert; the mission goes on."""
+        try:
+            await self._control().cancel_trip()
+        except StreetfleetError as exc:
+            what = "rejected" if isinstance(exc, CommandRejected) else "did not confirm"
+            self._cancel_refused = f"it {what} cancelOrder: {exc.message}"
+            await self.note(
+                EventKind.VEHICLE,
+                f"ALERT: the cancel is not confirmed ({self._cancel_refused}); the mission "
+                "goes on as the van drives it",
+                alert="cancel_not_confirmed",
+                error_type=exc.fields.get("error_type"),
+            )
+            log.warning("shuttle.cancel_not_confirmed", mission_id=self.mission.id, reason=str(exc))
+            return False
+        self._cancel_confirmed = True
+        await self.note(
+            EventKind.VEHICLE, "the van confirmed the cancel: cancelOrder finished, order cleared"
+        )
+        return True
+
+    def _picks_failed(self, vs: VanState) -> bool:
+        """Every pick has ended and one failed that the current order still drives for."""
+        tp = self.trip
+        if tp.purpose != DELIVERY or tp.loaded:
+            return False
+        for ld in tp.loads:
+            p = vs.action(ld.pick_action_id)
+            if p is None or not p.status.ended:
+                return False
+        failed = self.mission.result.get("failed", {})
+        return any(
+            str(failed.get(ld.load_id, "")).startswith("pick") and ld.load_id not in tp.skip
+            for ld in tp.loads
+        )
+
+    async def _drive_on_without_failed(self, vs: VanState) -> bool:
+        """A pick failed: cancel the order, then drive on to the gates of the loads aboard only
+        (a new order of this trip). True when the trip ended instead."""
+        self._drove_on = True
+        tp = self.trip
+        failed = self.mission.result.get("failed", {})
+        skip = tuple(
+            ld.load_id for ld in tp.loads if str(failed.get(ld.load_id, "")).startswith("pick")
+        )
+        aboard = [ld for ld in tp.loads if ld.load_id not in skip]
+        await self.note(
+            EventKind.DECISION,
+            f"picks failed for {', '.join(skip)}: the van is stopped so that it does not drive "
+            "to their gates"
+            + (
+                f"; it goes on with {', '.join(ld.load_id for ld in aboard)}"
+                if aboard
+                else "; nothing is aboard, the trip ends"
+            ),
+        )
+        if not await self._cancel_and_confirm():
+            return False  # the van drives on; its drops of the missing loads will fail
+        self._cancel_confirmed = False  # the run's own cancel, not an operator's
+        ctl = self._control()
+        vs = ctl.state or vs
+        if not aboard:
+            await self._trip_over(vs, cancelled=False)
+            return True
+        net = self.ctx.world.road_network
+        start = vs.last_node_id or tp.dock_node_id
+        pose = vs.map_pose
+        off = math.dist((pose[0], pose[1]), net.node(start).xy) if pose is not None else 0.0
+        gates = [ld.node_id for ld in aboard]
+        stops = [start]
+        for node in [*dict.fromkeys(gates), tp.dock_node_id]:
+            if node != stops[-1]:
+                stops.append(node)
+        n = int(tp.order.rsplit(".r", 1)[1]) + 1 if tp.order else 1
+        new = replace_plan(
+            tp,
+            order=f"{tp.trip_id}.r{n}",
+            loaded=True,
+            skip=skip,
+            stops=tuple(stops),
+            start_deviation_m=round(off + DEVIATION_MARGIN_M, 2) if off > 0.5 else None,
+            loads=tuple(
+                ld if ld.load_id in skip else replace_plan(ld, drop_action_id=new_action_id())
+                for ld in tp.loads
+            ),
+        )
+        try:
+            await ctl.send_trip(build_trip(self.ctx.world, new, self.cfg.max_speed_kmh))
+        except StreetfleetError as exc:
+            await self.note(EventKind.VEHICLE, f"the van did not take the trip on: {exc}")
+            await self._trip_over(vs, cancelled=False)
+            return True
+        self.trip = new
+        self.mission = await self.ctx.store.update_mission(self.mission.id, plan=new.to_json())
+        await self.note(
+            EventKind.DECISION,
+            f"{self.vehicle_id} drives on as order {new.order_id}: {' -> '.join(stops)}",
+            stops=stops,
+        )
+        return False
 
     async def _unload_at_dock(self, loads: list[LoadPlan]) -> list[LoadPlan]:
         """Drive back to the dock if needed and unload ``loads`` there (a return order inside

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from fleet.roads import Route
 from fleet.van import (
@@ -170,6 +170,18 @@ class TripPlan:
     """Planned departure from the dock, world seconds."""
     return_at: float | None = None
     """Planned return to the dock, world seconds."""
+    order: str = ""
+    """The order the van now drives for this trip when it is not ``trip_id``: a trip driven on
+    without the loads whose pick failed (``{trip_id}.r{n}``)."""
+    loaded: bool = False
+    """The order picks nothing: the trip's loads are on board already (a trip driven on)."""
+    skip: tuple[str, ...] = ()
+    """Load ids the order leaves out (their pick failed: nothing to drop)."""
+
+    @property
+    def order_id(self) -> str:
+        """The VDA 5050 order id the van drives now."""
+        return self.order or self.trip_id
 
     @property
     def boxes(self) -> int:
@@ -203,6 +215,9 @@ class TripPlan:
             "distance_m": round(self.distance_m, 1),
             "depart": self.depart,
             "return_at": self.return_at,
+            **({"order": self.order} if self.order else {}),
+            **({"loaded": True} if self.loaded else {}),
+            **({"skip": list(self.skip)} if self.skip else {}),
         }
 
     @classmethod
@@ -221,7 +236,18 @@ class TripPlan:
             distance_m=float(d.get("distance_m", 0.0)),
             depart=d.get("depart"),
             return_at=d.get("return_at"),
+            order=d.get("order", ""),
+            loaded=bool(d.get("loaded", False)),
+            skip=tuple(d.get("skip", ())),
         )
+
+
+_P = TypeVar("_P", TripPlan, LoadPlan)
+
+
+def replace_plan(plan: _P, **changes: Any) -> _P:
+    """A copy of a trip or load plan with ``changes``."""
+    return replace(plan, **changes)
 
 
 def load_id_for(trip_id: str, community_id: str) -> str:
@@ -244,27 +270,30 @@ def build_trip(world: World, plan: TripPlan, max_speed_kmh: float) -> VanTrip:
     routes = routes_of(world, plan.stops, max_speed_kmh)
     n_stops = len(routes) + 1
     actions: list[list[StopAction]] = [[] for _ in range(n_stops)]
+    loads = [ld for ld in plan.loads if ld.load_id not in plan.skip]
     if plan.purpose == DELIVERY:
-        actions[0] = [
-            Pick(
-                ld.load_id,
-                ld.boxes,
-                round(ld.kg, 3),
-                ld.sku,
-                action_id=ld.pick_action_id,
-                description=ld.describe(),
-            )
-            for ld in plan.loads
-        ]
+        if not plan.loaded:
+            actions[0] = [
+                Pick(
+                    ld.load_id,
+                    ld.boxes,
+                    round(ld.kg, 3),
+                    ld.sku,
+                    action_id=ld.pick_action_id,
+                    description=ld.describe(),
+                    site=plan.warehouse_id,
+                )
+                for ld in loads
+            ]
         gate_index = {node: i + 1 for i, node in enumerate(plan.stops[1:-1])}
-        for ld in plan.loads:
-            actions[gate_index[ld.node_id]].append(_drop(ld))
+        for ld in loads:
+            actions[gate_index[ld.node_id]].append(_drop(ld, ld.community_id))
     else:
-        actions[-1] = [_drop(ld) for ld in plan.loads]
+        actions[-1] = [_drop(ld, plan.warehouse_id) for ld in loads]
     if len(plan.stops) == 1:  # a trip that stays where it starts (unloading at the dock)
         node = world.road_network.node(plan.stops[0])
         return VanTrip(
-            plan.trip_id,
+            plan.order_id,
             (
                 TripNode(
                     node.id,
@@ -276,7 +305,7 @@ def build_trip(world: World, plan: TripPlan, max_speed_kmh: float) -> VanTrip:
             ),
         )
     return trip_from_routes(
-        plan.trip_id,
+        plan.order_id,
         routes,
         actions,
         max_speed_mps=max_speed_kmh / 3.6,
@@ -284,7 +313,7 @@ def build_trip(world: World, plan: TripPlan, max_speed_kmh: float) -> VanTrip:
     )
 
 
-def _drop(ld: LoadPlan) -> Drop:
+def _drop(ld: LoadPlan, site: str) -> Drop:
     return Drop(
         ld.load_id,
         ld.boxes,
@@ -292,4 +321,5 @@ def _drop(ld: LoadPlan) -> Drop:
         ld.sku,
         action_id=ld.drop_action_id,
         description=ld.describe(),
+        site=site,
     )

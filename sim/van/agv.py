@@ -22,6 +22,10 @@ Order acceptance follows figure 8 of the specification: the checks that reject m
   -> else ``orderUpdateError``; while idle: its first node must be within reach of the van's
   position -> else ``noRouteError``.
 
+The van speaks one protocol version (``version``: ``2.1.0``, or ``2.0.0`` to act as an older
+vehicle): it writes its messages in that version's shape and rejects an order or instant
+actions whose header announces another (``validationError``, as vehicles do).
+
 Rejection errors carry references ``headerId``, ``topic``, ``orderId``, ``orderUpdateId`` (section
 7.1) and stay in the state until an order is accepted. Node actions follow figure 17: actions on
 a node start in list order, a HARD action runs alone, the van drives on once no SOFT or HARD
@@ -134,6 +138,8 @@ class VanAgv:
     battery: Battery = field(default_factory=Battery)
     operating_mode: wire.OperatingMode = wire.OperatingMode.AUTOMATIC
     e_stop: wire.EStop = wire.EStop.NONE
+    version: str = wire.PROTOCOL_VERSION
+    """The VDA 5050 version the van speaks (an entry of ``wire.SUPPORTED_VERSIONS``)."""
 
     order_id: str = ""
     order_update_id: int = 0
@@ -202,6 +208,7 @@ class VanAgv:
             ("orderUpdateId", str(order.order_update_id)),
         ]
         try:
+            self._check_version(order.version)
             check_structure(order)
             if order.order_id == self.order_id and order.order_update_id <= self.order_update_id:
                 self._repeated(order)
@@ -220,6 +227,14 @@ class VanAgv:
         if not ok:
             self.ignored_messages += 1
         return ok
+
+    def _check_version(self, version: str) -> None:
+        if wire.speaks(version) != self.version:
+            raise Rejection(
+                "validationError",
+                f"message version {version} is not the van's protocol version {self.version}",
+                [("version", version)],
+            )
 
     def _reject(self, rej: Rejection) -> None:
         errors = [
@@ -382,6 +397,13 @@ class VanAgv:
             return
         assert isinstance(msg, wire.InstantActions)
         if not self._mine(msg.manufacturer, msg.serial_number):
+            return
+        try:
+            self._check_version(msg.version)
+        except Rejection as rej:
+            refs = [("headerId", str(msg.header_id)), ("topic", "instantActions")]
+            self.errors.append(error(rej.error_type, rej.description, refs))
+            self.dirty = True
             return
         for action in msg.actions:
             if action.action_id in self.actions:

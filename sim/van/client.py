@@ -158,7 +158,7 @@ class SimVan:
         """Publish one message; False when it did not go (the connection reconnects)."""
         if not await self._mqtt.publish(
             self.topic(subtopic),
-            msg.to_json(),
+            wire.encode(msg, self.agv.version),
             qos=wire.QOS[subtopic],
             retain=subtopic in wire.RETAINED,
         ):
@@ -186,7 +186,8 @@ class SimVan:
             self.clock.time(),
             wire.ConnectionState.CONNECTIONBROKEN,
         )
-        return aiomqtt.Will(self.topic("connection"), msg.to_json(), qos=1, retain=True)
+        payload = wire.encode(msg, self.agv.version)
+        return aiomqtt.Will(self.topic("connection"), payload, qos=1, retain=True)
 
     async def _on_connect(self) -> None:
         """ONLINE and the factsheet before anything else; then report the state at once."""

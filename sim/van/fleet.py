@@ -86,7 +86,9 @@ class SimVanFleet:
         battery_soc: float = 1.0,
         state_interval_s: float = 1.0,
         visualization_interval_s: float | None = 1.0,
+        version: str = wire.PROTOCOL_VERSION,
     ) -> None:
+        """``version``: the VDA 5050 version the vans speak (``2.0.0`` or ``2.1.0``)."""
         if count < 0:
             raise ValueError("van count must not be negative")
         if starts is not None and len(starts) < count:
@@ -113,6 +115,7 @@ class SimVanFleet:
                 chargers=chargers,
                 paths=paths,
                 battery=Battery(soc=battery_soc),
+                version=version,
             )
             self.vans.append(
                 SimVan(

@@ -46,7 +46,7 @@ def header(agv: VanAgv, header_id: int, now: float) -> dict[str, Any]:
     return {
         "header_id": header_id,
         "timestamp": wire.format_timestamp(now),
-        "version": wire.PROTOCOL_VERSION,
+        "version": agv.version,
         "manufacturer": agv.manufacturer,
         "serial_number": agv.serial_number,
     }

@@ -1,6 +1,8 @@
 """Every message the bridge and the sim van send in a scripted scenario is valid against the
-official VDA 5050 2.1.0 JSON schemas (``../shared/vda5050/2.1.0``), with the spec's QoS and
-retain rules and its timestamp format.
+official VDA 5050 JSON schemas of the version they speak (``../shared/vda5050/2.1.0``, and
+``../shared/vda5050/2.0.0`` with the sim van acting as a 2.0.0 vehicle: the bridge learns the
+version from the van's headers and writes orders and instant actions in its shape), with the
+spec's QoS and retain rules and its timestamp format.
 
 The scenario covers: connection ONLINE, factsheet, state and visualization; a trip with pick
 and drop, a horizon and an order update; rejected orders (validation, order, update and route
@@ -27,19 +29,20 @@ from firmware_bridges.vda5050 import wire
 from fleet.clock import AcceleratedClock
 from fleet.errors import CommandRejected
 from fleet.mqtt import BrokerAddress
-from fleet.van import Drop, Pick
+from fleet.van import Drop, Pick, TripNode, VanTrip
 from fleet.vehicle import LinkState
 from tests.support import eventually
 from tests.unit.vda5050.harness import MANUFACTURER, bridge, trip_through, vans
 
 jsonschema = pytest.importorskip("jsonschema")
 
-SCHEMA_DIR = Path(
+SCHEMA_ROOT = Path(
     os.environ.get(
         "STREETFLEET_VDA5050_SCHEMAS",
-        Path(__file__).resolve().parents[3] / "shared" / "vda5050" / "2.1.0",
+        Path(__file__).resolve().parents[3] / "shared" / "vda5050",
     )
 )
+"""Folder of the official schemas, one subfolder per release (``2.1.0``, ``2.0.0``)."""
 SCHEMA_FILES = {
     "order": "order.schema",
     "instantActions": "instantActions.schema",
@@ -48,17 +51,23 @@ SCHEMA_FILES = {
     "connection": "connection.schema",
     "factsheet": "factsheet.schema",
 }
+FACTSHEET_2_0 = "factsheet.json"
+"""The 2.0.0 release names its factsheet schema so."""
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{2}Z$")
 """The spec's timestamp format: YYYY-MM-DDTHH:mm:ss.ffZ (section 6.4)."""
 
-pytestmark = [
-    pytest.mark.mosquitto,
-    pytest.mark.skipif(
-        not SCHEMA_DIR.is_dir(),
-        reason=f"official VDA 5050 2.1.0 schemas not found in {SCHEMA_DIR} "
-        "(set STREETFLEET_VDA5050_SCHEMAS)",
-    ),
-]
+pytestmark = [pytest.mark.mosquitto]
+
+
+def schema_dir(version: str) -> Path:
+    """The official schemas of ``version``; skips the test when they are absent."""
+    folder = SCHEMA_ROOT / version
+    if not folder.is_dir():
+        pytest.skip(
+            f"official VDA 5050 {version} schemas not found in {folder} "
+            "(set STREETFLEET_VDA5050_SCHEMAS to the folder holding 2.1.0/ and 2.0.0/)"
+        )
+    return folder
 
 
 @dataclass
@@ -70,10 +79,13 @@ class Captured:
     retain: bool
 
 
-def validators() -> dict[str, Any]:
+def validators(version: str) -> dict[str, Any]:
+    folder = schema_dir(version)
     out = {}
     for subtopic, name in SCHEMA_FILES.items():
-        schema = json.loads((SCHEMA_DIR / name).read_text())
+        if subtopic == "factsheet" and version == wire.V2_0:
+            name = FACTSHEET_2_0
+        schema = json.loads((folder / name).read_text())
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
         out[subtopic] = cls(schema, format_checker=cls.FORMAT_CHECKER)
@@ -89,7 +101,7 @@ async def record(client: aiomqtt.Client, prefix: str, into: list[Captured]) -> N
         into.append(Captured(m.topic.value, where[2], payload, m.qos, m.retain))
 
 
-def check(validator: Any, msg: Captured) -> list[str]:
+def check(validator: Any, msg: Captured, version: str) -> list[str]:
     problems = [
         f"{msg.topic}: {e.json_path}: {e.message}"
         for e in validator.iter_errors(json.loads(msg.payload))
@@ -101,15 +113,16 @@ def check(validator: Any, msg: Captured) -> list[str]:
             problems.append(f"{msg.topic}: timestamp {ts!r} is not YYYY-MM-DDTHH:mm:ss.ffZ")
         else:
             datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    if data.get("version") != wire.PROTOCOL_VERSION:
-        problems.append(f"{msg.topic}: version {data.get('version')!r}")
+    if data.get("version") != version:
+        problems.append(f"{msg.topic}: version {data.get('version')!r}, not {version}")
     return problems
 
 
+@pytest.mark.parametrize("version", [wire.PROTOCOL_VERSION, wire.V2_0])
 async def test_every_message_of_a_scripted_scenario_is_schema_valid(
-    mqtt_url: str, mqtt_prefix: str
+    mqtt_url: str, mqtt_prefix: str, version: str
 ) -> None:
-    validate = validators()
+    validate = validators(version)
     clock = AcceleratedClock(100.0)
     addr = BrokerAddress.parse(mqtt_url)
     link_url = f"vda5050+mqtt://{addr.host}:{addr.port}/{MANUFACTURER}?prefix={mqtt_prefix}"
@@ -119,8 +132,10 @@ async def test_every_message_of_a_scripted_scenario_is_schema_valid(
         async with asyncio.TaskGroup() as tg:
             recorder = tg.create_task(record(spy, mqtt_prefix, captured))
             async with bridge(link_url, clock) as b:
-                async with vans(mqtt_url, clock, mqtt_prefix, battery_soc=0.6) as fleet:
-                    await scenario(b, fleet)
+                async with vans(
+                    mqtt_url, clock, mqtt_prefix, battery_soc=0.6, version=version
+                ) as fleet:
+                    await scenario(b, fleet, version)
                 await eventually(
                     lambda: any(
                         c.subtopic == "connection" and b'"OFFLINE"' in c.payload for c in captured
@@ -133,7 +148,7 @@ async def test_every_message_of_a_scripted_scenario_is_schema_valid(
     for c in captured:
         by_topic[c.subtopic].append(c)
     assert set(by_topic) == set(SCHEMA_FILES), f"topics seen: {sorted(by_topic)}"
-    problems = [p for c in captured for p in check(validate[c.subtopic], c)]
+    problems = [p for c in captured for p in check(validate[c.subtopic], c, version)]
     assert not problems, "\n".join(problems[:20])
 
     # QoS: connection at 1, everything else at 0 (section 6.2)
@@ -154,11 +169,20 @@ async def test_every_message_of_a_scripted_scenario_is_schema_valid(
         a["actionStatus"] for c in by_topic["state"] for a in json.loads(c.payload)["actionStates"]
     }
     assert statuses == {"WAITING", "RUNNING", "FINISHED", "FAILED"}
-    instant_types = {
-        a["actionType"]
-        for c in by_topic["instantActions"]
-        for a in json.loads(c.payload)["actions"]
+    instant = [a for c in by_topic["instantActions"] for a in json.loads(c.payload)["actions"]]
+    instant_types = {a["actionType"] for a in instant}
+    if version == wire.V2_0:  # the 2.0.0 schema's name, and its text's
+        assert all(a["actionName"] == a["actionType"] for a in instant)
+    else:
+        assert not any("actionName" in a for a in instant)
+    deviations = {
+        "allowedDeviationXy" if version == wire.V2_0 else "allowedDeviationXY"
+        for c in by_topic["order"]
+        for n in json.loads(c.payload)["nodes"]
+        for k in n.get("nodePosition", {})
+        if k.lower() == "alloweddeviationxy"
     }
+    assert deviations == {"allowedDeviationXy" if version == wire.V2_0 else "allowedDeviationXY"}
     assert instant_types >= {
         "startPause",
         "stopPause",
@@ -200,11 +224,12 @@ async def test_every_message_of_a_scripted_scenario_is_schema_valid(
     assert b'"OFFLINE"' in next(c.payload for c in retained if c.subtopic == "connection")
 
 
-async def scenario(b: Any, fleet: Any) -> None:
+async def scenario(b: Any, fleet: Any, version: str) -> None:
     await eventually(lambda: "van-VAN-01" in b.registry)
     entry = b.registry.get("van-VAN-01")
     van, sim = entry.control, fleet[0]
     await eventually(lambda: entry.status.link is LinkState.ONLINE)
+    assert van.version == version and van.announced_version == version
     await van.request_factsheet()
     # rejections of every kind
     with pytest.raises(CommandRejected):
@@ -214,7 +239,7 @@ async def scenario(b: Any, fleet: Any) -> None:
     broken = wire.Order(
         header_id=9999,
         timestamp=wire.format_timestamp(clock_time(b)),
-        version=wire.PROTOCOL_VERSION,
+        version=version,
         manufacturer=MANUFACTURER,
         serial_number="VAN-01",
         order_id="broken",
@@ -222,7 +247,7 @@ async def scenario(b: Any, fleet: Any) -> None:
         nodes=[],
         edges=[],
     )
-    await b.link.publish(van.topic("order"), broken.to_json(), 0)
+    await b.link.publish(van.topic("order"), wire.encode(broken, version), 0)
     await eventually(
         lambda: van.state is not None and any(f.type == "validationError" for f in van.state.faults)
     )
@@ -254,6 +279,11 @@ async def scenario(b: Any, fleet: Any) -> None:
     await van.send_trip(trip_through("c", [(0, 40), (2000, 40)]))
     await eventually(lambda: sim.agv.pose.speed > 3, timeout=20)
     await van.cancel_trip()
+    # home from where the cancel stopped it: the first node's allowed deviation covers the way
+    # (the field whose spelling differs between 2.0.0 and 2.1.0)
+    node = trip_through("home", [(0, 40)]).nodes[0]
+    await van.send_trip(VanTrip("home", (TripNode(node.node_id, node.position, (), "", 2500.0),)))
+    await eventually(lambda: van.state is not None and van.state.trip_id == "home")
     # the last will, then back
     sim.crash()
     await eventually(lambda: entry.status.link is LinkState.LOST, timeout=10)

@@ -121,6 +121,32 @@ async def test_a_trip_the_van_never_confirms_fails(fleet: FakeFleet) -> None:
     await fleet.wait_request(rid, RequestState.APPROVED)
 
 
+@pytest.mark.parametrize("answer", ["refuse", "time_out"])
+async def test_a_cancel_the_van_does_not_confirm_leaves_the_trip_running_with_an_alert(
+    fleet: FakeFleet, answer: str
+) -> None:
+    van, rid, m = await trip_for(fleet, "C12", mask=5000)
+    await van.drive(lambda v: v.truth.last_node_id == "J13")
+    await fleet.wait_phase(m.id, "go_to")
+    if answer == "refuse":
+        van.refuse("cancel_trip", "cancel order already pending")
+    else:
+        van.time_out("cancel_trip")
+    await fleet.service.cancel_mission(m.id, "operator", "road closed")
+    await fleet.until(lambda: "cancel_trip" in van.commands, "the cancel is sent")
+    await van.drive()  # the van goes on and delivers
+    done = await fleet.wait_mission(m.id)
+    assert done.state == MissionState.COMPLETED, done.reason
+    assert "was not confirmed by the van" in done.reason, done.reason
+    notes = [
+        e
+        for e in await fleet.events(mission_id=m.id)
+        if e.data.get("alert") == "cancel_not_confirmed"
+    ]
+    assert len(notes) == 1 and notes[0].reason.startswith("ALERT: the cancel is not confirmed")
+    assert (await fleet.get_request(rid)).request.state == RequestState.DELIVERED
+
+
 async def test_a_cancel_before_the_van_takes_the_trip_stops_it(fleet: FakeFleet) -> None:
     van = await fleet.add_van()
     van.hold_back("send_trip")

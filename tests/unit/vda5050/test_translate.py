@@ -60,7 +60,12 @@ def test_link_url_forms() -> None:
         ("uagv/v2/acme/VAN-01/state", 0),
         ("uagv/v2/acme/VAN-01/connection", 1),
         ("uagv/v2/acme/VAN-01/factsheet", 0),
+        ("uagv/v2/acme/VAN-01/visualization", 0),
     ]
+    assert Vda5050Address.parse("vda5050+mqtt://h/acme?visualization=0").subscriptions()[-1] == (
+        "uagv/v2/acme/+/factsheet",
+        0,
+    )
     maker = Vda5050Address.parse("vda5050+mqtt://h/acme?prefix=site-a&visualization=1")
     assert maker.serial_number is None
     assert maker.subscriptions()[0] == ("site-a/uagv/v2/acme/+/state", 0)
