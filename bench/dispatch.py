@@ -798,7 +798,7 @@ def show(results: dict[str, dict[str, Any]]) -> None:
 
 PHASES: list[tuple[str, str]] = [
     ("closing", "closing overdue requests"),
-    ("allocation step", "allocation step (shares stock, reserves it: one write per change)"),
+    ("allocation step", "allocation step (shares stock, reserves it: one batched write per pool)"),
     ("planner DroneDeliveryPlanner", "drone delivery planner"),
     ("drone assignment", "  of which drone assignment (assign_drones)"),
     ("planner VanShuttlePlanner", "van shuttle planner"),
