@@ -8,6 +8,7 @@ the change it records) and, once committed, published on the event bus as a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from fleet.clock import Clock
@@ -78,32 +79,12 @@ class Journal:
             data=data,
         )
 
-    def row(
-        self,
-        kind: str,
-        reason: str = "",
-        *,
-        mission_id: str | None = None,
-        request_id: str | None = None,
-        vehicle_id: str | None = None,
-        from_state: str | None = None,
-        to_state: str | None = None,
-        **data: Any,
-    ) -> MissionEvent:
-        """Like :meth:`event`, for ``Store.insert_events``/``Store.add_events`` only (not
-        ``session.add``): built without the ORM's bookkeeping, about eight times cheaper,
+    def row(self, kind: str, reason: str = "", **fields: Any) -> MissionEvent:
+        """Like :meth:`event` (same arguments), for ``Store.insert_events``/``add_events`` only
+        (not ``session.add``): built without the ORM's bookkeeping, about eight times cheaper,
         which counts where a dispatch round records thousands of events."""
-        return MissionEvent.model_construct(
-            at=self.clock.now(),
-            kind=kind,
-            reason=reason,
-            mission_id=mission_id,
-            request_id=request_id,
-            vehicle_id=vehicle_id,
-            from_state=from_state,
-            to_state=to_state,
-            data=data,
-        )
+        ids = {k: fields.pop(k, None) for k in _EVENT_IDS}
+        return event_row(self.clock.now(), kind, reason, data=fields, **ids)
 
     def published(self, *events: MissionEvent) -> None:
         """Announce events after their transaction committed."""
@@ -121,3 +102,33 @@ class Journal:
                     data=dict(ev.data),
                 )
             )
+
+
+_EVENT_IDS = ("mission_id", "request_id", "vehicle_id", "from_state", "to_state")
+"""The arguments of :meth:`Journal.event` that are columns; the rest is ``data``."""
+
+
+def event_row(
+    at: datetime,
+    kind: str,
+    reason: str = "",
+    *,
+    mission_id: str | None = None,
+    request_id: str | None = None,
+    vehicle_id: str | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    data: dict[str, Any],
+) -> MissionEvent:
+    """An event row without the ORM's bookkeeping (:meth:`Journal.row`)."""
+    return MissionEvent.model_construct(
+        at=at,
+        kind=kind,
+        reason=reason,
+        mission_id=mission_id,
+        request_id=request_id,
+        vehicle_id=vehicle_id,
+        from_state=from_state,
+        to_state=to_state,
+        data=data,
+    )
