@@ -16,6 +16,8 @@ Tree::
     ├── PlanningError               no feasible plan (reason)
     │   └── InsufficientStock       stock cannot cover a reservation
     ├── StoreError                  the database refused or is unreachable
+    │   └── StoreBusy               transient: a lock, a serialization failure, a dropped
+    │                               connection; the same operation may succeed if tried again
     └── VehicleError                anything about talking to a vehicle
         ├── LinkError               transport problem (socket, broker)
         ├── LinkLost                no heartbeat/state within the timeout
@@ -117,6 +119,15 @@ class StoreError(StreetfleetError):
 
     code = "store"
     http_status = 503
+
+
+class StoreBusy(StoreError):
+    """The database could not take the operation now: another writer holds the lock (SQLite
+    ``database is locked`` after its busy timeout), PostgreSQL aborted it as a serialization
+    failure or deadlock, or the connection dropped. Nothing of it was written; the same
+    operation may succeed if tried again (:func:`fleet.store.retry.retrying`)."""
+
+    code = "store-busy"
 
 
 class VehicleError(StreetfleetError):

@@ -33,6 +33,7 @@ from fleet.errors import Conflict, NotFound, StreetfleetError
 from fleet.ledger import MovementKind
 from fleet.registry import VehicleEntry
 from fleet.store.repository import Session
+from fleet.store.retry import retrying
 from fleet.store.tables import Mission, MissionEvent, StockMovement, Task
 from missions.bookkeeping import cancel_request, settle_request
 from missions.context import MissionContext
@@ -92,43 +93,49 @@ class MissionRun(ABC):
         src = MissionState(self.mission.state)
         check_mission_transition(src, dst)
         j = self.ctx.journal
-        ev = j.event(
-            EventKind.STATE,
-            reason,
-            mission_id=self.mission.id,
-            vehicle_id=self.mission.vehicle_id,
-            from_state=src,
-            to_state=dst,
-            **data,
-        )
-        changes: dict[str, Any] = {"state": dst}
-        now = self.ctx.clock.now()
-        events = [ev]
-        if phase is not None and phase != self.mission.phase:
-            changes["phase"] = phase
-            events.append(
-                j.event(
-                    EventKind.PHASE,
-                    f"phase {phase}",
-                    mission_id=self.mission.id,
-                    vehicle_id=self.mission.vehicle_id,
-                    phase=str(phase),
+
+        async def attempt() -> tuple[Mission, list[MissionEvent], list[MissionEvent]]:
+            ev = j.event(
+                EventKind.STATE,
+                reason,
+                mission_id=self.mission.id,
+                vehicle_id=self.mission.vehicle_id,
+                from_state=src,
+                to_state=dst,
+                **data,
+            )
+            changes: dict[str, Any] = {"state": dst}
+            now = self.ctx.clock.now()
+            events = [ev]
+            if phase is not None and phase != self.mission.phase:
+                changes["phase"] = phase
+                events.append(
+                    j.event(
+                        EventKind.PHASE,
+                        f"phase {phase}",
+                        mission_id=self.mission.id,
+                        vehicle_id=self.mission.vehicle_id,
+                        phase=str(phase),
+                    )
                 )
-            )
-        if dst == MissionState.UNDERWAY:
-            changes["started_at"] = now
-        if dst in MISSION_TERMINAL:
-            changes["ended_at"] = now
-            changes["reason"] = reason
-        if result:
-            changes["result"] = {**self.mission.result, **result}
-        extra_events: list[MissionEvent] = []
-        async with self.ctx.store.transaction() as s:
-            updated = await self.ctx.store.update_mission(
-                self.mission.id, expected_states=[src], events=events, session=s, **changes
-            )
-            if extra is not None:
-                extra_events = list(await extra(s) or [])
+            if dst == MissionState.UNDERWAY:
+                changes["started_at"] = now
+            if dst in MISSION_TERMINAL:
+                changes["ended_at"] = now
+                changes["reason"] = reason
+            if result:
+                changes["result"] = {**self.mission.result, **result}
+            extra_events: list[MissionEvent] = []
+            async with self.ctx.store.transaction() as s:
+                updated = await self.ctx.store.update_mission(
+                    self.mission.id, expected_states=[src], events=events, session=s, **changes
+                )
+                if extra is not None:
+                    extra_events = list(await extra(s) or [])
+            return updated, events, extra_events
+
+        # a busy database wrote nothing: the whole change (and ``extra``) is made again
+        updated, events, extra_events = await retrying(attempt)
         self.mission = updated  # once committed: a rolled-back row is expired and unreadable
         j.published(*events, *extra_events)
         log.info(
@@ -143,25 +150,35 @@ class MissionRun(ABC):
     async def set_phase(self, phase: Phase, reason: str = "", **data: Any) -> None:
         if self.mission.phase == phase:
             return
-        ev = self.ctx.journal.event(
-            EventKind.PHASE,
-            reason or f"phase {phase}",
-            mission_id=self.mission.id,
-            vehicle_id=self.vehicle_id,
-            phase=str(phase),
-            **data,
-        )
-        self.mission = await self.ctx.store.update_mission(
-            self.mission.id, events=[ev], phase=phase
-        )
+
+        def event() -> MissionEvent:
+            return self.ctx.journal.event(
+                EventKind.PHASE,
+                reason or f"phase {phase}",
+                mission_id=self.mission.id,
+                vehicle_id=self.vehicle_id,
+                phase=str(phase),
+                **data,
+            )
+
+        async def attempt() -> tuple[Mission, MissionEvent]:
+            ev = event()
+            return await self.ctx.store.update_mission(
+                self.mission.id, events=[ev], phase=phase
+            ), ev
+
+        self.mission, ev = await retrying(attempt)
         self.ctx.journal.published(ev)
 
     async def note(self, kind: str, reason: str, **data: Any) -> None:
-        ev = self.ctx.journal.event(
-            kind, reason, mission_id=self.mission.id, vehicle_id=self.vehicle_id, **data
-        )
-        await self.ctx.store.add_events([ev])
-        self.ctx.journal.published(ev)
+        async def attempt() -> MissionEvent:
+            ev = self.ctx.journal.event(
+                kind, reason, mission_id=self.mission.id, vehicle_id=self.vehicle_id, **data
+            )
+            await self.ctx.store.add_events([ev])
+            return ev
+
+        self.ctx.journal.published(await retrying(attempt))
 
     # --- stock and request bookkeeping ------------------------------------------------------
 
@@ -387,8 +404,10 @@ class MissionRun(ABC):
 
     async def save_result(self, **result: Any) -> None:
         """Merge ``result`` into the mission's stored result."""
-        self.mission = await self.ctx.store.update_mission(
-            self.mission.id, result={**self.mission.result, **result}
+        self.mission = await retrying(
+            lambda: self.ctx.store.update_mission(
+                self.mission.id, result={**self.mission.result, **result}
+            )
         )
 
     async def _vehicle_note(self, text: str) -> None:

@@ -26,10 +26,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from fleet.errors import Conflict, InsufficientStock, NotFound, StoreError, ValidationError
+from fleet.errors import (
+    Conflict,
+    InsufficientStock,
+    NotFound,
+    StoreBusy,
+    StoreError,
+    ValidationError,
+)
 from fleet.ledger import MOVEMENT_EFFECTS as LEDGER_EFFECTS
 from fleet.ledger import MovementKind, effect, quantity_problem
 from fleet.store.db import DatabaseUrl, migrate
+from fleet.store.retry import is_transient
 from fleet.store.tables import (
     AuditLog,
     Mission,
@@ -149,6 +157,8 @@ class Store:
             except IntegrityError as exc:
                 raise Conflict(f"the record refused the change: {exc.orig}") from exc
             except OperationalError as exc:
+                if is_transient(exc):
+                    raise StoreBusy(f"database busy: {exc.orig}") from exc
                 raise StoreError(f"database unavailable: {exc.orig}") from exc
 
     # --- sites and vehicles ----------------------------------------------------------------
