@@ -223,17 +223,22 @@ def check_legs(
     return conflicts
 
 
-def world_geofence(world: World) -> Geofence:
-    """The fence to upload to drones: the operating area as inclusion, no-fly zones as exclusion.
+def world_geofence(world: World, flight_alt_m: float | None = None) -> Geofence:
+    """The fence to upload to a drone: the operating area as inclusion, no-fly zones as
+    exclusion.
 
-    Zones with a ceiling are not uploaded (PX4 fences have no floor/ceiling per polygon); the
-    planner keeps legs out of them instead.
+    A zone without a ceiling is always in it. PX4 fences have no floor or ceiling per polygon,
+    so a zone with a ceiling is uploaded only for a flight that must keep out of it at every
+    altitude it may take (``flight_alt_m``, its highest: the zone applies at or below its
+    ceiling, as :meth:`fleet.world.World.leg_conflicts` says, and the drone climbs and
+    descends over its pad). A zone the flight may overfly is left to the planner, which keeps
+    legs below its ceiling out of it. Without ``flight_alt_m``: unlimited zones only.
     """
     polys = [FencePolygon(vertices=_open_ring(world.boundary), inclusion=True)]
     polys += [
         FencePolygon(vertices=_open_ring(z.boundary), inclusion=False)
         for z in world.no_fly_zones
-        if z.ceiling_m is None
+        if z.ceiling_m is None or (flight_alt_m is not None and flight_alt_m <= z.ceiling_m)
     ]
     return Geofence(polygons=tuple(polys))
 

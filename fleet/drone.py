@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from fleet.geo import Position
+
 
 @dataclass(frozen=True, slots=True)
 class Takeoff:
@@ -158,6 +160,16 @@ class DroneControl(Protocol):
     async def start_mission(self, first_item: int = 0) -> None: ...
 
     async def upload_geofence(self, fence: Geofence) -> None: ...
+
+    async def download_geofence(self) -> Geofence:
+        """The fence the vehicle holds (mission protocol download of the fence plan)."""
+        ...
+
+    async def upload_rally(self, points: Sequence[Position]) -> None:
+        """Rally (safe landing) points, altitudes relative to home."""
+        ...
+
+    async def download_rally(self) -> list[Position]: ...
 
     async def release_payload(self) -> None:
         """Open the gripper now (MAV_CMD_DO_GRIPPER)."""

@@ -23,7 +23,9 @@ Tree::
         ├── LinkLost                no heartbeat/state within the timeout
         ├── CommandRejected         vehicle answered with a refusal
         ├── CommandTimeout          no answer after all retries
-        └── MissionUploadError      mission/fence/rally transfer failed or plan invalid
+        ├── MissionUploadError      mission/fence/rally transfer failed or plan invalid
+        └── SafetyCheckFailed       the vehicle's failsafes, fence or rally points are not
+                                    what the service set (read back differs, or not settable)
 """
 
 from __future__ import annotations
@@ -167,3 +169,11 @@ class MissionUploadError(VehicleError):
     """A mission, fence or rally transfer failed, or the vehicle found the plan invalid."""
 
     code = "mission-upload"
+
+
+class SafetyCheckFailed(VehicleError):
+    """The vehicle does not hold the fleet's failsafe policy, fence or rally points: a value
+    could not be set, or what was read back differs from what was set (``parameter``,
+    ``expected``, ``actual``, or ``what``)."""
+
+    code = "safety-check"

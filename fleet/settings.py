@@ -217,6 +217,54 @@ class DroneMissionSettings(_Section):
     """A mission not done after this long is failed and the drone told to return."""
 
 
+class SafetySettings(_Section):
+    """Flight safety (``docs/safety.md``): the failsafe policy set on every drone before each
+    flight, the in-flight energy check, the lost-link policy and strategic deconfliction."""
+
+    nav_dll_act: int = Field(2, ge=0, le=6)
+    """PX4 NAV_DLL_ACT: what the drone does when it loses the ground station (2: return)."""
+    dl_loss_t_s: float = Field(10.0, ge=5, le=300)
+    """PX4 COM_DL_LOSS_T: seconds without a ground-station heartbeat before that action."""
+    low_bat_act: int = Field(3, ge=0, le=3)
+    """PX4 COM_LOW_BAT_ACT (3: return at critical, land at emergency)."""
+    bat_low_thr: float = Field(0.2, ge=0.12, le=0.5)
+    """PX4 BAT_LOW_THR: warning level."""
+    bat_crit_thr: float = Field(0.12, ge=0.05, le=0.5)
+    """PX4 BAT_CRIT_THR: the drone returns by itself below this."""
+    bat_emergen_thr: float = Field(0.07, ge=0.03, le=0.5)
+    """PX4 BAT_EMERGEN_THR: the drone lands where it is below this."""
+    rtl_return_alt_m: float | None = Field(None, ge=5, le=150)
+    """PX4 RTL_RETURN_ALT (None: ``drone_missions.cruise_alt_m``, capped by the world's ceiling)."""
+    gf_action: int = Field(3, ge=1, le=5)
+    """PX4 GF_ACTION on a geofence breach (3: return)."""
+    rally_points: bool = True
+    """Upload the world's pads as rally points (safe landing places) and check them."""
+    energy_check: bool = True
+    """Recall a drone in flight whose battery is below what the rest of its mission needs plus
+    the reserve."""
+    lost_link_timeout_s: float | None = Field(None, gt=0)
+    """World seconds a drone may stay unheard before its mission's work goes to another
+    vehicle (None: as long as its last reported battery could keep it in the air, plus
+    :attr:`lost_link_margin_s`)."""
+    lost_link_margin_s: float = Field(60.0, ge=0)
+    """Added to the computed lost-link timeout."""
+    separation_h_m: float = Field(30.0, ge=0)
+    """Strategic deconfliction: horizontal separation between two drones' reserved paths..."""
+    separation_v_m: float = Field(15.0, ge=0)
+    """...unless their altitude bands are at least this far apart."""
+    reservation_margin_s: float = Field(10.0, ge=0)
+    """Time margin added before and after every reserved segment."""
+    reservation_slack: float = Field(0.1, ge=0, le=0.9)
+    """Share of the elapsed planned flight time added to the margins on both sides (estimates
+    drift: PX4 SITL flew a 597 s plan in 617 s, the sim flies descents faster than planned)."""
+    start_slack_s: float = Field(15.0, ge=0)
+    """A reserved start may slip this long (upload, arming) and the reservation still holds."""
+    max_start_delay_s: float = Field(1800.0, ge=0)
+    """Longest delay of a take-off the deconfliction may impose; beyond it the flight waits."""
+    deconfliction: bool = True
+    """Reserve a 4D volume for every drone flight and keep flights out of each other's."""
+
+
 class SpeakerModelSettings(_Section):
     """The loudspeaker and the listening conditions broadcasts are planned for
     (``docs/broadcast.md``, "How far a speaker is heard")."""
@@ -269,6 +317,13 @@ class BroadcastSettings(_Section):
     """A scheduled occurrence not flown this long after its time is recorded as missed."""
     max_attempts: int = Field(3, ge=1, le=10)
     """Flights of one occurrence tried before it is recorded as failed."""
+    max_sorties: int = Field(4, ge=1, le=20)
+    """Flights one drone may make for one occurrence: an area the free drones cannot cover in
+    one battery each is flown in several sorties, the drone landing on its pad for a battery
+    swap in between (``docs/safety.md``); 1: never."""
+    sortie_wait_s: float = Field(1800.0, gt=0)
+    """World seconds a later sortie waits for its drone to be back on its pad with a battery
+    that can fly it (after the swap) before it fails and the occurrence is flown again."""
     speaker: SpeakerModelSettings = Field(default_factory=SpeakerModelSettings)
 
 
@@ -368,6 +423,7 @@ class Settings(BaseSettings):
     vda5050: Vda5050Settings = Field(default_factory=Vda5050Settings)
     drone_missions: DroneMissionSettings = Field(default_factory=DroneMissionSettings)
     broadcast: BroadcastSettings = Field(default_factory=BroadcastSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
     requests: RequestSettings = Field(default_factory=RequestSettings)
     shuttle: ShuttleSettings = Field(default_factory=ShuttleSettings)
     sim: SimSettings = Field(default_factory=SimSettings)

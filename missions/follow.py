@@ -12,9 +12,11 @@ same for a drone sortie, a broadcast flight and a van trip, and lives here once
   its link hears it): wait and look again; with ``absent_grace_s`` the run's ``gone`` hook ends
   the mission after that long;
 * the **link lost and regained**: noted once each on the mission's record; with
-  ``lost_grace_s`` the ``gone`` hook ends the mission after that long, and with
+  ``lost_grace_s`` (a number, or a function asked each time: a grace that depends on what the
+  vehicle last said) the ``gone`` hook ends the mission after that long, and with
   ``skip_while_lost`` the status of a vehicle whose link is lost is not judged (a van's last
-  state is stale; a drone's telemetry stops anyway but PX4 flies on);
+  state is stale; a drone's telemetry stops anyway but PX4 flies on); with
+  ``hold_deadline_while_lost`` the deadline waits while the vehicle is unheard;
 * a **stop request** (the run was cancelled, or its vehicle taken out of service): the
   ``stop`` hook runs once (send the drone home, cancel the van's order), then following goes on
   until the vehicle says it is done;
@@ -69,9 +71,10 @@ class Follower:
         poll_s: float = DEFAULT_POLL_S,
         absent_poll_s: float = ABSENT_POLL_S,
         tick_when_quiet: bool = False,
-        lost_grace_s: float | None = None,
+        lost_grace_s: float | Callable[[], float] | None = None,
         absent_grace_s: float | None = None,
         skip_while_lost: bool = False,
+        hold_deadline_while_lost: bool = False,
         notes: Notes = Notes(),
     ) -> None:
         self.registry = registry
@@ -85,6 +88,9 @@ class Follower:
         self.lost_grace_s = lost_grace_s
         self.absent_grace_s = absent_grace_s
         self.skip_while_lost = skip_while_lost
+        self.hold_deadline_while_lost = hold_deadline_while_lost
+        """The deadline does not end a mission whose vehicle is unheard: only the lost grace
+        does (a drone that may still be flying its route is not given up at the deadline)."""
         self.notes = notes
         self.stop_sent = False
         """Whether the ``stop`` hook has run."""
@@ -110,8 +116,10 @@ class Follower:
         while True:
             remaining = self.deadline - clock.time()
             if remaining <= 0:
-                await overdue()
-                return
+                if not (self.hold_deadline_while_lost and lost_since is not None):
+                    await overdue()
+                    return
+                remaining = self.poll_s
             last = seen
 
             def changed(e: VehicleEntry, last: int = last) -> bool:
@@ -144,7 +152,7 @@ class Follower:
                     lost_since = clock.monotonic()
                     await note(self.notes.lost.format(link=link))
                 silent = clock.monotonic() - lost_since
-                grace = self.lost_grace_s
+                grace = self.lost_grace_s() if callable(self.lost_grace_s) else self.lost_grace_s
                 if grace is not None and gone is not None and silent > grace:
                     await gone(f"link {link} for {silent:.0f} s (more than {grace:.0f} s)")
                     return

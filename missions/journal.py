@@ -31,6 +31,10 @@ class EventKind:
     """Something the vehicle reported (status text, failsafe, link)."""
     STOCK = "stock"
     """A stock movement tied to the request or mission."""
+    SAFETY = "safety"
+    """A safeguard acted (failsafe policy set and read back, airspace reserved, a recall for
+    energy, a lost link); with ``data.alert`` true it calls for an operator
+    (``docs/safety.md``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,13 +23,14 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
 import structlog
 
+from fleet.deconfliction import Option, Slot
 from fleet.drone import DroneControl
-from fleet.errors import Conflict, NotFound, StreetfleetError
+from fleet.errors import Conflict, NotFound, PlanningError, StreetfleetError
 from fleet.ledger import MovementKind
 from fleet.registry import VehicleEntry
 from fleet.store.repository import Session
@@ -38,6 +39,7 @@ from fleet.store.tables import Mission, MissionEvent, StockMovement, Task
 from missions.bookkeeping import cancel_request, settle_request
 from missions.context import MissionContext
 from missions.journal import EventKind
+from missions.preflight import secure_drone
 from missions.states import (
     MISSION_TERMINAL,
     MissionState,
@@ -472,7 +474,105 @@ class MissionRun(ABC):
 
 class DroneRun(MissionRun):
     """A mission flown by one drone (a delivery sortie, a broadcast flight): the drone's
-    control, sending it home when the mission is cancelled in flight or overdue."""
+    control, the safety steps before take-off (failsafe policy, fence and rally points read
+    back, the airspace reserved: :meth:`_secure`, :meth:`_reserve_airspace`), sending it home
+    when the mission is cancelled in flight or overdue."""
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            if MissionState(self.mission.state) in MISSION_TERMINAL:
+                self.ctx.airspace.release(self.mission.id)
+
+    def cancel(self, reason: str, *, requeue: bool = False) -> None:
+        super().cancel(reason, requeue=requeue)
+        if MissionState(self.mission.state) != MissionState.UNDERWAY:
+            self.ctx.airspace.release(self.mission.id)  # it will not take off
+
+    async def _secure(
+        self,
+        entry: VehicleEntry,
+        drone: DroneControl,
+        cruise_alt_m: float,
+        highest_alt_m: float | None = None,
+    ) -> None:
+        """Set the fleet's failsafe policy and read it back, upload and verify the geofence and
+        rally points (:func:`missions.preflight.secure_drone`; the fence for a flight at up to
+        ``highest_alt_m``); noted on the record. Raises the ``VehicleError`` that stopped it."""
+        secured = await secure_drone(
+            self.ctx, drone, entry.status.home, cruise_alt_m, highest_alt_m
+        )
+        await self.note(
+            EventKind.SAFETY,
+            secured.describe(),
+            parameters=secured.parameters,
+            fence_polygons=secured.fence_polygons,
+            rally_points=secured.rally_points,
+        )
+
+    async def _reserve_airspace(self, options: Sequence[Option], lead_s: float) -> Slot | None:
+        """Reserve the flight's 4D volume (:class:`fleet.deconfliction.AirspaceBook`) and wait
+        until ``lead_s`` before its start; None when deconfliction is off or the run was
+        cancelled meanwhile. Raises ``PlanningError`` when no start within
+        ``safety.max_start_delay_s`` is free."""
+        safety = self.ctx.settings.safety
+        if not safety.deconfliction:
+            return None
+        clock = self.ctx.clock
+        now = clock.time()
+        slot = self.ctx.airspace.reserve(
+            self.mission.id,
+            self.vehicle_id,
+            options,
+            now,
+            latest=now + safety.max_start_delay_s,
+        )
+        if slot is None:
+            raise PlanningError(
+                f"no free airspace for this flight within {safety.max_start_delay_s:.0f} s"
+            )
+        waits = slot.start - now
+        layer = f" at {slot.layer_m:g} m" if slot.layer_m is not None else ""
+        if slot.waited_for:
+            why = f"; crossing the reservation(s) of mission(s) {', '.join(slot.waited_for)}"
+        else:
+            why = ""
+        await self.note(
+            EventKind.SAFETY,
+            (
+                f"airspace reserved{layer}, take-off in {waits:.0f} s"
+                if waits > 1
+                else f"airspace reserved{layer}, take-off now"
+            )
+            + why,
+            start=slot.start,
+            layer_m=slot.layer_m,
+            waited_for=list(slot.waited_for),
+        )
+        while clock.time() < slot.start - lead_s:
+            if self._cancel_requested:
+                return None
+            await clock.sleep(min(1.0, slot.start - lead_s - clock.time()))
+        return slot
+
+    async def _keep_slot(self, slot: Slot, option: Option) -> None:
+        """Just before take-off: a start that slipped past its slack is reserved again (same
+        layer) and waited for."""
+        clock = self.ctx.clock
+        safety = self.ctx.settings.safety
+        if clock.time() <= slot.start + safety.start_slack_s:
+            return
+        again = self.ctx.airspace.reserve(self.mission.id, self.vehicle_id, [option], clock.time())
+        assert again is not None
+        await self.note(
+            EventKind.SAFETY,
+            f"take-off slipped past its reserved start; airspace reserved again, take-off in "
+            f"{again.start - clock.time():.0f} s",
+            start=again.start,
+        )
+        while clock.time() < again.start:
+            await clock.sleep(min(1.0, again.start - clock.time()))
 
     def _drone(self) -> tuple[VehicleEntry, DroneControl]:
         entry = self.ctx.registry.get(self.vehicle_id)

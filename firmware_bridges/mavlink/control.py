@@ -64,6 +64,8 @@ navigator checks a new plan on its next cycle, and a report sent before may carr
 with the previous plan's verdict."""
 VERDICT_POLL_S = 1.0
 """Period (world s) of the MISSION_CURRENT requests while waiting for a verdict."""
+UNCHECKED_SEQ = 65535
+"""MISSION_CURRENT.seq while PX4's navigator has not checked the plan just uploaded."""
 REASON_WAIT_S = 1.0
 """Wait (world s) for the rest of the vehicle's reasons after its first rejection."""
 PREARM_REPORT_WAIT_S = 5.0
@@ -285,8 +287,14 @@ class MavlinkDrone(VehicleSession):
                 state = self.status.mission.state
                 if state is MissionRunState.UNKNOWN:
                     return  # a vehicle that does not report mission_state
-                if state in _VALID_STATES and self.clock.monotonic() >= settled:
+                if (
+                    state in _VALID_STATES
+                    and self.clock.monotonic() >= settled
+                    and msg.seq != UNCHECKED_SEQ
+                ):
                     return
+                # seq 65535: the navigator has not taken the new plan up yet, and the state is
+                # still the previous plan's verdict (a mission paused by a failsafe is "valid")
                 # UNCHECKED: PX4 has not checked the plan yet (no home or position, or the
                 # fence just uploaded still loading); a valid state heard before the settle
                 # time may still be the previous plan's verdict

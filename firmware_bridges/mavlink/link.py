@@ -22,7 +22,9 @@ are counted in :attr:`MavlinkLink.stats` and dropped.
 Tasks (owned by the link's TaskGroup): the ground-station HEARTBEAT every
 ``heartbeat_interval_s`` to every known vehicle address (PX4 refuses to arm without one and
 sends STATUSTEXT only to links that have a GCS), the link watchdog (LINK_LOST after
-``link_timeout_s`` of heartbeat silence, in world time) and each new vehicle's stream set-up.
+``link_timeout_s`` of heartbeat silence, in world time while the service runs on time: the
+time its own rounds run late, the process stalled or overloaded, is not counted, since the
+heartbeats of that time are waiting unread) and each new vehicle's stream set-up.
 """
 
 from __future__ import annotations
@@ -107,6 +109,9 @@ class MavlinkLink(VehicleLink):
             parse_signing_key(self.options.signing_key),
         )
         self.stats = LinkStats()
+        self.stalled_s = 0.0
+        """World seconds the link watchdog ran late (the service not running on time), in all;
+        not counted as any vehicle's silence (:meth:`VehicleSession.check_link`)."""
         self.local_address: tuple[str, int] | None = None
         """Address the endpoint is bound to (known once open)."""
         self.rcvbuf_granted: int | None = None
@@ -386,9 +391,17 @@ class MavlinkLink(VehicleLink):
 
     async def _watchdog_loop(self) -> None:
         period = min(_WATCHDOG_MAX_S, self.options.link_timeout_s / 4)
+        last = self.clock.monotonic()
         while True:
             await self.clock.sleep(period)
             now = self.clock.monotonic()
+            late = now - last - period
+            last = now
+            if late > period:
+                # the service itself did not run on time (a stalled or overloaded event loop):
+                # that time is not the links' silence (their heartbeats are waiting unread)
+                self.stalled_s += late
+                log.info("mavlink.watchdog_late", url=self.url, late_s=round(late, 3))
             for session in tuple(self._sessions.values()):
                 session.check_link(now)
 

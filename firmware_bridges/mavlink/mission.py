@@ -15,8 +15,9 @@ the last requested item), at most ``mission_retries`` times in a row; then we se
 MISSION_ACK(OPERATION_CANCELLED) so the vehicle leaves its transfer state, and fail.
 
 Download: MISSION_REQUEST_LIST -> MISSION_COUNT, then MISSION_REQUEST_INT for each seq ->
-MISSION_ITEM_INT (legacy MISSION_ITEM accepted), then MISSION_ACK(ACCEPTED); every step is
-retried on timeout. Clear: MISSION_CLEAR_ALL -> MISSION_ACK. Every message carries the
+MISSION_ITEM_INT (legacy MISSION_ITEM accepted), then MISSION_ACK(ACCEPTED), also after a count
+of 0 (PX4 leaves its send state only on that ack); every step is retried on timeout.
+Clear: MISSION_CLEAR_ALL -> MISSION_ACK. Every message carries the
 mission type, and answers of another type are ignored. One transfer per vehicle at a time.
 """
 
@@ -238,15 +239,13 @@ class MissionClient:
 
                     msg = await self._request(inbox, mission_type, send_req, is_item, f"item {seq}")
                     items.append(MissionItem.from_message(msg))
-                if count:
-                    s.send(
-                        mavlink.MAVLink_mission_ack_message(
-                            s.system_id,
-                            s.component_id,
-                            mavlink.MAV_MISSION_ACCEPTED,
-                            int(mission_type),
-                        )
+                # also for an empty plan: PX4 stays in its send state (answering a following
+                # MISSION_COUNT with MAV_MISSION_ERROR) until this ack or its 5 s timeout
+                s.send(
+                    mavlink.MAVLink_mission_ack_message(
+                        s.system_id, s.component_id, mavlink.MAV_MISSION_ACCEPTED, int(mission_type)
                     )
+                )
                 return items
 
     async def clear(self, mission_type: MissionType) -> None:

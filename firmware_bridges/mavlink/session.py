@@ -71,6 +71,8 @@ class LinkPort(Protocol):
     registry: VehicleRegistry
     bus: EventBus
     options: MavlinkOptions
+    stalled_s: float
+    """World seconds the service did not run on time, in all (not the vehicles' silence)."""
 
     def send_bytes(self, data: bytes, address: tuple[str, int]) -> None: ...
 
@@ -96,6 +98,8 @@ class VehicleSession:
         self.component_id = AUTOPILOT_COMPONENT
         self.address = address
         self.last_heartbeat: float | None = None
+        self._stalled_at_heartbeat = 0.0
+        """``port.stalled_s`` when the last heartbeat was read."""
         self.texts = TextLog(self.clock)
         """What the vehicle said lately (STATUSTEXT and rendered EVENTs)."""
         self._chunked = ChunkedTexts()
@@ -193,24 +197,27 @@ class VehicleSession:
     # -- link state -------------------------------------------------------------------------
 
     def check_link(self, now: float) -> None:
-        """Called periodically by the link: declare the link lost after the timeout."""
-        if (
-            self.status.link == LinkState.ONLINE
-            and self.last_heartbeat is not None
-            and now - self.last_heartbeat > self.port.options.link_timeout_s
-        ):
-            self.status.link = LinkState.LOST
+        """Called periodically by the link: declare the link lost after the timeout (the time
+        the service itself did not run on time, ``port.stalled_s``, is not silence)."""
+        if self.status.link == LinkState.ONLINE and self.last_heartbeat is not None:
             silent = now - self.last_heartbeat
-            self.publish(
-                VehicleEventKind.LINK_LOST,
-                f"no heartbeat for {silent:.1f} s",
-                Severity.WARNING,
-                silent_s=round(silent, 3),
-            )
-            self.port.registry.touch(self.vehicle_id)
-            self.inbox.link_lost()
+            stalled = self.port.stalled_s - self._stalled_at_heartbeat
+            if silent - stalled > self.port.options.link_timeout_s:
+                self._declare_lost(silent, stalled)
         self._flush_chunks(now, force=False)
         self.update_readiness()  # a position gone stale, a report that never came
+
+    def _declare_lost(self, silent: float, stalled: float) -> None:
+        self.status.link = LinkState.LOST
+        late = f"; the service ran {stalled:.1f} s late meanwhile" if stalled > 0 else ""
+        self.publish(
+            VehicleEventKind.LINK_LOST,
+            f"no heartbeat for {silent:.1f} s{late}",
+            Severity.WARNING,
+            silent_s=round(silent, 3),
+        )
+        self.port.registry.touch(self.vehicle_id)
+        self.inbox.link_lost()
 
     # -- telemetry handlers (message id -> method, see HANDLERS) ---------------------------------
 
@@ -219,6 +226,7 @@ class VehicleSession:
             return
         now = self.clock.monotonic()
         self.last_heartbeat = now
+        self._stalled_at_heartbeat = self.port.stalled_s
         self.readiness.autopilot = msg.autopilot
         status = self.status
         if status.link != LinkState.ONLINE:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 
 from fleet.clock import Clock
@@ -137,6 +137,8 @@ class FakeDrone(FaultControls):
         self.plans: list[FlightPlan] = []
         """Every plan uploaded (accepted or not)."""
         self.fences: list[Geofence] = []
+        self.rally: list[Position] = []
+        """The rally points on the vehicle."""
         self.parameters: dict[str, float] = {"MIS_TAKEOFF_ALT": DEFAULT_TAKEOFF_ALT_M}
         self.releases: list[Release] = []
         """Gripper openings (the drone's ground truth)."""
@@ -498,6 +500,18 @@ class FakeDrone(FaultControls):
     async def upload_geofence(self, fence: Geofence) -> None:
         await self._transfer("upload_geofence", "fence")
         self.fences.append(fence)
+
+    async def download_geofence(self) -> Geofence:
+        await self._transfer("download_geofence", "fence")
+        return self.fences[-1] if self.fences else Geofence()
+
+    async def upload_rally(self, points: Sequence[Position]) -> None:
+        await self._transfer("upload_rally", "rally")
+        self.rally = list(points)
+
+    async def download_rally(self) -> list[Position]:
+        await self._transfer("download_rally", "rally")
+        return list(self.rally)
 
     async def release_payload(self) -> None:
         await self._command("release_payload")

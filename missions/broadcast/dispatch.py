@@ -17,9 +17,12 @@ deadline, arrival):
    strongest batteries first, adding weaker drones while the plan needs them) and predicts the
    coverage; a plan below ``broadcast.target_coverage`` is refused and the request waits with the
    planner's reason;
-5. one ``drone_broadcast`` mission per drone of the plan (its share, :mod:`.record`) and one task
-   each are stored with the decision and the request's move to ``scheduled`` in one transaction,
-   then started.
+5. one ``drone_broadcast`` mission per share of the plan (:mod:`.record`) and one task each
+   are stored with the decision and the request's move to ``scheduled`` in one transaction,
+   then started; the run of a later **sortie** of a drone (an area the free drones cannot
+   cover in one battery each) waits, keeping the drone for it, until the drone's previous
+   sortie has ended and the drone is back on its pad with a battery that flies it
+   (:meth:`.run.DroneBroadcastRun._await_turn`).
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def broadcast_params(
         pause_s=cfg.pause_s,
         target_coverage=cfg.target_coverage,
         max_flight_s=max_flight_s if max_flight_s is not None else cfg.max_flight_s,
+        max_sorties=cfg.max_sorties,
         boundary_margin_m=cfg.boundary_margin_m,
         no_fly_margin_m=cfg.no_fly_margin_m,
     )
@@ -327,14 +331,18 @@ class BroadcastPlanner:
                 )
             )
         chosen = "; ".join(
-            f"{d.vehicle_id} (speaker {by_id[d.vehicle_id].speaker.payload_id}, battery "
-            f"{_pct(by_id[d.vehicle_id].entry.status.battery_fraction)}, flight "
-            f"{d.duration_s / 60:.1f} min, {d.stations} stations)"
+            (
+                f"{d.vehicle_id} (speaker {by_id[d.vehicle_id].speaker.payload_id}, battery "
+                f"{_pct(by_id[d.vehicle_id].entry.status.battery_fraction)}, flight "
+                if d.sortie == 0
+                else f"{d.vehicle_id} again after a battery swap (sortie {d.sortie + 1}, flight "
+            )
+            + f"{d.duration_s / 60:.1f} min, {d.stations} stations)"
             for d in plan.drones
         )
         others = sorted(set(by_id) - {d.vehicle_id for d in plan.drones})
         reason = (
-            f"broadcast of {occurrence} (attempt {attempt}) on {len(plan.drones)} drone(s): "
+            f"broadcast of {occurrence} (attempt {attempt}) on {plan.describe_flights()}: "
             f"{chosen}; predicted coverage {plan.predicted_coverage:.1%} of "
             f"{plan.area.area_m2:,.0f} m² at {plan.params.altitude_m:g} m, lanes "
             f"{plan.lane_spacing_m:.0f} m apart (audible radius {plan.audible_radius_m:.0f} m)"
@@ -345,9 +353,14 @@ class BroadcastPlanner:
         async with request_lock(req.id):
             try:
                 async with ctx.store.transaction() as s:
+                    previous: dict[str, str] = {}  # the drone's previous sortie
                     for m, t in zip(missions, tasks, strict=True):
+                        assert m.vehicle_id is not None
+                        if m.vehicle_id in previous:
+                            m.plan = {**m.plan, "after": previous[m.vehicle_id]}
                         s.add(m)
                         await s.flush()
+                        previous[m.vehicle_id] = m.id
                         t.mission_id = m.id
                         s.add(t)
                         events.append(
@@ -400,7 +413,7 @@ class BroadcastPlanner:
             log.info(
                 "dispatch.planned", request_id=req.id, mission_id=m.id, vehicle_id=m.vehicle_id
             )
-            self._start_mission(m)
+            self._start_mission(m)  # a later sortie's run waits for its turn
         return len(missions)
 
 

@@ -23,7 +23,10 @@ message ``repeats`` times, and checks it on a grid *before flight*:
    never exceeds the planned one whatever the drone's cruise speed.
 5. **Drones.** Stations are cut into contiguous shares of equal broadcast time, as few as let
    every drone's flight (take-off, transits around no-fly zones, lanes, landing) fit within
-   ``max_flight_s``; each share goes to the nearest free drone.
+   ``max_flight_s``; each share goes to the nearest free drone. When every drone has a share
+   and the flights are still too long, further shares are later **sorties** (at most
+   ``max_sorties`` per drone): the drone back first lands, has its battery swapped and flies
+   the next share from its pad.
 6. **Prediction.** The flight of every drone is simulated (:mod:`.timeline`), the payload's
    playback rules applied (:mod:`.playback`) and hear counts computed on a grid
    (:mod:`.coverage`). Below ``target_coverage`` the plan is slowed down and tried again; if it
@@ -94,6 +97,9 @@ class BroadcastParams:
     """Longest flight of one drone, take-off to landing (battery with reserve)."""
     drones: int | None = None
     """Use exactly this many drones (None: as few as endurance allows)."""
+    max_sorties: int = 1
+    """Flights one drone may make for one broadcast, landing on its pad for a battery swap
+    in between: shares beyond the drones given are flown as later sorties."""
     boundary_margin_m: float = 3.0
     """Lanes stay this far inside the polygon so the payload does not flicker at the edge."""
     no_fly_margin_m: float = 20.0
@@ -119,6 +125,8 @@ class BroadcastParams:
             raise ValidationError("target must be within (0, 1]", field="target_coverage")
         if not 0.0 < self.design_quantile < 1.0:
             raise ValidationError("quantile must be within (0, 1)", field="design_quantile")
+        if not 1 <= self.max_sorties <= 20:
+            raise ValidationError("max_sorties must be within 1..20", field="max_sorties")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +156,9 @@ class DroneBroadcastPlan:
     """Predicted plays, seconds from take-off."""
     stations: int
     loops: int
+    sortie: int = 0
+    """0: flown at once; n: the drone's (n+1)-th flight of this broadcast, after it has landed
+    its previous one and had its battery swapped."""
 
     @property
     def duration_s(self) -> float:
@@ -189,6 +200,16 @@ class BroadcastPlan:
         """Longest flight among the drones."""
         return max(d.duration_s for d in self.drones)
 
+    @property
+    def vehicles(self) -> tuple[str, ...]:
+        """The drones (or pads) that fly it, each once, in share order."""
+        return tuple(dict.fromkeys(d.vehicle_id for d in self.drones))
+
+    def describe_flights(self) -> str:
+        """\"3 flight(s) on 2 drone(s)\", or \"2 drone(s)\" when each drone flies once."""
+        n, k = len(self.drones), len(self.vehicles)
+        return f"{k} drone(s)" if n == k else f"{n} flights on {k} drone(s)"
+
     def summary(self) -> dict[str, Any]:
         """Plain figures for the API and the mission record."""
         return {
@@ -214,6 +235,7 @@ class BroadcastPlan:
                     "broadcast_s": round(d.broadcast_s, 1),
                     "stations": d.stations,
                     "waypoints": len(d.route),
+                    "sortie": d.sortie,
                 }
                 for d in self.drones
             ],
@@ -359,7 +381,7 @@ def _plan(
         drones = _assign(stations, frame_start, starts, router, p, v, requirement / slow, loops)
         plays_all: list[Play] = []
         drone_plans: list[DroneBroadcastPlan] = []
-        for vehicle_id, start_xy, route, n_stations in drones:
+        for vehicle_id, start_xy, route, n_stations, sortie in drones:
             track = simulate(start_xy, p.altitude_m, route, p.kinematics)
             plays = predict_plays(
                 track,
@@ -381,6 +403,7 @@ def _plan(
                     plays=tuple(plays),
                     stations=n_stations,
                     loops=loops,
+                    sortie=sortie,
                 )
             )
         counts = hear_counts(grid, plays_all)
@@ -412,9 +435,10 @@ def _plan(
                 endurance_bound = True
                 break
             raise PlanningError(
-                f"the broadcast needs {longest:.0f} s of flight per drone with "
-                f"{len(drone_plans)} drone(s), more than the {p.max_flight_s:.0f} s a drone "
-                "can fly: make more drones available, lower the repeats or split the area",
+                f"the broadcast needs {longest:.0f} s of flight per sortie with "
+                f"{len(drone_plans)} sortie(s) ({len(starts)} drone(s), at most "
+                f"{p.max_sorties} each), more than the {p.max_flight_s:.0f} s a drone can fly: "
+                "make more drones available, lower the repeats or split the area",
                 needed_s=round(longest),
                 drones=len(drone_plans),
             )
@@ -438,7 +462,7 @@ def _plan(
     if endurance_bound:
         hint += (
             f"; doing better needs more flight time than {len(starts)} drone(s) of "
-            f"{p.max_flight_s:.0f} s have"
+            f"{p.max_flight_s:.0f} s in at most {p.max_sorties} sortie(s) each have"
         )
     raise PlanningError(
         f"predicted coverage {coverage:.1%} is below the target {p.target_coverage:.0%}{hint}",
@@ -582,8 +606,11 @@ def _assign(
     speed: float,
     requirement: float,
     loops: int,
-) -> list[tuple[str, tuple[float, float], list[RoutePoint], int]]:
-    """Routes per drone: as few drones as fit the endurance (or exactly ``p.drones``)."""
+) -> list[tuple[str, tuple[float, float], list[RoutePoint], int, int]]:
+    """Routes per share (vehicle, start, route, stations, sortie): as few shares as fit the
+    endurance (or exactly ``p.drones``). The first ``len(starts)`` shares go one to a drone,
+    each to the nearest free one; later shares are later sorties, each given to the drone that
+    is back first (least flight so far), flown from its start after a battery swap."""
     if p.drones is not None:
         if not 1 <= p.drones <= len(starts):
             raise PlanningError(
@@ -591,28 +618,37 @@ def _assign(
             )
         counts = [p.drones]
     else:
-        counts = list(range(1, len(starts) + 1))
-    result: list[tuple[str, tuple[float, float], list[RoutePoint], int]] = []
+        counts = list(range(1, len(starts) * p.max_sorties + 1))
+    result: list[tuple[str, tuple[float, float], list[RoutePoint], int, int]] = []
     for k in counts:
         shares = _split(stations, min(k, len(stations)))
         free = list(range(len(starts)))
+        flown = [0.0] * len(starts)
+        sorties = [0] * len(starts)
         result = []
         longest = 0.0
         for share in shares:
-            # nearest free drone to either end of the share
-            best_i, best_rev, best_d = free[0], False, math.inf
-            for i in free:
+            # the first wave: the nearest free drone to either end of the share; later
+            # sorties: the drone back first, then the nearest
+            pool = free or [min(range(len(starts)), key=lambda i: flown[i])]
+            best_i, best_rev, best_d = pool[0], False, math.inf
+            for i in pool:
                 sx, sy = starts_xy[i]
                 for rev, st in ((False, share[0]), (True, share[-1])):
                     d = math.hypot(st.x - sx, st.y - sy)
                     if d < best_d:
                         best_i, best_rev, best_d = i, rev, d
-            free.remove(best_i)
+            if free:
+                free.remove(best_i)
             seq = share[::-1] if best_rev else share
             route = _route(starts_xy[best_i], seq, router, requirement, loops)
             est = _estimate(starts_xy[best_i], route, p)
             longest = max(longest, est)
-            result.append((starts[best_i].vehicle_id, starts_xy[best_i], route, len(seq)))
+            result.append(
+                (starts[best_i].vehicle_id, starts_xy[best_i], route, len(seq), sorties[best_i])
+            )
+            flown[best_i] += est
+            sorties[best_i] += 1
         if longest <= p.max_flight_s:
             break
     return result

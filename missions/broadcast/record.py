@@ -36,7 +36,7 @@ class BroadcastShare:
     share: int
     """0-based index of this drone's share."""
     shares: int
-    """Drones flying this attempt."""
+    """Flights of this attempt (one per drone, plus later sorties)."""
     flight_plan: FlightPlan
     play: PlaySpec
     clip_sha256: str
@@ -54,6 +54,11 @@ class BroadcastShare:
     """Predicted seconds of sound."""
     predicted_coverage: float
     """Of the whole attempt (every share)."""
+    sortie: int = 0
+    """0: flown at once; n: the drone's (n+1)-th flight of this attempt, after it landed the
+    previous one (mission ``after``) and had its battery swapped."""
+    after: str | None = None
+    """The mission of the same drone's previous sortie (``sortie`` > 0)."""
 
 
 def station_indices(d: DroneBroadcastPlan) -> tuple[int, int]:
@@ -101,6 +106,7 @@ def share_to_json(
         "duration_s": round(d.duration_s, 1),
         "broadcast_s": round(d.broadcast_s, 1),
         "predicted_coverage": round(plan.predicted_coverage, 4),
+        "sortie": d.sortie,
         "items": [item_to_json(it) for it in d.flight_plan.items],
     }
 
@@ -132,6 +138,8 @@ def share_from_json(data: dict[str, Any]) -> BroadcastShare:
         duration_s=float(data["duration_s"]),
         broadcast_s=float(data["broadcast_s"]),
         predicted_coverage=float(data["predicted_coverage"]),
+        sortie=int(data.get("sortie", 0)),
+        after=data.get("after"),
     )
 
 

@@ -29,18 +29,22 @@ records until they are collected.
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any
 
 import structlog
 
-from fleet.airspace import world_geofence
-from fleet.errors import NotFound, StreetfleetError, VehicleError
+from fleet.deconfliction import Option, trajectory
+from fleet.drone import FlightPlan, Takeoff
+from fleet.errors import NotFound, PlanningError, StreetfleetError, VehicleError
+from fleet.events import FleetEvent
 from fleet.geo import LatLon, distance_m
 from fleet.registry import VehicleEntry
 from fleet.speaker import ClipRef, PlaybackRecord, SpeakerControl, speaker_on
 from fleet.store.repository import Session
 from fleet.store.tables import Mission, MissionEvent
-from fleet.vehicle import LandedState, MissionRunState
+from fleet.vehicle import LandedState, LinkState, MissionRunState
+from missions.broadcast.dispatch import endurance_s
 from missions.broadcast.flight import TrackRecorder, finish_broadcast, start_broadcast
 from missions.broadcast.outcome import request_lock, settle
 from missions.broadcast.record import (
@@ -51,8 +55,17 @@ from missions.broadcast.record import (
 )
 from missions.context import MissionContext
 from missions.follow import Follower, Notes
+from missions.journal import EventKind, MissionEventPublished
+from missions.preflight import check_airspace
 from missions.run import DroneRun
-from missions.states import MissionKind, MissionState, Phase, RequestState, TaskState
+from missions.states import (
+    MISSION_TERMINAL,
+    MissionKind,
+    MissionState,
+    Phase,
+    RequestState,
+    TaskState,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +75,13 @@ RECORDS_WITHIN_S = 60.0
 """World seconds the payload has to deliver every playback record after landing."""
 FLIGHT_MARGIN_S = 300.0
 """Added to the predicted flight (×1.3) before a broadcast flight counts as overdue."""
+
+
+def _cruise_alt(plan: FlightPlan) -> float:
+    for item in plan.items:
+        if isinstance(item, Takeoff) and item.rel_alt is not None:
+            return item.rel_alt
+    return 0.0
 
 
 def clip_url(base_url: str, sha256: str) -> str:
@@ -94,9 +114,115 @@ class DroneBroadcastRun(DroneRun):
     # --- the run --------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        if MissionState(self.mission.state) == MissionState.PLANNED and not await self._start():
-            return
+        if MissionState(self.mission.state) == MissionState.PLANNED:
+            if self.share.sortie > 0 and not await self._await_turn():
+                return
+            if not await self._start():
+                return
         await self._follow()
+
+    async def _await_turn(self) -> bool:
+        """A later sortie: wait (keeping the drone for it) until the drone's previous sortie
+        (mission ``after``) has ended and the drone sits on its pad, disarmed and ready, with a
+        battery (swapped) that flies this share and lands with the reserve; each cause of
+        waiting is said once. False if the mission ended instead: the previous sortie did not
+        complete (the attempt is flown again anyway), or the drone was not ready within
+        ``broadcast.sortie_wait_s`` of that end."""
+        sh, cfg, clock = self.share, self.ctx.settings.broadcast, self.ctx.clock
+        vid = self.vehicle_id
+        which = f"{vid}'s sortie {sh.sortie + 1} (share {sh.share + 1} of {sh.shares})"
+        prev = await self._previous_sortie(which) if sh.after else None
+        if prev is not None and MissionState(prev.state) != MissionState.COMPLETED:
+            await self._end(
+                MissionState.CANCELLED,
+                f"not flown: {vid}'s previous sortie ({prev.id}) ended {prev.state}; the "
+                "attempt is flown again",
+                {"requeue": True},
+            )
+            return False
+        deadline = clock.time() + cfg.sortie_wait_s
+        said = ""
+        while (cause := self._not_ready()) is not None:
+            what, why = cause
+            if what != said:
+                said = what
+                await self.note(EventKind.DECISION, f"{which} waits: {why}", sortie=sh.sortie)
+            try:
+                await self.ctx.registry.wait_for(
+                    vid,
+                    functools.partial(self._cause_changed, what),
+                    max(0.0, deadline - clock.time()),
+                    clock,
+                )
+            except (TimeoutError, NotFound):
+                await self._end(
+                    MissionState.FAILED,
+                    f"{which} not flown: after {cfg.sortie_wait_s:.0f} s, {why}",
+                )
+                return False
+            if self._cancel_requested:
+                await self._end(MissionState.CANCELLED, self._cancel_requested, {})
+                return False
+        battery = self.ctx.registry.get(vid).status.battery_fraction
+        await self.note(
+            EventKind.DECISION,
+            f"{vid} is back on its pad with battery {_pct(battery)}: {which} starts "
+            f"({sh.duration_s / 60:.1f} min)",
+            sortie=sh.sortie,
+        )
+        return True
+
+    async def _previous_sortie(self, which: str) -> Mission:
+        """The drone's previous sortie of this attempt, once it has ended (its end is awaited
+        on the event bus: it ends whatever happens, by its own overdue limit at the latest)."""
+        after = self.share.after
+        assert after is not None
+
+        def ended(e: FleetEvent) -> bool:
+            return (
+                isinstance(e, MissionEventPublished)
+                and e.mission_id == after
+                and e.kind == EventKind.STATE
+                and e.to_state in MISSION_TERMINAL
+            )
+
+        with self.ctx.bus.subscribe(ended) as sub:  # before reading: no end is missed
+            prev = await self.ctx.store.get_mission(after)
+            if MissionState(prev.state) in MISSION_TERMINAL:
+                return prev
+            await self.note(
+                EventKind.DECISION,
+                f"{which} waits: {self.vehicle_id}'s previous sortie ({after}) has not ended",
+                sortie=self.share.sortie,
+            )
+            async for _ in sub:
+                break
+        return await self.ctx.store.get_mission(after)
+
+    def _cause_changed(self, cause: str, _entry: VehicleEntry) -> bool:
+        now = self._not_ready()
+        return now is None or now[0] != cause
+
+    def _not_ready(self) -> tuple[str, str] | None:
+        """Why the drone cannot fly this sortie yet (a cause and its words), or None."""
+        sh, cfg, vid = self.share, self.ctx.settings.broadcast, self.vehicle_id
+        try:
+            st = self.ctx.registry.get(vid).status
+        except NotFound:
+            return "absent", f"{vid} is not connected"
+        if st.link != LinkState.ONLINE:
+            return "link", f"{vid} is not online ({st.link})"
+        if st.armed or st.landed != LandedState.ON_GROUND:
+            return "airborne", f"{vid} has not landed and disarmed yet"
+        if endurance_s(st.battery_fraction, cfg) < sh.duration_s:
+            return "battery", (
+                f"{vid}'s battery ({_pct(st.battery_fraction)}) flies less than the "
+                f"{sh.duration_s:.0f} s this share needs with the {cfg.reserve_fraction:.0%} "
+                "reserve: waiting for the battery swap"
+            )
+        if not st.ready_for_mission:
+            return "not-ready", f"{vid} is not ready to arm"
+        return None
 
     def _speaker(self) -> SpeakerControl:
         return speaker_on(self.ctx.registry, self.vehicle_id)
@@ -115,11 +241,19 @@ class DroneBroadcastRun(DroneRun):
                 f"uploading geofence and plan; speaker {speaker.payload_id} loads clip "
                 f"{sh.clip_sha256[:12]} ({sh.clip_duration_s:.1f} s)",
             )
-            await drone.upload_geofence(world_geofence(self.ctx.world))
+            await self._secure(entry, drone, _cruise_alt(sh.flight_plan))
+            home = entry.status.home
+            if home is not None:
+                check_airspace(self.ctx.world, sh.flight_plan, home.latlon)
+                # a broadcast keeps its altitude (its coverage depends on it): a later start only
+                await self._reserve_airspace(
+                    [Option(None, tuple(trajectory(self.ctx.world, sh.flight_plan, home.latlon)))],
+                    0.0,
+                )
             session = await start_broadcast(
                 drone, speaker, sh, ClipRef(url, sh.clip_sha256), sh.volume, sh.clip_duration_s
             )
-        except (VehicleError, NotFound) as exc:
+        except (VehicleError, NotFound, PlanningError) as exc:
             await self._quiet(speaker)
             await self._end(MissionState.FAILED, f"could not prepare the broadcast: {exc.message}")
             return False
@@ -319,7 +453,9 @@ class DroneBroadcastRun(DroneRun):
 
         if dst == MissionState.CANCELLED:
             # cancelled to be planned again (a re-plan) rather than stopped
-            result = {**(result or {}), "requeue": bool(getattr(self, "_cancel_requeue", False))}
+            result = result or {}
+            requeue = bool(result.get("requeue")) or bool(getattr(self, "_cancel_requeue", False))
+            result = {**result, "requeue": requeue}
         await self.transition(dst, reason, phase=Phase.DONE, result=result, extra=tasks)
         await settle(self.ctx, self.share.request_id)
 
@@ -355,3 +491,7 @@ class DroneBroadcastRun(DroneRun):
         await self._send_home(why)
         records, missing = await self._collect()
         await self._end(MissionState.FAILED, why, self._flight_result(records, missing))
+
+
+def _pct(x: float | None) -> str:
+    return "unknown" if x is None else f"{x:.0%}"

@@ -40,7 +40,7 @@ from fleet.store.tables import AuditLog, Mission, Request
 from fleet.world import World
 from missions.broadcast.acoustics import SpeakerModel
 from missions.broadcast.clips import Clip, ClipStore
-from missions.broadcast.dispatch import broadcast_params
+from missions.broadcast.dispatch import broadcast_params, endurance_s
 from missions.broadcast.occurrences import all_occurrences, entries
 from missions.broadcast.outcome import Attempt, attempt_report, attempts_of
 from missions.broadcast.planner import BroadcastPlan, DroneStart, plan_broadcast
@@ -209,7 +209,11 @@ class BroadcastService:
                 self.world,
                 starts,
                 duration,
-                broadcast_params(self.settings.broadcast, new),
+                # a flight lasts what a full battery gives with the reserve left on landing,
+                # not just the ``max_flight_s`` cap: a plan past that is never flown
+                broadcast_params(
+                    self.settings.broadcast, new, endurance_s(1.0, self.settings.broadcast)
+                ),
                 self.model(),
             )
         except PlanningError as exc:
@@ -259,7 +263,7 @@ class BroadcastService:
         first = (
             f"broadcast request submitted: {area.name} ({area.area_m2:,.0f} m²), clip "
             f"{clip.sha256[:12]} of {clip.duration_s:.1f} s, {new.repeats} hearings, predicted "
-            f"coverage {plan.predicted_coverage:.1%} with {len(plan.drones)} drone(s)"
+            f"coverage {plan.predicted_coverage:.1%} with {plan.describe_flights()}"
         )
         events = [
             self.journal.event(EventKind.STATE, first, to_state=RequestState.SUBMITTED, actor=actor)
@@ -387,7 +391,8 @@ def preview_summary(plan: BroadcastPlan) -> dict[str, Any]:
     return {
         "predicted_coverage": s["predicted_coverage"],
         "target_coverage": s["target_coverage"],
-        "drones_needed": len(plan.drones),
+        "drones_needed": len(plan.vehicles),
+        "flights": len(plan.drones),
         "longest_flight_s": round(plan.duration_s, 1),
         "audible_radius_m": s["audible_radius_m"],
         "lane_spacing_m": s["lane_spacing_m"],

@@ -149,6 +149,8 @@ class Autopilot:
         self.ready_at = self.boot_time + ready_delay
         self.gps_ok = False
         self.gps_fault = False
+        self.wind: tuple[float, float] = (0.0, 0.0)
+        """Wind blowing the vehicle off its track in the air (fault injection), m/s east/north."""
         self.last_gcs_heartbeat: float | None = None
         self.gcs_lost = False
         self.mission: list[MissionItem] = []
@@ -510,6 +512,10 @@ class Autopilot:
     def record_fault(self, detail: str) -> None:
         self.record(TruthKind.FAULT, detail)
 
+    def set_wind(self, east_mps: float, north_mps: float) -> None:
+        self.wind = (east_mps, north_mps)
+        self.record(TruthKind.FAULT, f"wind {east_mps:g} m/s east, {north_mps:g} m/s north")
+
     def set_gps_fault(self, lost: bool) -> None:
         self.gps_fault = lost
         self.record(TruthKind.FAULT, "gps lost" if lost else "gps restored")
@@ -546,6 +552,11 @@ class Autopilot:
         self.setpoint = sp
         was_on_ground = self.kin.on_ground
         self.kin = step(replace(self.kin, setpoint=sp, limits=self.navigator.limits()), dt)
+        if self.wind != (0.0, 0.0) and not self.kin.on_ground:
+            # drift the controller then works against (a gust moves the vehicle off its track)
+            self.kin = replace(
+                self.kin, x=self.kin.x + self.wind[0] * dt, y=self.kin.y + self.wind[1] * dt
+            )
         self.kin_time = self.clock.time()
         self.battery = discharge(self.battery, power_draw(self.kin, self.armed), dt)
         if self.model is Model.MULTICOPTER:

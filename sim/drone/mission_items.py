@@ -19,9 +19,11 @@ from firmware_bridges.mavlink.wire.mission_items import MissionItem, MissionType
 MAX_COUNT: dict[MissionType, int] = {
     MissionType.MISSION: 2000,
     MissionType.FENCE: 64,
-    MissionType.RALLY: 8,
+    MissionType.RALLY: 32,
 }
-"""Most items PX4 stores per plan type (larger MISSION_COUNT gets MAV_MISSION_NO_SPACE)."""
+"""Most items PX4 stores per plan type (larger MISSION_COUNT gets MAV_MISSION_NO_SPACE):
+``MavlinkMissionManager::MAX_COUNT``, i.e. dataman's ``DM_KEY_FENCE_POINTS_MAX`` (64) and
+``DM_KEY_SAFE_POINTS_MAX`` (32) at PX4 a70a558."""
 
 GLOBAL_FRAMES = frozenset({mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT})
 """Frames accepted for position items in both float and int transfers."""

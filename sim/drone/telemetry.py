@@ -138,7 +138,7 @@ def sys_status(c: Context) -> MAVLink_message:
         health,
         200,
         int(b.voltage_v * 1000),
-        int(b.current_a * 100),
+        _centiamps(b.current_a),
         round(b.remaining * 100),
         0,
         0,
@@ -262,7 +262,7 @@ def battery_status(c: Context) -> MAVLink_message:
         mavlink.MAV_BATTERY_TYPE_LIPO,
         32767,
         voltages,
-        int(b.current_a * 100),
+        _centiamps(b.current_a),
         consumed_mah,
         consumed_hj,
         round(b.remaining * 100),
@@ -515,3 +515,9 @@ def open_drone_id_system(c: Context) -> MAVLink_message | None:
         h.alt,
         max(0, int(ap.clock.time()) - ODID_EPOCH),
     )
+
+
+def _centiamps(current_a: float) -> int:
+    """A current in the int16 cA fields of SYS_STATUS and BATTERY_STATUS (clamped: a sagging
+    battery's draw must not break the message)."""
+    return max(-32768, min(32767, round(current_a * 100)))

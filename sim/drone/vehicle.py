@@ -71,10 +71,16 @@ class VehicleConfig:
     ready_delay: float = 2.0
     """World seconds from start until GPS fix, home and ready-to-arm."""
     stream_rate_scale: float = 1.0
-    """Multiplies every stream rate (1: PX4 normal mode)."""
+    """Multiplies every stream rate but HEARTBEAT's (1: PX4 normal mode)."""
     name: str = ""
     battery_swap_s: float | None = None
     """Ground crew: world seconds to swap a depleted battery on the pad (None: never)."""
+
+
+def _rate_scale(msg_id: int, scale: float) -> float:
+    """The rate multiplier of a stream: HEARTBEAT keeps its rate whatever the multiplier, as in
+    PX4 (its heartbeat stream is ``const_rate``; a ground station's link timeout counts on it)."""
+    return 1.0 if msg_id == mavlink.MAVLINK_MSG_ID_HEARTBEAT else scale
 
 
 @dataclass(slots=True)
@@ -157,6 +163,7 @@ class SimVehicle:
         self._transport: asyncio.DatagramTransport | None = None
         self.target: tuple[str, int] = config.target
         self.link_down = False
+        self.unresponsive = False
         self.gcs_seen = False
         self.rejected_unsigned = 0
         self._text_id = 0
@@ -168,7 +175,7 @@ class SimVehicle:
         offset = (config.sysid * 0.0137) % 1.0  # spread vehicles' sends over time
         t0 = clock.monotonic()
         for s in NORMAL_STREAMS:
-            interval = 1.0 / (s.rate_hz * config.stream_rate_scale)
+            interval = 1.0 / (s.rate_hz * _rate_scale(s.msg_id, config.stream_rate_scale))
             self._streams.append(_Stream(t0 + offset * interval, interval, s))
         self.sent_messages = 0
         self.sent_datagrams = 0
@@ -230,6 +237,16 @@ class SimVehicle:
         """Lose (True) or regain the GPS fix."""
         self.ap.set_gps_fault(lost)
 
+    def set_wind(self, east_mps: float, north_mps: float) -> None:
+        """Blow a wind (a gust while set) that pushes the vehicle off its track in the air."""
+        self.ap.set_wind(east_mps, north_mps)
+
+    def set_unresponsive(self, unresponsive: bool) -> None:
+        """Stop (True) or resume answering commands, parameter requests and mission
+        transfers; telemetry goes on (a hung command handler on the vehicle)."""
+        self.unresponsive = unresponsive
+        self.ap.record_fault("commands unanswered" if unresponsive else "commands answered")
+
     # --- incoming -----------------------------------------------------------------------
 
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -287,6 +304,8 @@ class SimVehicle:
                 self.gcs_seen = True
                 self.ap.gcs_heartbeat(now)
             return
+        if self.unresponsive and mtype not in ("SETUP_SIGNING",):
+            return  # heard (heartbeats above), never answered
         if self.missions.handle(msg, now):
             return
         if mtype in ("COMMAND_LONG", "COMMAND_INT"):
@@ -369,7 +388,7 @@ class SimVehicle:
             default = next((s for s in NORMAL_STREAMS if s.msg_id == msg_id), None)
             if default is None:
                 return ACCEPTED  # no default rate: PX4 leaves the stream as it is
-            interval = 1.0 / (default.rate_hz * self.config.stream_rate_scale)
+            interval = 1.0 / (default.rate_hz * _rate_scale(msg_id, self.config.stream_rate_scale))
         if entry is None:
             if not math.isfinite(interval):
                 return ACCEPTED

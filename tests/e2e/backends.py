@@ -88,12 +88,14 @@ async def sim_drones(
     *,
     params: Mapping[str, float] | None = None,
     homes: Sequence[Any] | None = None,
+    **sim: Any,
 ) -> AsyncIterator[Drones]:
-    """``count`` sim drones on the world's pads, sending to free UDP ports, at ``speed``."""
+    """``count`` sim drones on the world's pads, sending to free UDP ports, at ``speed``
+    (``sim``: more :class:`sim.runner.SimFleet` options)."""
     clock = AcceleratedClock(speed)
     first = free_udp_ports(count)
     async with SimFleet(
-        count, world=world, homes=homes, clock=clock, first_port=first, params=params
+        count, world=world, homes=homes, clock=clock, first_port=first, params=params, **sim
     ) as fleet:
         yield Drones(
             backend="sim",

@@ -11,21 +11,33 @@ of real time.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import shapely
 from shapely.geometry import Polygon
 
+from fleet.drone import DroneControl
 from fleet.geo import LatLon, distance_m
+from fleet.safety import FAILSAFE_PARAMETERS, failsafe_policy
 from fleet.settings import Settings
+from fleet.vehicle import LandedState
 from fleet.world import Community, World
 from sim.speaker.payload import SimSpeakerPayload
 from tests.e2e.backends import Check, Drones
+from tests.e2e.separation import (
+    Approach,
+    TelemetryRecorder,
+    closest_approach,
+    recording,
+    registry_source,
+)
 from tests.service import RunningService, service_settings
 from tests.support import eventually
 
@@ -38,13 +50,21 @@ MISSION_FINAL = frozenset({"completed", "failed", "cancelled", "interrupted"})
 """Mission states after which nothing changes."""
 
 
-def drone_service_settings(tmp_path: Path, ports: Sequence[int], speed: float) -> Settings:
+def drone_service_settings(
+    tmp_path: Path, ports: Sequence[int], speed: float, **overrides: Any
+) -> Settings:
     """Service settings for drones on ``ports`` (one ``mavlink+udpin`` link each) at ``speed``."""
     return service_settings(
         tmp_path,
         clock={"mode": "accelerated", "speed": speed},
         mavlink={"links": [f"mavlink+udpin://127.0.0.1:{p}" for p in ports]},
+        **overrides,
     )
+
+
+FLY_ON_WITHOUT_US: dict[str, Any] = {"safety": {"nav_dll_act": 0}}
+"""The fleet policy of the restart scenarios: the service is stopped on purpose while drones
+fly, and they fly on (NAV_DLL_ACT 0) instead of returning after COM_DL_LOSS_T."""
 
 
 def _checked(predicate: Callable[[], Any], check: Check | None) -> Callable[[], Any]:
@@ -398,8 +418,11 @@ class BroadcastFlight:
     request: dict[str, Any]
     report: dict[str, Any]
     mission: dict[str, Any]
+    """The first (or only) flight's mission."""
     records: list[Any]
     """The payload's own log of what it played (``PlaybackRecord``)."""
+    missions: list[dict[str, Any]] = field(default_factory=list)
+    """Every flight's mission, in share order."""
 
 
 async def fly_broadcast(
@@ -409,6 +432,8 @@ async def fly_broadcast(
     *,
     speaker: int,
     community_id: str = "C03",
+    flights: int = 1,
+    while_first_flies: Callable[[], Awaitable[None]] | None = None,
 ) -> BroadcastFlight:
     """Community staff request a broadcast over HTTP; the service speaks the text with
     espeak-ng, plans the coverage and flies it with the drone carrying the speaker payload
@@ -416,7 +441,11 @@ async def fly_broadcast(
     from the drone itself). Checked: the request and mission records, the proof of coverage
     (at least 95 % of the area heard the message twice, no playback outside, every record
     received) and, independently of the service, the payload's own log: it never sounded
-    outside the community."""
+    outside the community.
+
+    ``flights`` > 1: the area is longer than the drone's flight time, and the one speaker drone
+    flies it in that many sorties, one after the other (``while_first_flies`` runs once the
+    first is underway: e.g. to drain its battery so that a swap is needed in between)."""
     http = svc.http
     broker = svc.runtime.mqtt_url
     assert broker is not None and broker.startswith("mqtt://127.0.0.1:")
@@ -481,17 +510,34 @@ async def fly_broadcast(
             b: dict[str, Any] = (await http.get(f"/v1/broadcasts/{request_id}")).json()
             return b if b["state"] in {"completed", "failed", "cancelled"} else None
 
+        if while_first_flies is not None:
+
+            async def first_underway() -> bool:
+                b = (await http.get(f"/v1/broadcasts/{request_id}")).json()
+                for mid in b["missions"]:
+                    m = (await http.get(f"/v1/missions/{mid}")).json()
+                    if m["plan"]["share"] == 0:
+                        return bool(m["state"] == "underway")
+                return False
+
+            await eventually(
+                _checked(first_underway, drones.check),
+                timeout=600 / drones.speed + 60,
+                message="the first flight is underway",
+            )
+            await while_first_flies()
+
         done = await eventually(
             _checked(finished, drones.check),
-            timeout=1500 / drones.speed + 60,
+            timeout=flights * 1500 / drones.speed + 60,
             interval=0.5,
             message="the broadcast request reaches a final state",
         )
         assert done["state"] == "completed", done["events"]
-        [mission_id] = done["missions"]
+        assert len(done["missions"]) == flights, done["missions"]
         [occurrence] = done["occurrences"]
         assert occurrence["state"] == "completed"
-        assert occurrence["vehicles"] == [host]
+        assert occurrence["vehicles"] == [host] * flights
 
         r = await http.get(f"/v1/requests/{request_id}/report")
         assert r.status_code == 200, r.text
@@ -510,20 +556,32 @@ async def fly_broadcast(
         assert png.status_code == 200 and png.headers["content-type"] == "image/png"
         assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and len(png.content) > 2000
 
-        m = (await http.get(f"/v1/missions/{mission_id}")).json()
-        assert m["kind"] == "drone_broadcast" and m["vehicle_id"] == host
-        states = [
-            e["to_state"] for e in m["events"] if e["kind"] == "state" and e["request_id"] is None
-        ]
-        assert states == ["planned", "authorized", "underway", "completed"]
-        phases = [e["data"]["phase"] for e in m["events"] if e["kind"] == "phase"]
-        assert phases[:2] == ["preflight", "takeoff"]
-        assert {"go_to", "broadcast", "return", "done"} <= set(phases)
-        assert any(
-            e["kind"] == "decision" and f"{host} (speaker {payload_id}" in e["reason"]
-            for e in m["events"]
-        )
-        assert m["result"]["records_complete"] is True
+        missions = [(await http.get(f"/v1/missions/{mid}")).json() for mid in done["missions"]]
+        missions.sort(key=lambda m: m["plan"]["share"])
+        for i, m in enumerate(missions):
+            assert m["kind"] == "drone_broadcast" and m["vehicle_id"] == host
+            assert m["plan"]["sortie"] == i
+            states = [
+                e["to_state"]
+                for e in m["events"]
+                if e["kind"] == "state" and e["request_id"] is None
+            ]
+            assert states == ["planned", "authorized", "underway", "completed"]
+            phases = [e["data"]["phase"] for e in m["events"] if e["kind"] == "phase"]
+            assert phases[:2] == ["preflight", "takeoff"]
+            assert {"broadcast", "return", "done"} <= set(phases)
+            # a share whose first station lies over the pad has no transit to fly
+            assert ("go_to" in phases) == (m["plan"]["first_station_index"] > 1), phases
+            assert any(
+                e["kind"] == "decision" and f"{host} (speaker {payload_id}" in e["reason"]
+                for e in m["events"]
+            )
+            assert m["result"]["records_complete"] is True
+        for before, after in itertools.pairwise(missions):
+            # a later sortie takes off only once the one before it has ended
+            assert after["plan"]["after"] == before["id"]
+            assert after["started_at"] > before["ended_at"]
+        m = missions[0]
         records = list(payload.records)
 
     # independent of the service: the payload's own log of what it played
@@ -532,4 +590,339 @@ async def fly_broadcast(
         for _, lat, lon, _alt in rec.samples:
             x, y = world.frame.to_xy(lat, lon)
             assert shapely.intersects_xy(area, x, y), f"the payload sounded outside {community_id}"
-    return BroadcastFlight(done, report, m, records)
+    return BroadcastFlight(done, report, m, records, missions)
+
+
+# --- crossing deliveries, kept apart by strategic deconfliction -------------------------------
+
+
+@dataclass
+class Crossing:
+    """What the crossing scenario saw."""
+
+    approach: Approach | None
+    """The closest two airborne drones came in the service's recorded telemetry."""
+    missions: list[dict[str, Any]]
+    delayed: int
+    """Flights that took off later than asked because of another's reservation."""
+    layered: int
+    """Flights moved to another altitude layer."""
+
+
+async def fly_crossing(
+    svc: RunningService,
+    drones: Drones,
+    routes: Sequence[tuple[str, str]],
+    *,
+    recorders: Sequence[TelemetryRecorder] = (),
+) -> Crossing:
+    """Deliveries requested all at once whose paths cross (``routes``: (warehouse, community)
+    pairs), one drone each: every request ends ``delivered``; each flight reserved its airspace
+    (a safety note on its record); and the service's recorded telemetry (GLOBAL_POSITION_INT as
+    the registry holds it, sampled every 0.5 world s) shows no two airborne drones closer than
+    ``safety.separation_h_m`` unless ``separation_v_m`` apart vertically. ``recorders`` are
+    sampled too (e.g. the simulator's ground truth) and checked the same way."""
+    http = svc.http
+    safety = svc.settings.safety
+    world = svc.runtime.world
+    for warehouse in sorted({w for w, _ in routes}):
+        await add_stock(http, "medicine", 10 * len(routes), warehouse)
+    await wait_ready(http, len(routes), drones.ready_timeout, drones.check)
+    heard = TelemetryRecorder(drones.clock, registry_source(svc.runtime.registry, world))
+    tasks = [recording(heard), *(recording(r) for r in recorders)]
+    try:
+        ids = [
+            (
+                await post_request(
+                    http,
+                    {
+                        "community_id": community,
+                        "warehouse_id": warehouse,
+                        "priority": "urgent_medical",
+                        "items": [{"sku_id": "medicine", "quantity": 3}],
+                    },
+                )
+            )["id"]
+            for warehouse, community in routes
+        ]
+        missions: list[dict[str, Any]] = []
+        for request_id in ids:
+            req = await wait_request(http, request_id, 3600 / drones.speed + 180, drones.check)
+            assert req["state"] == "delivered", req["events"]
+            [mission_id] = req["missions"]
+            m = await wait_mission(http, mission_id, 900 / drones.speed + 60, drones.check)
+            assert m["state"] == "completed", m["reason"]
+            missions.append(m)
+    finally:
+        for t in tasks:
+            t.cancel()
+    assert len({m["vehicle_id"] for m in missions}) == len(routes), "one drone each"
+    delayed = layered = 0
+    for m in missions:
+        notes = [e for e in m["events"] if e["kind"] == "safety"]
+        reserved = next(e for e in notes if e["reason"].startswith("airspace reserved"))
+        [secured] = [e for e in notes if e["reason"].startswith("failsafe policy set")]
+        # two warehouses: the other one's pads are this drone's rally points, read back
+        assert secured["data"]["rally_points"] >= 1
+        if reserved["data"]["waited_for"]:
+            delayed += reserved["data"]["layer_m"] is None
+            layered += reserved["data"]["layer_m"] is not None
+    approach = None
+    for rec in (heard, *recorders):
+        assert len(rec.times) > 100, "the telemetry was recorded"
+        found = closest_approach(rec, safety.separation_h_m, safety.separation_v_m)
+        assert found is None or not found.violates(safety.separation_h_m, safety.separation_v_m), (
+            f"separation lost: {found}"
+        )
+        if rec is heard:
+            approach = found
+    return Crossing(approach, missions, delayed, layered)
+
+
+# --- flight safety: the policy on the vehicle, a sag, a fence that stops the flight -------------
+
+
+async def secured_delivery(
+    svc: RunningService, drones: Drones, community: Community
+) -> dict[str, Any]:
+    """A delivery flown after the failsafe policy was set and read back: the record says so
+    with the values read back, and the vehicle, asked again over MAVLink after the flight,
+    still holds every value of the policy."""
+    d = await fly_delivery(
+        svc.http,
+        community,
+        vehicles=len(drones.ports),
+        speed=drones.speed,
+        ready_timeout=drones.ready_timeout,
+        check=drones.check,
+    )
+    m = d.mission
+    policy = failsafe_policy(
+        svc.settings.safety, svc.runtime.world, svc.settings.drone_missions.cruise_alt_m
+    )
+    [secured] = [
+        e
+        for e in m["events"]
+        if e["kind"] == "safety" and e["reason"].startswith("failsafe policy set and read back")
+    ]
+    assert secured["data"]["parameters"] == pytest_approx(policy)
+    assert secured["data"]["fence_polygons"] >= 1
+    control = svc.runtime.registry.get(m["vehicle_id"]).control
+    assert isinstance(control, DroneControl)
+    held = {name: await control.get_parameter(name) for name in FAILSAFE_PARAMETERS}
+    assert held == pytest_approx(policy)
+    return m
+
+
+def pytest_approx(values: dict[str, float]) -> Any:
+    return pytest.approx(values, rel=1e-5, abs=1e-5)
+
+
+async def _one_mission(
+    http: httpx.AsyncClient, request_id: str, timeout: float, check: Check | None
+) -> dict[str, Any]:
+    async def ended() -> dict[str, Any] | None:
+        r = (await http.get(f"/v1/requests/{request_id}")).json()
+        missions = [(await http.get(f"/v1/missions/{mid}")).json() for mid in r["missions"]]
+        if not missions:
+            return None
+        first: dict[str, Any] = min(missions, key=lambda m: m["created_at"])
+        return first if first["state"] in MISSION_FINAL else None
+
+    result: dict[str, Any] = await eventually(
+        _checked(ended, check), timeout=timeout, interval=0.5, message="the first mission ends"
+    )
+    return result
+
+
+async def battery_sag_recall(
+    svc: RunningService, drones: Drones, community: Community
+) -> dict[str, Any]:
+    """A drone whose battery sags in flight (the test made it drain fast) is recalled by the
+    service once the battery is below what the rest of the sortie needs plus the reserve,
+    before the vehicle says anything about its battery; it comes down (home, or where its own
+    emergency failsafe lands it when the sag outruns the reserve), the mission fails with the
+    reason, and the request goes back to the queue for another sortie."""
+    http = svc.http
+    await add_stock(http, "medicine", 50)
+    await wait_ready(http, len(drones.ports), drones.ready_timeout, drones.check)
+    req = await post_request(
+        http,
+        {
+            "community_id": community.id,
+            "priority": "urgent_medical",
+            "items": [{"sku_id": "medicine", "quantity": 4}],
+        },
+    )
+    m = await _one_mission(http, req["id"], 1200 / drones.speed + 60, drones.check)
+    assert m["state"] == "failed", m["reason"]
+    assert "recalled: battery" in m["reason"], m["reason"]
+    events = sorted(m["events"], key=lambda e: e["at"])
+    [recall] = [
+        i
+        for i, e in enumerate(events)
+        if e["kind"] == "safety" and "the rest of the sortie needs" in e["reason"]
+    ]
+    # the service acted first: every battery word of the vehicle's own comes after the recall
+    # (a sag steeper than the reserve covers then ends in the vehicle's emergency landing)
+    vehicle_battery = [
+        i
+        for i, e in enumerate(events)
+        if e["kind"] == "safety"
+        and e["reason"].startswith("vehicle: ")
+        and "battery" in e["reason"].lower()
+    ]
+    assert all(i > recall for i in vehicle_battery), [e["reason"] for e in events]
+    assert m["result"]["landing_position"] is not None
+    assert not m["result"].get("released")
+    r = (await http.get(f"/v1/requests/{req['id']}")).json()
+    assert r["state"] in {"approved", "scheduled", "in_progress", "delivered"}, r["events"]
+    return m
+
+
+async def fence_stops_the_flight(
+    svc: RunningService, drones: Drones, community: Community, limit_m: float = 120.0
+) -> dict[str, Any]:
+    """Once the drone cruises, its fence is tightened over MAVLink (GF_MAX_HOR_DIST); the
+    vehicle's own geofence stops the flight (GF_ACTION 3, set by the policy: return), and the
+    service reports the mission failed with the vehicle's own words."""
+    http = svc.http
+    await add_stock(http, "medicine", 50)
+    await wait_ready(http, len(drones.ports), drones.ready_timeout, drones.check)
+    req = await post_request(
+        http,
+        {
+            "community_id": community.id,
+            "priority": "urgent_medical",
+            "items": [{"sku_id": "medicine", "quantity": 4}],
+        },
+    )
+
+    async def cruising() -> dict[str, Any] | None:
+        r = (await http.get(f"/v1/requests/{req['id']}")).json()
+        for mission_id in r["missions"]:
+            m: dict[str, Any] = (await http.get(f"/v1/missions/{mission_id}")).json()
+            if m["phase"] == "go_to":
+                return m
+        return None
+
+    m = await eventually(
+        _checked(cruising, drones.check), timeout=300 / drones.speed + 60, message="on its way"
+    )
+    control = svc.runtime.registry.get(m["vehicle_id"]).control
+    assert isinstance(control, DroneControl)
+    await control.set_parameter("GF_MAX_HOR_DIST", limit_m)
+    m = await wait_mission(http, m["id"], 900 / drones.speed + 60, drones.check)
+    assert m["state"] == "failed", m["reason"]
+    assert "the vehicle said:" in m["reason"], m["reason"]
+    said = [
+        e["reason"]
+        for e in m["events"]
+        if e["kind"] == "safety" and e["reason"].startswith("vehicle: ")
+    ]
+    assert any("fence" in s.lower() for s in said), said
+    assert not m["result"].get("released")
+    return m
+
+
+async def gps_lost_in_flight(
+    svc: RunningService,
+    drones: Drones,
+    community: Community,
+    lose_gps: Callable[[str, DroneControl], Awaitable[None]],
+) -> dict[str, Any]:
+    """Once a delivery cruises, its drone loses GPS (``lose_gps``: the test's injection). The
+    vehicle comes down where it is by its own failsafe (no global position: land or descend);
+    the service records the vehicle's words, fails the mission once the drone is down and
+    disarmed without releasing, and the request is delivered by another drone."""
+    http = svc.http
+    await add_stock(http, "medicine", 50)
+    await wait_ready(http, len(drones.ports), drones.ready_timeout, drones.check)
+    req = await post_request(
+        http,
+        {
+            "community_id": community.id,
+            "priority": "urgent_medical",
+            "items": [{"sku_id": "medicine", "quantity": 4}],
+        },
+    )
+
+    async def cruising() -> dict[str, Any] | None:
+        r = (await http.get(f"/v1/requests/{req['id']}")).json()
+        for mission_id in r["missions"]:
+            m: dict[str, Any] = (await http.get(f"/v1/missions/{mission_id}")).json()
+            if m["phase"] == "go_to":
+                return m
+        return None
+
+    m = await eventually(
+        _checked(cruising, drones.check), timeout=300 / drones.speed + 60, message="on its way"
+    )
+    entry = svc.runtime.registry.get(m["vehicle_id"])
+    assert isinstance(entry.control, DroneControl)
+    await lose_gps(m["vehicle_id"], entry.control)
+    m = await wait_mission(http, m["id"], 900 / drones.speed + 60, drones.check)
+    assert m["state"] == "failed", m["reason"]
+    assert not m["result"].get("released")
+    said = [
+        e["reason"]
+        for e in m["events"]
+        if e["kind"] == "safety" and e["reason"].startswith("vehicle: ")
+    ]
+    assert said, [e["reason"] for e in m["events"]]  # in the vehicle's own words
+    # where it is: down and disarmed, as its own telemetry says
+    assert entry.status.landed == LandedState.ON_GROUND and not entry.status.armed
+    r = await wait_request(http, req["id"], 1800 / drones.speed + 60, drones.check)
+    assert r["state"] == "delivered", r["events"]
+    [other] = [mid for mid in r["missions"] if mid != m["id"]]
+    second = await wait_mission(http, other, 900 / drones.speed + 60, drones.check)
+    assert second["state"] == "completed" and second["vehicle_id"] != m["vehicle_id"]
+    return m
+
+
+async def service_lost_in_flight(
+    first: RunningService, drones: Drones, community: Community
+) -> tuple[str, str]:
+    """First run of the lost-link scenario: a delivery is cruising when the service (the
+    ground station) goes silent; returns (request id, mission id)."""
+    http = first.http
+    await add_stock(http, "medicine", 50)
+    await wait_ready(http, len(drones.ports), drones.ready_timeout, drones.check)
+    req = await post_request(
+        http,
+        {
+            "community_id": community.id,
+            "priority": "urgent_medical",
+            "items": [{"sku_id": "medicine", "quantity": 4}],
+        },
+    )
+
+    async def cruising() -> str | None:
+        r = (await http.get(f"/v1/requests/{req['id']}")).json()
+        for mission_id in r["missions"]:
+            m = (await http.get(f"/v1/missions/{mission_id}")).json()
+            if m["phase"] == "go_to":
+                return str(m["id"])
+        return None
+
+    mission_id: str = await eventually(
+        _checked(cruising, drones.check), timeout=300 / drones.speed + 60, message="on its way"
+    )
+    return req["id"], mission_id
+
+
+async def home_by_its_own_failsafe(
+    svc: RunningService, drones: Drones, request_id: str, mission_id: str
+) -> dict[str, Any]:
+    """Second run: the drone, its link lost for longer than COM_DL_LOSS_T, came home by its own
+    failsafe (NAV_DLL_ACT 2, set by the service before take-off); the service finds it on its
+    pad, fails the mission (nothing released) and delivers the request with another sortie."""
+    http = svc.http
+    m = await wait_mission(http, mission_id, 900 / drones.speed + 60, drones.check)
+    assert m["state"] == "failed", m["reason"]
+    assert "without releasing the payload" in m["reason"], m["reason"]
+    assert m["result"]["landing_distance_m"] <= 5.0
+    req = await wait_request(http, request_id, 1800 / drones.speed + 60, drones.check)
+    assert req["state"] == "delivered", req["events"]
+    assert mission_id in req["missions"] and len(req["missions"]) == 2, req["missions"]
+    return m

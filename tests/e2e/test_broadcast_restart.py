@@ -18,6 +18,7 @@ from fleet.clock import AcceleratedClock
 from fleet.worldfile import load_world
 from sim.runner import SimFleet
 from sim.speaker.payload import attach_speaker
+from tests.e2e.scenarios import FLY_ON_WITHOUT_US
 from tests.service import WORLDS, running_service, service_settings
 from tests.support import eventually, free_port, free_udp_ports
 
@@ -41,6 +42,7 @@ async def test_restart_mid_broadcast_keeps_every_record(tmp_path: Path) -> None:
         mavlink={"links": [f"mavlink+udpin://127.0.0.1:{port}"]},
         mqtt={"embedded_port": free_port()},
         broadcast={"clip_dir": str(tmp_path / "clips")},
+        **FLY_ON_WITHOUT_US,
     )
     broker = f"mqtt://127.0.0.1:{settings.mqtt.embedded_port}"
     async with (

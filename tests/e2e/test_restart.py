@@ -15,6 +15,7 @@ from fleet.worldfile import load_world
 from sim.runner import SimFleet
 from sim.truth import TruthKind
 from tests.e2e.scenarios import (
+    FLY_ON_WITHOUT_US,
     SPEED,
     drone_service_settings,
     resume_after_restart,
@@ -30,7 +31,7 @@ async def test_restart_mid_flight_resumes_the_mission(tmp_path: Path) -> None:
     world = load_world(WORLDS / "shatou.geojson")
     clock = AcceleratedClock(SPEED)
     first = free_udp_ports(1)
-    settings = drone_service_settings(tmp_path, [first], SPEED)
+    settings = drone_service_settings(tmp_path, [first], SPEED, **FLY_ON_WITHOUT_US)
     async with SimFleet(1, world=world, clock=clock, first_port=first) as sim:
         async with running_service(settings, clock) as svc:
             inflight = await start_delivery_then_stop(svc.http, speed=SPEED)

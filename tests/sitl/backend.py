@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from fleet import energy
 from fleet.clock import AcceleratedClock
 from fleet.world import World
 from sim.runner import homes_from_world
@@ -21,6 +22,16 @@ from sim.speaker.mavlink_position import MavlinkPositionFeed, payload_port
 from sim.speaker.payload import PositionSource
 from tests.e2e.backends import Drones
 from tests.sitl.px4 import Px4Build, Px4Instance, Px4Sitl
+
+BATTERY_AT_MODEL_RATE: dict[str, float] = {
+    "SIM_BAT_DRAIN": round(60.0 / energy.LOADED_PER_MIN),
+    "SIM_BAT_MIN_PCT": 5.0,
+}
+"""PX4 SITL's battery simulator drains linearly while armed (by 1/SIM_BAT_DRAIN per second,
+down to SIM_BAT_MIN_PCT, full again when disarmed; default 60 s down to 50 %). Set to the energy
+model's loaded rate (:data:`fleet.energy.LOADED_PER_MIN`, 3.5 %/min: 1714 s from full to empty),
+PX4's reported battery follows what the service predicts, so the in-flight energy check and the
+vehicle's own battery failsafes see realistic figures (``docs/safety.md``, calibration)."""
 
 READY_TIMEOUT_S = 120.0
 """Real seconds for PX4 to boot, get a position and pass its checks (about 5 s when the machine
@@ -40,7 +51,10 @@ def sitl_for(
     homes = homes_from_world(world, count, start=first_instance)
     instances = [
         Px4Instance(
-            first_instance + i, (h.lat, h.lon, h.alt), speed=speed, params=dict(params or {})
+            first_instance + i,
+            (h.lat, h.lon, h.alt),
+            speed=speed,
+            params={**BATTERY_AT_MODEL_RATE, **dict(params or {})},
         )
         for i, h in enumerate(homes)
     ]

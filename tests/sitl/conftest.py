@@ -23,7 +23,7 @@ import pytest
 from fleet.world import World
 from sim.runner import homes_from_world
 from tests.e2e.backends import Drones
-from tests.sitl.backend import px4_drones, sitl_for
+from tests.sitl.backend import BATTERY_AT_MODEL_RATE, px4_drones, sitl_for
 from tests.sitl.px4 import (
     BUILD_ENV,
     DEFAULT_SPEED,
@@ -109,7 +109,13 @@ def px4(request: pytest.FixtureRequest, px4_build: Px4Build, tmp_path: Path) -> 
     ) -> Px4Sitl:
         homes = homes_from_world(world, count, start=first_instance)
         instances = [
-            Px4Instance(first_instance + i, (h.lat, h.lon, h.alt), model, speed, dict(params or {}))
+            Px4Instance(
+                first_instance + i,
+                (h.lat, h.lon, h.alt),
+                model,
+                speed,
+                {**BATTERY_AT_MODEL_RATE, **dict(params or {})},
+            )
             for i, h in enumerate(homes)
         ]
         sitl = Px4Sitl(

@@ -14,6 +14,7 @@ import pytest
 from fleet.clock import AcceleratedClock
 from fleet.worldfile import load_world
 from tests.e2e.scenarios import (
+    FLY_ON_WITHOUT_US,
     drone_service_settings,
     resume_after_restart,
     start_delivery_then_stop,
@@ -28,7 +29,7 @@ pytestmark = [pytest.mark.sitl, pytest.mark.e2e, pytest.mark.slow, pytest.mark.t
 async def test_restart_while_px4_flies(tmp_path: Path, px4: Launcher, px4_speed: float) -> None:
     world = load_world(WORLDS / "shatou.geojson")
     sitl = px4(1, world, speed=px4_speed, params={"NAV_DLL_ACT": 0})
-    settings = drone_service_settings(tmp_path, sitl.api_ports(), px4_speed)
+    settings = drone_service_settings(tmp_path, sitl.api_ports(), px4_speed, **FLY_ON_WITHOUT_US)
     clock = AcceleratedClock(px4_speed)
     async with sitl:
         async with running_service(settings, clock) as svc:

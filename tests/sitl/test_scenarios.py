@@ -66,3 +66,29 @@ async def test_broadcast_flown_by_px4(tmp_path: Path, px4_fleet: Fleet) -> None:
         async with running_service(settings, drones.clock) as svc:
             # PX4 instance 1 (drone-2) carries the loudspeaker, which reads PX4's position
             await fly_broadcast(svc, drones, world, speaker=1)
+
+
+@pytest.mark.usefixtures("espeak_ng")
+async def test_a_broadcast_longer_than_one_battery_is_flown_by_px4_in_sorties(
+    tmp_path: Path, px4_fleet: Fleet
+) -> None:
+    # flights of at most 700 s: community C02 takes two, and PX4 instance 1 (drone-2) is the one
+    # speaker drone: it lands the first sortie and flies the second from its pad (PX4 SITL's
+    # battery is full again on disarm, as after a swap)
+    world = load_world(WORLDS / "shatou.geojson")
+    async with px4_fleet(2, world) as drones:
+        settings = drones.settings(
+            tmp_path,
+            broadcast={
+                "clip_dir": str(tmp_path / "clips"),
+                "speaker_links": ["speaker+mqtt:///"],
+                "max_flight_s": 700.0,
+            },
+        )
+        async with running_service(settings, drones.clock) as svc:
+            flight = await fly_broadcast(
+                svc, drones, world, speaker=1, community_id="C02", flights=2
+            )
+    _, second = flight.missions
+    reasons = [e["reason"] for e in second["events"]]
+    assert any("is back on its pad with battery" in r for r in reasons), "\n".join(reasons)

@@ -7,12 +7,15 @@ end to end in ``tests/e2e/test_broadcast_flight.py`` and ``test_broadcast_restar
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fleet.fakes import FakeDrone, FakeSpeaker
+from fleet.safety import FAILSAFE_PARAMETERS
 from fleet.store.tables import Mission
 from missions.states import MissionState, Phase, Priority, RequestState
-from tests.unit.missions.harness import FakeFleet
+from tests.unit.missions.harness import FakeFleet, open_fleet
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,7 +59,18 @@ async def test_a_broadcast_is_flown_its_records_kept_and_the_request_completed(
     fleet: FakeFleet,
 ) -> None:
     drone, speaker, rid, m = await flying(fleet)
-    assert drone.commands == ["upload_geofence", "upload_mission", "start_mission"]
+    # the failsafe policy set and read back, fence and rally points checked, before the plan
+    policy = ["set_parameter"] * len(FAILSAFE_PARAMETERS)
+    policy += ["get_parameter"] * len(FAILSAFE_PARAMETERS)
+    assert drone.commands == [
+        *policy,
+        "upload_geofence",
+        "download_geofence",
+        "upload_rally",
+        "download_rally",
+        "upload_mission",
+        "start_mission",
+    ]
     assert speaker.commands == ["stop", "load_clip", "set_volume", "play_in_area"]
     assert m.result["session_id"] == speaker.status.session_id
     assert m.result["payload_id"] == "SPK-1"
@@ -249,3 +263,71 @@ async def test_a_restart_in_flight_follows_the_broadcast_again(fleet: FakeFleet)
     # the payload kept its records of the whole session until they were collected
     assert len(done.result["playback"]) == len(speaker.records)
     await fleet.wait_request(rid, RequestState.COMPLETED)
+
+
+async def sortie(
+    fleet: FakeFleet, request_id: str, attempt: int, n: int, *states: MissionState
+) -> Mission:
+    """Wait for the request's mission flying sortie ``n`` of ``attempt`` (in ``states``)."""
+
+    async def found() -> Mission | None:
+        for m in await fleet.missions_of(request_id):
+            if m.plan["attempt"] == attempt and m.plan["sortie"] == n:
+                return m if not states or m.state in states else None
+        return None
+
+    return await fleet.until(found, f"sortie {n} of attempt {attempt} in {states}")
+
+
+async def test_a_later_sortie_waits_for_its_drone_and_a_swapped_battery(
+    tmp_path: Path,
+) -> None:
+    # flights of at most 700 s: C02 takes two, and there is one speaker drone
+    async with open_fleet(tmp_path, broadcast={"max_flight_s": 700.0}) as fleet:
+        drone, _ = await fleet.add_speaker_drone(0)
+        rid = await fleet.broadcast("C02", repeats=2)
+        first = await sortie(fleet, rid, 1, 0, MissionState.UNDERWAY)
+        second = await sortie(fleet, rid, 1, 1)
+        assert (first.plan["sortie"], second.plan["sortie"]) == (0, 1)
+        assert second.plan["after"] == first.id and second.vehicle_id == first.vehicle_id
+        assert second.state == MissionState.PLANNED
+        drone.set_battery(0.3)  # what a long first flight leaves: not enough for the second
+        await drone.fly()
+        await fleet.wait_mission(first.id, MissionState.COMPLETED)
+
+        async def waits_for_the_swap() -> bool:
+            return any(
+                "waiting for the battery swap" in r
+                for r in await fleet.reasons(mission_id=second.id)
+            )
+
+        await fleet.until(waits_for_the_swap, "the second sortie waits for the battery swap")
+        assert (await fleet.mission(second.id)).state == MissionState.PLANNED
+        assert "start_mission" not in drone.commands[drone.commands.index("start_mission") + 1 :]
+        drone.set_battery(1.0)  # the ground crew swapped it
+        await fleet.wait_mission(second.id, MissionState.UNDERWAY)
+        await drone.fly()
+        await fleet.wait_request(rid, RequestState.COMPLETED)
+        [entry] = await occurrences(fleet, rid)
+        assert entry["state"] == "completed" and entry["attempt"] == 1
+        assert entry["missions"] == [first.id, second.id]
+
+
+async def test_a_later_sortie_is_not_flown_when_the_one_before_failed(tmp_path: Path) -> None:
+    async with open_fleet(tmp_path, broadcast={"max_flight_s": 700.0}) as fleet:
+        drone, speaker = await fleet.add_speaker_drone(0)
+        speaker.refuse("load_clip", "checksum mismatch", times=1)
+        rid = await fleet.broadcast("C02", repeats=2)
+        await sortie(fleet, rid, 1, 0, MissionState.FAILED)
+        second = await sortie(fleet, rid, 1, 1)
+        done = await fleet.wait_mission(second.id)
+        assert done.state == MissionState.CANCELLED
+        assert done.reason.endswith("ended failed; the attempt is flown again")
+        # the occurrence is flown again, both sorties, and completes
+        await fleet.until(lambda: flown_again(fleet, rid, 1), "attempt 2 is planned")
+        await sortie(fleet, rid, 2, 0, MissionState.UNDERWAY)
+        await drone.fly()  # its battery flies the second share too: it may start at once
+        later = await sortie(fleet, rid, 2, 1, MissionState.UNDERWAY, MissionState.COMPLETED)
+        if later.state == MissionState.UNDERWAY:
+            await drone.fly()
+        await fleet.wait_request(rid, RequestState.COMPLETED)

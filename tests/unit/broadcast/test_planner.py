@@ -168,6 +168,33 @@ def test_large_area_is_shared_by_several_drones() -> None:
         plan_broadcast(area, world, starts_of(world, 1), 10.0, params)
 
 
+def test_an_area_longer_than_the_drones_batteries_is_flown_in_sorties() -> None:
+    # the area one drone covers in one 1,200 s flight with six drones needs several flights:
+    # with two drones and up to four sorties each, the later shares are later sorties
+    world = make_world({"BIG": rect(-600, 400, 900, 700)})
+    area = resolve_area(CommunityArea("BIG"), world)
+    params = BroadcastParams(repeats=1, max_flight_s=1200.0)
+    with pytest.raises(PlanningError, match="at most 1 each"):
+        plan_broadcast(area, world, starts_of(world, 2), 10.0, params)
+    sorties = replace(params, max_sorties=4)
+    plan = plan_broadcast(area, world, starts_of(world, 2), 10.0, sorties)
+    check_plan(plan, world, sorties)
+    assert len(plan.drones) > 2
+    assert set(plan.vehicles) == {"drone-1", "drone-2"}
+    for vid in plan.vehicles:
+        mine = [d.sortie for d in plan.drones if d.vehicle_id == vid]
+        assert mine == list(range(len(mine)))  # 0, 1, ... in share order
+        assert len(mine) <= 4
+    assert all(d.duration_s <= params.max_flight_s for d in plan.drones)
+    assert plan.describe_flights() == f"{len(plan.drones)} flights on 2 drone(s)"
+    # the same area as many single flights on six drones: sorties only once every drone has one
+    six = plan_broadcast(area, world, starts_of(world, 6), 10.0, sorties)
+    assert all(d.sortie == 0 for d in six.drones)
+    # and an area too large even so is refused with what it would need
+    with pytest.raises(PlanningError, match="at most 2 each"):
+        plan_broadcast(area, world, starts_of(world, 1), 10.0, replace(params, max_sorties=2))
+
+
 def test_no_fly_zone_inside_the_area_is_avoided() -> None:
     world = make_world(
         {"C": rect(200, 200, 500, 400)}, no_fly={"Z": (rect(400, 350, 100, 100), None)}

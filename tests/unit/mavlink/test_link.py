@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 
 import pytest
 from pymavlink.dialects.v20 import common as mavlink
@@ -231,6 +232,47 @@ async def test_link_lost_and_regained(env: Env, open_link: OpenLink) -> None:
                 assert isinstance(regained, VehicleEvent)
                 assert regained.kind == VehicleEventKind.LINK_REGAINED
         finally:
+            peer.close()
+
+
+async def test_a_stalled_service_does_not_declare_its_vehicles_lost(
+    env: Env, open_link: OpenLink
+) -> None:
+    """The whole process stalls longer than the link timeout (the vehicle's heartbeats, sent
+    by a timer as a vehicle simulated in the same process sends them, are late too): the time
+    the watchdog ran late is not the vehicle's silence, and nothing is declared lost; a
+    vehicle that then falls silent for real is still found."""
+    async with open_link(link_timeout_s=2.0) as link:
+        peer = await Peer.open(link.local_address)
+        beating = True
+
+        async def beat() -> None:
+            while beating:
+                peer.heartbeat()
+                await env.clock.sleep(0.5)
+
+        task = asyncio.get_running_loop().create_task(beat())
+        try:
+            await _discovered(env, peer)
+            status = env.registry.get("drone-1").status
+            with env.bus.subscribe() as events:
+                for _ in range(3):
+                    await env.clock.sleep(1.0)
+                    # the event loop stalls on purpose: 3.5 world s, over the timeout
+                    time.sleep(0.35)  # noqa: ASYNC251
+                await env.clock.sleep(2.0)
+                assert status.link == LinkState.ONLINE
+                lost = [
+                    e
+                    for e in iter(events.get_nowait, None)
+                    if isinstance(e, VehicleEvent) and e.kind == VehicleEventKind.LINK_LOST
+                ]
+                assert lost == [], "no LINK_LOST for a stall of the service itself"
+            beating = False  # the vehicle falls silent for real: found as before
+            await eventually(lambda: status.link == LinkState.LOST, timeout=5)
+        finally:
+            beating = False
+            task.cancel()
             peer.close()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from fleet.fakes import FakeDrone
+from fleet.safety import FAILSAFE_PARAMETERS, airborne_limit_s
 from fleet.store.tables import Mission
 from missions.dispatcher import REST_AFTER_REFUSAL_S
 from missions.states import MissionState, Phase, Priority, RequestState
@@ -21,6 +22,10 @@ from tests.unit.missions.harness import FakeFleet
 pytestmark = pytest.mark.timeout(60)
 
 URGENT = Priority.URGENT_MEDICAL
+POLICY = ["set_parameter"] * len(FAILSAFE_PARAMETERS) + ["get_parameter"] * len(FAILSAFE_PARAMETERS)
+"""The failsafe policy set, then read back (missions.preflight)."""
+SECURE = [*POLICY, "upload_geofence", "download_geofence", "upload_rally", "download_rally"]
+"""Every safety step before the plan is uploaded."""
 
 
 async def underway(
@@ -50,7 +55,11 @@ async def phases_of(fleet: FakeFleet, mission_id: str) -> list[str]:
 
 async def test_a_delivery_is_flown_released_landed_and_booked(fleet: FakeFleet) -> None:
     drone, rid, m = await underway(fleet)
-    assert drone.commands == ["upload_geofence", "upload_mission", "start_mission"]
+    assert drone.commands == [
+        *SECURE,
+        "upload_mission",
+        "start_mission",
+    ]
     assert drone.fences and drone.plans[-1].items[0] == drone.plan.items[0]  # type: ignore[union-attr]
     await drone.fly()
 
@@ -153,7 +162,7 @@ async def test_an_upload_the_drone_never_answers_fails_the_mission(fleet: FakeFl
     rid = await fleet.request("C05", URGENT, medicine=4)
     m = await fleet.mission_for(rid, MissionState.FAILED)
     assert "fence upload timed out" in m.reason
-    assert drone.commands == ["upload_geofence"]
+    assert drone.commands == [*POLICY, "upload_geofence"]
     await fleet.wait_request(rid, RequestState.APPROVED)
 
 
@@ -288,16 +297,28 @@ async def test_link_lost_and_regained_is_noted_and_the_flight_goes_on(fleet: Fak
     assert [k for k, _, _ in await fleet.ledger(rid)] == ["reserve", "load", "deliver"]
 
 
-async def test_a_drone_lost_for_good_is_recalled_when_overdue(fleet: FakeFleet) -> None:
+async def test_a_drone_lost_for_good_keeps_its_work_until_it_cannot_be_flying(
+    fleet: FakeFleet,
+) -> None:
+    """The lost-link policy (docs/safety.md): past its deadline an unheard drone is not given
+    up while its last battery could keep it in the air; after that its work goes back."""
     drone, rid, m = await underway(fleet)
     await drone.fly_to_item(2)
     await drone.lose_link()
     await fleet.advance(fleet.settings.drone_missions.max_flight_s + 1, step=60)
+    assert (await fleet.mission(m.id)).state == MissionState.UNDERWAY
+    assert "return_to_launch" not in drone.commands  # never recalled while unheard
+    safety = [e for e in await fleet.events(mission_id=m.id) if e.kind == "safety"]
+    assert any(e.data.get("alert") and "link lost" in e.reason for e in safety)
+    # 95 % battery at the empty hover rate (3 %/min) is 1900 s in the air, plus 60 s
+    limit = airborne_limit_s(0.95) + fleet.settings.safety.lost_link_margin_s
+    await fleet.advance(limit - fleet.settings.drone_missions.max_flight_s - 90, step=30)
+    assert (await fleet.mission(m.id)).state == MissionState.UNDERWAY  # not yet
+    await fleet.advance(120, step=30)
     done = await fleet.wait_mission(m.id)
     assert done.state == MissionState.FAILED
-    assert done.reason == "not back after 1800 s"
-    reasons = await fleet.reasons(mission_id=m.id)
-    assert any(r.startswith("return to launch failed: drone-1 link is lost") for r in reasons)
+    assert done.reason.startswith("drone lost: link lost for "), done.reason
+    assert "presumed down" in done.reason
     # the load is booked back; the next round may already reserve the stock for it again
     assert [k for k, _, _ in await fleet.ledger(rid)][:3] == ["reserve", "load", "return"]
     await fleet.wait_request(rid, RequestState.APPROVED)

@@ -21,6 +21,7 @@ from missions.delivery.plan import (
     plan_from_json,
     plan_to_json,
 )
+from tests.unit.broadcast.worlds import make_world, rect
 
 WORLDS = Path(__file__).resolve().parents[3] / "examples" / "worlds"
 
@@ -100,3 +101,23 @@ def test_geofence_has_the_area_and_the_zones(world: World) -> None:
     assert sum(not p.inclusion for p in fence.polygons) == sum(
         z.ceiling_m is None for z in world.no_fly_zones
     )
+
+
+def test_zones_with_a_ceiling_are_fenced_for_flights_that_stay_below_it() -> None:
+    world = make_world(
+        {"C": rect(300, 300, 200, 150)},
+        no_fly={
+            "LOW": (rect(100, 100, 50, 50), 50.0),
+            "HIGH": (rect(600, 100, 50, 50), 90.0),
+            "ALL": (rect(100, 600, 50, 50), None),
+        },
+    )
+
+    def fenced(alt: float | None) -> int:
+        return sum(not p.inclusion for p in world_geofence(world, alt).polygons)
+
+    assert fenced(None) == 1  # unlimited zones only
+    assert fenced(40.0) == 3  # below both ceilings: kept out of all three by the vehicle too
+    assert fenced(50.0) == 3  # at the ceiling the zone still applies (World.leg_conflicts)
+    assert fenced(70.0) == 2  # LOW may be overflown at 70 m: the planner alone keeps it
+    assert fenced(100.0) == 1

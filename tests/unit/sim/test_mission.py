@@ -117,7 +117,7 @@ async def test_invalid_items_abort_the_upload_and_keep_the_previous_plan() -> No
         assert ack.type == mavlink.MAV_MISSION_ERROR
         # more rally points than PX4 stores
         since = gcs.mark()
-        gcs.send(gcs.mav.mission_count_encode(1, 1, 9, 2))
+        gcs.send(gcs.mav.mission_count_encode(1, 1, 33, 2))  # PX4 stores 32
         ack = await gcs.wait_for("MISSION_ACK", since=since)
         assert ack.type == mavlink.MAV_MISSION_NO_SPACE
         assert len(fleet[0].missions.plans[0]) == 2
