@@ -62,6 +62,14 @@ VERIFY_SETTLE_S = 0.5
 """World seconds after the MISSION_ACK before a report of a valid plan is believed: PX4's
 navigator checks a new plan on its next cycle, and a report sent before may carry the new count
 with the previous plan's verdict."""
+NO_VALID_MISSION = "No valid mission"
+"""PX4's words when MAV_CMD_MISSION_START finds no plan (``Commander.cpp``)."""
+MISSION_START_RETRY_S = 1.0
+"""PX4's commander takes a plan up on its next health-check cycle, after the navigator has
+reported it valid (MISSION_CURRENT, which the upload waits for): a MAV_CMD_MISSION_START in
+between is denied "Mission start denied! No valid mission" (``auto_mission_missing``). Seen on
+PX4 SITL once in about six first flights. After an upload the start is tried once more after
+this many world seconds."""
 VERDICT_POLL_S = 1.0
 """Period (world s) of the MISSION_CURRENT requests while waiting for a verdict."""
 UNCHECKED_SEQ = 65535
@@ -161,12 +169,21 @@ class MavlinkDrone(VehicleSession):
     async def start_mission(self, first_item: int = 0) -> None:
         last = max(len(self.mission_items) - 1, first_item)
         self.note_commanded_mode(FlightMode.MISSION)
-        await self.commands.long(
-            mavlink.MAV_CMD_MISSION_START,
-            float(first_item),
-            float(last),
-            mode_group=verdicts.MISSION_GROUP,
-        )
+        for attempt in range(2):
+            try:
+                await self.commands.long(
+                    mavlink.MAV_CMD_MISSION_START,
+                    float(first_item),
+                    float(last),
+                    mode_group=verdicts.MISSION_GROUP,
+                )
+                return
+            except CommandRejected as exc:
+                lagging = NO_VALID_MISSION in str(exc.fields.get("reason") or "")
+                if attempt > 0 or not lagging or not self.mission_items:
+                    raise
+                log.info("mavlink.mission_start_retry", vehicle_id=self.vehicle_id, error=str(exc))
+                await self.clock.sleep(MISSION_START_RETRY_S)
 
     # -- payload ------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from fleet.geo import LatLon, distance_m
 from fleet.registry import VehicleEntry
 from fleet.safety import CEILING_MARGIN_M, airborne_limit_s, remaining_energy
 from fleet.store.repository import Session
+from fleet.store.retry import retrying
 from fleet.store.tables import Mission, MissionEvent
 from fleet.vehicle import LandedState, MissionRunState
 from missions.context import MissionContext
@@ -54,6 +55,10 @@ class DroneDeliveryRun(DroneRun):
         """The vehicle's warning and error texts during the flight (its words)."""
         self._vehicle_states: list[str] = []
         """The failsafes the bridge saw it take (mode switches, critical state)."""
+        self._airborne: list[tuple[float, float]] = []
+        """(world time, battery) of the first and the latest report in the air: what the
+        vehicle's battery said over the flight, under like load at both ends (PX4's estimate
+        reads higher under throttle: its load-drop compensation), against the energy model."""
 
     async def _run(self) -> None:
         if MissionState(self.mission.state) == MissionState.PLANNED and not await self._start():
@@ -104,6 +109,7 @@ class DroneDeliveryRun(DroneRun):
                 f"plan of {len(self.dp.plan.items)} items accepted by {self.vehicle_id}; "
                 "legs clear of no-fly zones, under the ceiling and inside the operating area"
                 + (f"; battery {battery:.0%}" if battery is not None else ""),
+                result={"battery_at_takeoff": battery},
                 extra=load,
             )
             if slot is not None and safety.deconfliction:
@@ -179,10 +185,12 @@ class DroneDeliveryRun(DroneRun):
         if alt is None:
             return
         self.dp = self._plan_at(alt)
-        self.mission = await self.ctx.store.update_mission(
-            self.mission.id,
-            plan=plan_to_json(self.dp),
-            result={**self.mission.result, "layer_m": alt, "layer_fixed": True},
+        self.mission = await retrying(
+            lambda: self.ctx.store.update_mission(
+                self.mission.id,
+                plan=plan_to_json(self.dp),
+                result={**self.mission.result, "layer_m": alt, "layer_fixed": True},
+            )
         )
 
     def _phase_of(self, seq: int) -> Phase:
@@ -272,6 +280,11 @@ class DroneDeliveryRun(DroneRun):
             st = entry.status
             if st.battery_fraction is not None:
                 last_battery[0] = st.battery_fraction
+                if st.landed == LandedState.IN_AIR:
+                    reading = (clock.time(), st.battery_fraction)
+                    self._airborne[1:] = [reading]
+                    if len(self._airborne) == 1:
+                        self._airborne.insert(0, reading)
             await self._vehicle_said(said, heard, took_off)
             progress = st.mission
             if progress.state == MissionRunState.UNKNOWN:
@@ -428,22 +441,26 @@ class DroneDeliveryRun(DroneRun):
                 s, tasks, f"released at {self.dp.community_id}", reason
             )
 
-        ev = self.ctx.journal.event(
-            EventKind.PAYLOAD,
-            reason,
-            mission_id=self.mission.id,
-            vehicle_id=self.vehicle_id,
-            **result,
-        )
-        events: list[MissionEvent] = []
-        async with self.ctx.store.transaction() as s:
-            updated = await self.ctx.store.update_mission(
-                self.mission.id,
-                events=[ev],
-                session=s,
-                result={**self.mission.result, **result},
+        async def attempt() -> tuple[Mission, MissionEvent, list[MissionEvent]]:
+            ev = self.ctx.journal.event(
+                EventKind.PAYLOAD,
+                reason,
+                mission_id=self.mission.id,
+                vehicle_id=self.vehicle_id,
+                **result,
             )
-            events = await book(s)
+            async with self.ctx.store.transaction() as s:
+                updated = await self.ctx.store.update_mission(
+                    self.mission.id,
+                    events=[ev],
+                    session=s,
+                    result={**self.mission.result, **result},
+                )
+                events = await book(s)
+            return updated, ev, events
+
+        # the delivery is booked whatever the database's load: a busy one wrote nothing
+        updated, ev, events = await retrying(attempt)
         self.mission = updated  # once committed (see MissionRun.transition)
         self.ctx.journal.published(ev, *events)
 
@@ -455,6 +472,10 @@ class DroneDeliveryRun(DroneRun):
             "landed_at": self.ctx.clock.now().isoformat(),
             "landing_position": [pos.lat, pos.lon] if pos else None,
             "landing_distance_m": round(dist, 2) if dist is not None else None,
+            # what the vehicle's battery said at landing, against the model's prediction
+            # (plan.energy_fraction) and its level at take-off (battery_at_takeoff)
+            "battery_at_landing": entry.status.battery_fraction,
+            "battery_airborne": self._battery_airborne(),
         }
         where = f"{dist:.1f} m from pad {pad.id}" if dist is not None else "at an unknown position"
         if self._cancel_requested:
@@ -484,6 +505,22 @@ class DroneDeliveryRun(DroneRun):
                 result,
                 released,
             )
+
+    def _battery_airborne(self) -> dict[str, float] | None:
+        """What the battery said from the first to the latest report in the air, and what the
+        energy model predicts for that time (the plan's energy spread over its duration)."""
+        if len(self._airborne) < 2:
+            return None
+        (t0, b0), (t1, b1) = self._airborne[0], self._airborne[-1]
+        seconds = t1 - t0
+        rate = self.dp.energy_fraction / max(self.dp.duration_s, 1.0)
+        return {
+            "first": round(b0, 4),
+            "last": round(b1, 4),
+            "seconds": round(seconds, 1),
+            "used": round(b0 - b1, 4),
+            "predicted": round(rate * seconds, 4),
+        }
 
     async def _end_with_load_back(
         self, dst: MissionState, reason: str, result: dict[str, Any], released: bool

@@ -711,6 +711,19 @@ async def secured_delivery(
     assert isinstance(control, DroneControl)
     held = {name: await control.get_parameter(name) for name in FAILSAFE_PARAMETERS}
     assert held == pytest_approx(policy)
+    r = m["result"]
+    air = r["battery_airborne"]
+    print(
+        f"energy: the vehicle reported {air['first']:.4f} -> {air['last']:.4f} over "
+        f"{air['seconds']} s in the air (used {air['used']:.4f}), the model predicts "
+        f"{air['predicted']:.4f}; take-off {r['battery_at_takeoff']}, landing "
+        f"{r['battery_at_landing']}; planned {m['plan']['duration_s']} s (energy "
+        f"{m['plan']['energy_fraction']}), flown {m['started_at']} .. {r['landed_at']}"
+    )
+    # the energy model, calibrated against what the vehicle's battery reports in the air:
+    # never less than it used (the reserve holds), and not so cautious that it refuses
+    # sorties the battery could fly
+    assert 0.7 * air["predicted"] <= air["used"] <= air["predicted"] + 0.01, air
     return m
 
 

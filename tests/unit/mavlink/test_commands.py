@@ -336,3 +336,55 @@ async def test_link_lost_while_waiting(env: Env, open_link: OpenLink) -> None:
             await drone.arm()  # the vehicle goes silent: no ack, no heartbeat
         assert peer.count("COMMAND_LONG", lambda m: m.command == ARM) == 1
         peer.close()
+
+
+async def test_a_mission_start_denied_while_px4_takes_the_plan_up_is_tried_once_more(
+    env: Env, open_link: OpenLink
+) -> None:
+    # PX4's commander sees a new plan one health-check cycle after the navigator reported it
+    # valid: a start in between is denied "No valid mission" (seen on PX4 SITL)
+    async with open_link() as link:
+        peer, drone = await _vehicle(env, link)
+        starts: list[Any] = []
+
+        def px4(msg: Any) -> bool:
+            if msg.get_type() != "COMMAND_LONG" or msg.command != mavlink.MAV_CMD_MISSION_START:
+                return False
+            starts.append(msg)
+            if len(starts) == 1:
+                peer.statustext(
+                    "Mission start denied! No valid mission", mavlink.MAV_SEVERITY_CRITICAL
+                )
+                peer.ack(msg.command, mavlink.MAV_RESULT_DENIED)
+            else:
+                peer.ack(msg.command)
+            return True
+
+        peer.auto.insert(0, px4)
+        peer.auto_ack()
+        with pytest.raises(CommandRejected, match="No valid mission"):
+            await drone.start_mission(0)  # nothing uploaded: the refusal stands
+        assert len(starts) == 1
+        starts.clear()
+        drone.mission_items = [object()]  # type: ignore[list-item]  # a plan was uploaded
+        await drone.start_mission(0)
+        assert len(starts) == 2
+        starts.clear()
+        peer.auto.remove(px4)
+        peer.auto.insert(
+            0,
+            lambda m: (
+                m.get_type() == "COMMAND_LONG"
+                and m.command == mavlink.MAV_CMD_MISSION_START
+                and (
+                    starts.append(m),
+                    peer.statustext("Arming denied: GPS"),
+                    peer.ack(m.command, mavlink.MAV_RESULT_DENIED),
+                    True,
+                )[-1]
+            ),
+        )
+        with pytest.raises(CommandRejected, match="GPS"):
+            await drone.start_mission(0)  # any other refusal is not tried again
+        assert len(starts) == 1
+        peer.close()
