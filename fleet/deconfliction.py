@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from fleet import energy
-from fleet.drone import FlightPlan, Land, ReturnToLaunch, Takeoff, Waypoint
+from fleet.drone import FlightItem, FlightPlan, Land, ReturnToLaunch, Takeoff, Waypoint
 from fleet.geo import LatLon
 from fleet.world import World
 
@@ -75,6 +75,24 @@ class Segment:
     that pad (the departure or the arrival of the flight, see :func:`_terminal_exempt`)."""
 
 
+def item_target(
+    world: World, item: FlightItem, here: XY, alt: float, home: XY
+) -> tuple[XY, float, float] | None:
+    """Where a plan item takes the vehicle from ``here`` at ``alt``: (position, altitude
+    above home, hold seconds); None for an item that does not move it (a gripper, a speed)."""
+    if isinstance(item, Takeoff):
+        return here, (item.rel_alt if item.rel_alt is not None else alt), 0.0
+    if isinstance(item, Waypoint):
+        return world.xy(LatLon(item.lat, item.lon)), item.rel_alt, item.hold_s
+    if isinstance(item, Land):
+        if item.lat is not None and item.lon is not None:
+            return world.xy(LatLon(item.lat, item.lon)), 0.0, 0.0
+        return here, 0.0, 0.0
+    if isinstance(item, ReturnToLaunch):
+        return home, 0.0, 0.0
+    return None
+
+
 def trajectory(world: World, plan: FlightPlan, home: LatLon) -> list[Segment]:
     """The legs of ``plan`` flown from ``home`` with the energy model's speeds (take-off at
     0 s): climbs at :data:`fleet.energy.CLIMB_SPEED_MPS`, descents at ``DESCENT_SPEED_MPS``,
@@ -85,19 +103,10 @@ def trajectory(world: World, plan: FlightPlan, home: LatLon) -> list[Segment]:
     t = energy.TAKEOFF_OVERHEAD_S / 2
     out: list[Segment] = []
     for i, item in enumerate(plan.items):
-        to, to_alt, hold = here, alt, 0.0
-        if isinstance(item, Takeoff):
-            to_alt = item.rel_alt if item.rel_alt is not None else alt
-        elif isinstance(item, Waypoint):
-            to, to_alt, hold = world.xy(LatLon(item.lat, item.lon)), item.rel_alt, item.hold_s
-        elif isinstance(item, Land):
-            if item.lat is not None and item.lon is not None:
-                to = world.xy(LatLon(item.lat, item.lon))
-            to_alt = 0.0
-        elif isinstance(item, ReturnToLaunch):
-            to, to_alt = home_xy, 0.0
-        else:
+        target = item_target(world, item, here, alt, home_xy)
+        if target is None:
             continue
+        to, to_alt, hold = target
         dz = to_alt - alt
         vertical = dz / energy.CLIMB_SPEED_MPS if dz > 0 else -dz / energy.DESCENT_SPEED_MPS
         horizontal = math.dist(here, to) / energy.CRUISE_SPEED_MPS

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from shapely.geometry import LineString
 
 from fleet import energy
+from fleet.deconfliction import item_target
 from fleet.drone import FlightPlan, Land, ReturnToLaunch, Takeoff, Waypoint
 from fleet.geo import LatLon
 from fleet.settings import SafetySettings
@@ -174,19 +175,10 @@ def remaining_energy(
     for i, item in enumerate(plan.items):
         if i < current:
             continue
-        to, to_alt, hold = here, alt, 0.0
-        if isinstance(item, Takeoff):
-            to_alt = item.rel_alt if item.rel_alt is not None else alt
-        elif isinstance(item, Waypoint):
-            to, to_alt, hold = world.xy(LatLon(item.lat, item.lon)), item.rel_alt, item.hold_s
-        elif isinstance(item, Land):
-            if item.lat is not None and item.lon is not None:
-                to = world.xy(LatLon(item.lat, item.lon))
-            to_alt = 0.0
-        elif isinstance(item, ReturnToLaunch):
-            to, to_alt = home_xy, 0.0
-        else:
+        target = item_target(world, item, here, alt, home_xy)
+        if target is None:
             continue
+        to, to_alt, hold = target
         dz = to_alt - alt
         vertical_s = dz / energy.CLIMB_SPEED_MPS if dz > 0 else -dz / energy.DESCENT_SPEED_MPS
         leg = (

@@ -154,10 +154,12 @@ class DroneBroadcastRun(DroneRun):
                     max(0.0, deadline - clock.time()),
                     clock,
                 )
-            except (TimeoutError, NotFound):
+            except (TimeoutError, NotFound) as exc:
+                gone = isinstance(exc, NotFound)
                 await self._end(
                     MissionState.FAILED,
-                    f"{which} not flown: after {cfg.sortie_wait_s:.0f} s, {why}",
+                    f"{which} not flown: "
+                    + (f"{vid} is gone" if gone else f"after {cfg.sortie_wait_s:.0f} s, {why}"),
                 )
                 return False
             if self._cancel_requested:

@@ -748,6 +748,38 @@ async def _one_mission(
     return result
 
 
+async def urgent_delivery_cruising(
+    svc: RunningService, drones: Drones, community: Community
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An urgent-medical delivery to ``community`` requested once every drone is ready;
+    returns (the request, its mission) once the drone cruises (phase ``go_to``): where the
+    fault scenarios inject their fault."""
+    http = svc.http
+    await add_stock(http, "medicine", 50)
+    await wait_ready(http, len(drones.ports), drones.ready_timeout, drones.check)
+    req = await post_request(
+        http,
+        {
+            "community_id": community.id,
+            "priority": "urgent_medical",
+            "items": [{"sku_id": "medicine", "quantity": 4}],
+        },
+    )
+
+    async def cruising() -> dict[str, Any] | None:
+        r = (await http.get(f"/v1/requests/{req['id']}")).json()
+        for mission_id in r["missions"]:
+            m: dict[str, Any] = (await http.get(f"/v1/missions/{mission_id}")).json()
+            if m["phase"] == "go_to":
+                return m
+        return None
+
+    m = await eventually(
+        _checked(cruising, drones.check), timeout=300 / drones.speed + 60, message="on its way"
+    )
+    return req, m
+
+
 async def battery_sag_recall(
     svc: RunningService, drones: Drones, community: Community
 ) -> dict[str, Any]:
@@ -800,28 +832,7 @@ async def fence_stops_the_flight(
     vehicle's own geofence stops the flight (GF_ACTION 3, set by the policy: return), and the
     service reports the mission failed with the vehicle's own words."""
     http = svc.http
-    await add_stock(http, "medicine", 50)
-    await wait_ready(http, len(drones.ports), drones.ready_timeout, drones.check)
-    req = await post_request(
-        http,
-        {
-            "community_id": community.id,
-            "priority": "urgent_medical",
-            "items": [{"sku_id": "medicine", "quantity": 4}],
-        },
-    )
-
-    async def cruising() -> dict[str, Any] | None:
-        r = (await http.get(f"/v1/requests/{req['id']}")).json()
-        for mission_id in r["missions"]:
-            m: dict[str, Any] = (await http.get(f"/v1/missions/{mission_id}")).json()
-            if m["phase"] == "go_to":
-                return m
-        return None
-
-    m = await eventually(
-        _checked(cruising, drones.check), timeout=300 / drones.speed + 60, message="on its way"
-    )
+    _, m = await urgent_delivery_cruising(svc, drones, community)
     control = svc.runtime.registry.get(m["vehicle_id"]).control
     assert isinstance(control, DroneControl)
     await control.set_parameter("GF_MAX_HOR_DIST", limit_m)
@@ -849,28 +860,7 @@ async def gps_lost_in_flight(
     the service records the vehicle's words, fails the mission once the drone is down and
     disarmed without releasing, and the request is delivered by another drone."""
     http = svc.http
-    await add_stock(http, "medicine", 50)
-    await wait_ready(http, len(drones.ports), drones.ready_timeout, drones.check)
-    req = await post_request(
-        http,
-        {
-            "community_id": community.id,
-            "priority": "urgent_medical",
-            "items": [{"sku_id": "medicine", "quantity": 4}],
-        },
-    )
-
-    async def cruising() -> dict[str, Any] | None:
-        r = (await http.get(f"/v1/requests/{req['id']}")).json()
-        for mission_id in r["missions"]:
-            m: dict[str, Any] = (await http.get(f"/v1/missions/{mission_id}")).json()
-            if m["phase"] == "go_to":
-                return m
-        return None
-
-    m = await eventually(
-        _checked(cruising, drones.check), timeout=300 / drones.speed + 60, message="on its way"
-    )
+    req, m = await urgent_delivery_cruising(svc, drones, community)
     entry = svc.runtime.registry.get(m["vehicle_id"])
     assert isinstance(entry.control, DroneControl)
     await lose_gps(m["vehicle_id"], entry.control)
@@ -898,30 +888,8 @@ async def service_lost_in_flight(
 ) -> tuple[str, str]:
     """First run of the lost-link scenario: a delivery is cruising when the service (the
     ground station) goes silent; returns (request id, mission id)."""
-    http = first.http
-    await add_stock(http, "medicine", 50)
-    await wait_ready(http, len(drones.ports), drones.ready_timeout, drones.check)
-    req = await post_request(
-        http,
-        {
-            "community_id": community.id,
-            "priority": "urgent_medical",
-            "items": [{"sku_id": "medicine", "quantity": 4}],
-        },
-    )
-
-    async def cruising() -> str | None:
-        r = (await http.get(f"/v1/requests/{req['id']}")).json()
-        for mission_id in r["missions"]:
-            m = (await http.get(f"/v1/missions/{mission_id}")).json()
-            if m["phase"] == "go_to":
-                return str(m["id"])
-        return None
-
-    mission_id: str = await eventually(
-        _checked(cruising, drones.check), timeout=300 / drones.speed + 60, message="on its way"
-    )
-    return req["id"], mission_id
+    req, m = await urgent_delivery_cruising(first, drones, community)
+    return req["id"], str(m["id"])
 
 
 async def home_by_its_own_failsafe(

@@ -331,3 +331,31 @@ async def test_a_later_sortie_is_not_flown_when_the_one_before_failed(tmp_path: 
         if later.state == MissionState.UNDERWAY:
             await drone.fly()
         await fleet.wait_request(rid, RequestState.COMPLETED)
+
+
+async def test_a_later_sortie_whose_drone_gets_no_fresh_battery_fails_after_its_wait(
+    tmp_path: Path,
+) -> None:
+    settings = {"max_flight_s": 700.0, "sortie_wait_s": 600.0}
+    async with open_fleet(tmp_path, broadcast=settings) as fleet:
+        drone, _ = await fleet.add_speaker_drone(0)
+        rid = await fleet.broadcast("C02", repeats=2)
+        first = await sortie(fleet, rid, 1, 0, MissionState.UNDERWAY)
+        second = await sortie(fleet, rid, 1, 1)
+        drone.set_battery(0.3)
+        await drone.fly()
+        await fleet.wait_mission(first.id, MissionState.COMPLETED)
+
+        async def waits() -> bool:
+            return any("battery swap" in r for r in await fleet.reasons(mission_id=second.id))
+
+        await fleet.until(waits, "the second sortie waits for the battery swap")
+        await fleet.advance(599.0, step=60.0)
+        assert (await fleet.mission(second.id)).state == MissionState.PLANNED
+        await fleet.advance(2.0)
+        done = await fleet.wait_mission(second.id)
+        assert done.state == MissionState.FAILED
+        assert "not flown: after 600 s, drone-1's battery (30%)" in done.reason
+        assert "start_mission" not in drone.commands[drone.commands.index("start_mission") + 1 :]
+        # the occurrence is flown again: one drone, both shares again
+        await fleet.until(lambda: flown_again(fleet, rid, 1), "attempt 2 is planned")
