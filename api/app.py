@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import problems
+from api.metrics import ServiceMetrics
 from api.routes import (
     broadcasts,
     clips,
@@ -24,6 +25,7 @@ from api.routes import (
     live,
     missions,
     requests,
+    service,
     vehicles,
 )
 from api.routes import shuttle as shuttle_routes
@@ -57,21 +59,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = ServiceMetrics()  # the app's own registry: apps in one process never mix
     problems.install(app)
     for module in (requests, missions, vehicles, inventory, decisions, broadcasts, clips):
         app.include_router(module.router)
     app.include_router(shuttle_routes.router)
 
     app.include_router(live.router)
+    app.include_router(service.router)
     app.mount("/dashboard", StaticFiles(directory=STATIC_DIR, html=True), name="dashboard")
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse("/dashboard/")
-
-    @app.get("/healthz", tags=["service"])
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
 
     return app

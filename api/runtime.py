@@ -15,8 +15,11 @@ from typing import Any
 
 import structlog
 
+from firmware_bridges.mavlink.link import MavlinkLink
 from firmware_bridges.mavlink.link import register as register_mavlink
+from firmware_bridges.speaker.link import SpeakerLink
 from firmware_bridges.speaker.link import register as register_speaker
+from firmware_bridges.vda5050.link import Vda5050Link
 from firmware_bridges.vda5050.link import register as register_vda5050
 from fleet.clock import Clock, make_clock
 from fleet.events import EventBus
@@ -37,6 +40,10 @@ from missions.service import MissionService
 
 log = structlog.get_logger(__name__)
 
+MqttLink = Vda5050Link | SpeakerLink
+"""A vehicle link over an MQTT broker (vans, speaker payloads): ``connected``, ``broker``,
+``address.display_url`` and ``stats`` (:class:`fleet.mqtt_client.ConnectionStats`)."""
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -54,6 +61,14 @@ class Runtime:
     """The broker vans and payloads use (the embedded one when ``mqtt.url`` is unset)."""
     broadcasts: BroadcastService
     """Broadcast requests, clips and proofs of coverage."""
+
+    def mavlink_links(self) -> list[MavlinkLink]:
+        """The MAVLink UDP endpoints the supervisor opened."""
+        return [link for link in self.supervisor.links if isinstance(link, MavlinkLink)]
+
+    def mqtt_links(self) -> list[MqttLink]:
+        """The links that reach their vehicles through an MQTT broker."""
+        return [link for link in self.supervisor.links if isinstance(link, MqttLink)]
 
 
 def mavlink_options(settings: Settings) -> dict[str, Any]:

@@ -576,3 +576,20 @@ class AllocationRoundOut(BaseModel):
         default_factory=dict, description="Units short per community and SKU"
     )
     pools: list[AllocationPoolOut] = Field(default_factory=list)
+
+
+class CheckOut(BaseModel):
+    """One readiness check's outcome."""
+
+    status: Literal["ok", "failed", "skipped"] = Field(
+        description="skipped: nothing of this kind is configured"
+    )
+    detail: str = Field(description="What was found, or why the check failed")
+
+
+class ReadinessOut(BaseModel):
+    """``GET /readyz`` when the service is ready (otherwise a 503 problem with the same
+    ``checks``)."""
+
+    status: Literal["ready"]
+    checks: dict[str, CheckOut] = Field(description="By name: database, mqtt, vehicle_links")

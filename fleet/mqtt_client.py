@@ -71,6 +71,10 @@ class ConnectionStats:
     """Successful connections (subscribed and ``on_connect`` done)."""
     disconnects: int = 0
     """Connections lost after they were up."""
+    received: int = 0
+    """Messages handed to the owner's ``on_message``."""
+    published: int = 0
+    """Publishes the broker took (QoS 0: handed to the socket)."""
     unsent: int = 0
     """Publishes that did not go (not connected, broker error or timeout)."""
     handler_errors: int = 0
@@ -188,6 +192,7 @@ class MqttConnection:
             self.stats.unsent += 1
             log.info(f"{self.name}.publish_failed", topic=topic, error=str(exc), **self._fields)
             return False
+        self.stats.published += 1
         return True
 
     # --- the loop -----------------------------------------------------------------------------
@@ -238,6 +243,7 @@ class MqttConnection:
                 delay = min(self.reconnect_max_s, delay * 2)
 
     async def _handle(self, message: aiomqtt.Message) -> None:
+        self.stats.received += 1
         try:
             result = self._on_message(message)
             if result is not None:

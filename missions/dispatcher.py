@@ -19,15 +19,19 @@ delivery now) and :attr:`Dispatcher.mode_rule` (how a delivery load travels; the
 delivery kind installs it, every delivery planner follows it through :meth:`mode_for`).
 
 Every decision is recorded with its reason (``missions.decision_log``): what was allocated and
-why, which vehicle and why, or why the work waits.
+why, which vehicle and why, or why the work waits. How long rounds take is kept in
+:attr:`Dispatcher.timings` (:class:`RoundTimings`), which the API's ``/metrics`` reads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import math
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -87,6 +91,46 @@ REST_AFTER_REFUSAL_S = 120.0
 """World seconds a vehicle that refused a mission is not offered another."""
 
 
+ROUND_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+"""Upper bounds (real seconds) of the round-time buckets :class:`RoundTimings` counts; 2 s is
+the round-time target (``docs/benchmarks.md``, dispatch)."""
+
+
+@dataclass(slots=True)
+class RoundTimings:
+    """How long the completed dispatch rounds took (real seconds, under the lock): a cumulative
+    histogram kept in a few integers, so monitoring (the API's ``/metrics``) reads it when it
+    likes and the round pays one ``bisect`` per round."""
+
+    count: int = 0
+    """Rounds timed."""
+    total_s: float = 0.0
+    """Their durations added up."""
+    last_s: float | None = None
+    """The latest round's duration."""
+    buckets: tuple[float, ...] = ROUND_BUCKETS_S
+    """Upper bounds of the buckets (ascending); a last, unbounded one is implied."""
+    counts: list[int] = field(init=False)
+    """Rounds per bucket (not cumulative); the last counts those above every bound."""
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * (len(self.buckets) + 1)
+
+    def observe(self, seconds: float) -> None:
+        self.count += 1
+        self.total_s += seconds
+        self.last_s = seconds
+        self.counts[bisect.bisect_left(self.buckets, seconds)] += 1
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """``(upper bound, rounds at or under it)`` per bucket, ending with ``(inf, count)``."""
+        out, running = [], 0
+        for bound, n in zip((*self.buckets, math.inf), self.counts, strict=True):
+            running += n
+            out.append((bound, running))
+        return out
+
+
 class Dispatcher:
     """Runs dispatch rounds: closing, allocation, then the registered request planners."""
 
@@ -112,6 +156,8 @@ class Dispatcher:
         """Vehicles that refused a mission: (world time until, reason)."""
         self.rounds = 0
         """Rounds completed (tests and monitoring)."""
+        self.timings = RoundTimings()
+        """Durations of the completed rounds (monitoring)."""
         self._unsaved: list[MissionEvent] | None = None
         """Inside a round: decisions recorded and not yet stored (see :meth:`flush_records`)."""
 
@@ -165,6 +211,7 @@ class Dispatcher:
         """One round (see the module docstring): returns how many missions were planned."""
         planned = 0
         async with self.lock:
+            started = time.perf_counter()
             self._unsaved = []
             try:
                 planned = await self._round()
@@ -174,6 +221,7 @@ class Dispatcher:
                 finally:
                     self._unsaved = None
             self.rounds += 1
+            self.timings.observe(time.perf_counter() - started)
         return planned
 
     async def _round(self) -> int:
@@ -357,10 +405,12 @@ def queue_key(rec: RequestRecord) -> tuple[int, float, float]:
 
 
 __all__ = [
+    "ROUND_BUCKETS_S",
     "Carrier",
     "Dispatcher",
     "ModeRule",
     "RequestPlanner",
+    "RoundTimings",
     "ServeCheck",
     "queue_key",
 ]

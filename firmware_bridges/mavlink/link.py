@@ -131,6 +131,11 @@ class MavlinkLink(VehicleLink):
     def vehicle_ids(self) -> list[str]:
         return [s.vehicle_id for s in self._sessions.values()]
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the UDP endpoint is open (entered and not closing)."""
+        return self._transport is not None and not self._transport.is_closing()
+
     def vehicle(self, system_id: int) -> MavlinkDrone | None:
         """The session of a system id, if discovered."""
         return self._sessions.get(system_id)

@@ -161,6 +161,15 @@ class Store:
                     raise StoreBusy(f"database busy: {exc.orig}") from exc
                 raise StoreError(f"database unavailable: {exc.orig}") from exc
 
+    async def ping(self) -> None:
+        """Run a trivial query (``SELECT 1``) on a connection from the pool: returns when the
+        database answers, raises ``StoreError`` with the driver's reason when it does not."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(f"database unavailable: {exc.orig}", reason=str(exc.orig)) from exc
+
     # --- sites and vehicles ----------------------------------------------------------------
 
     async def sync_world(self, world: World) -> None:
@@ -773,6 +782,13 @@ class Store:
             return (
                 await s.exec(q.order_by(col(Mission.created_at)).offset(offset).limit(limit))
             ).all()
+
+    async def mission_counts(self) -> dict[str, int]:
+        """How many missions are in each state (one ``GROUP BY``; states without missions are
+        absent)."""
+        async with self._sessions() as s:
+            q = select(Mission.state, sa.func.count()).group_by(col(Mission.state))
+            return {state: int(n) for state, n in (await s.exec(q)).all()}
 
     async def missions_by_id(
         self, mission_ids: Iterable[str], session: AsyncSession | None = None

@@ -229,6 +229,14 @@ async def test_reallocate_refuses_as_a_whole(store: Store) -> None:
     assert [(await store.get_request(r)).items[0].allocated for r in (r1, r2)] == [0, 0]
 
 
+async def test_ping_and_mission_counts(store: Store) -> None:
+    await store.ping()
+    assert await store.mission_counts() == {}
+    for state in ("planned", "planned", "completed"):
+        await store.create_mission(Mission(kind="drone_delivery", state=state, created_at=NOW))
+    assert await store.mission_counts() == {"planned": 2, "completed": 1}
+
+
 async def test_mission_state_is_compare_and_set(store: Store) -> None:
     m = await store.create_mission(Mission(kind="drone_delivery", state="planned", created_at=NOW))
     ev = MissionEvent(
