@@ -73,7 +73,16 @@ this many world seconds."""
 VERDICT_POLL_S = 1.0
 """Period (world s) of the MISSION_CURRENT requests while waiting for a verdict."""
 UNCHECKED_SEQ = 65535
-"""MISSION_CURRENT.seq while PX4's navigator has not checked the plan just uploaded."""
+"""MISSION_CURRENT.seq while PX4's navigator has not taken up the plan just uploaded (its
+mission manager's current item is -1 from the upload until the navigator publishes a result)."""
+UNCHECKED_GRACE_S = 4.0
+"""World seconds after the settle time during which a valid state reported with seq 65535 is
+not believed: it may still be the previous plan's verdict (a mission a failsafe paused reads
+"valid"). PX4 SITL takes a new plan up 1.0 to 1.6 s after the upload. A navigator that is not
+running a plan (landed and disarmed in mission mode after a flight, as after a restart of the
+service) publishes no result and the seq stays 65535, with the vehicle's state reporting the
+new plan: after this long that state is taken (a refusal would then come from
+MAV_CMD_MISSION_START, in the vehicle's words)."""
 REASON_WAIT_S = 1.0
 """Wait (world s) for the rest of the vehicle's reasons after its first rejection."""
 PREARM_REPORT_WAIT_S = 5.0
@@ -304,10 +313,11 @@ class MavlinkDrone(VehicleSession):
                 state = self.status.mission.state
                 if state is MissionRunState.UNKNOWN:
                     return  # a vehicle that does not report mission_state
+                now = self.clock.monotonic()
                 if (
                     state in _VALID_STATES
-                    and self.clock.monotonic() >= settled
-                    and msg.seq != UNCHECKED_SEQ
+                    and now >= settled
+                    and (msg.seq != UNCHECKED_SEQ or now >= settled + UNCHECKED_GRACE_S)
                 ):
                     return
                 # seq 65535: the navigator has not taken the new plan up yet, and the state is

@@ -269,6 +269,33 @@ async def test_report_sent_with_the_ack_is_not_the_verdict(env: Env, open_link: 
         peer.close()
 
 
+async def test_a_valid_state_with_seq_65535_waits_for_the_navigator_then_is_taken(
+    env: Env, open_link: OpenLink
+) -> None:
+    # PX4's mission manager reports seq 65535 from an upload until the navigator takes the
+    # plan up (1.0 to 1.6 s on SITL): a "valid" state meanwhile may be the previous plan's. A
+    # navigator that runs no plan (landed, disarmed, in mission mode) never takes it up: after
+    # the grace the state is believed rather than no verdict at all.
+    from firmware_bridges.mavlink.control import UNCHECKED_GRACE_S, VERIFY_SETTLE_S
+
+    async with open_link() as link:
+        peer, drone = await _vehicle(env, link)
+        server = MissionServer(peer)
+
+        def never_taken_up(m: Any) -> bool:
+            if m.get_type() == "COMMAND_LONG" and m.command == mavlink.MAV_CMD_REQUEST_MESSAGE:
+                peer.mission_current(65535, 6, mavlink.MISSION_STATE_ACTIVE)
+            return False
+
+        peer.auto.insert(0, never_taken_up)
+        clock = env.clock
+        t0 = clock.monotonic()
+        await _with_server(peer, server, drone.upload_mission(PLAN))
+        waited = clock.monotonic() - t0
+        assert VERIFY_SETTLE_S + UNCHECKED_GRACE_S <= waited < 15.0
+        peer.close()
+
+
 async def test_no_mission_state_report_fails(env: Env, open_link: OpenLink) -> None:
     async with open_link() as link:
         peer, drone = await _vehicle(env, link)
