@@ -311,7 +311,10 @@ async def test_a_restart_while_a_van_is_out_books_what_happened_meanwhile(
     van = await fleet.add_van()
     await fleet.receive("mask", 9000)
     await fleet.shuttle_plan([van.vehicle_id], ["C08", "C10"])
-    rids = [await fleet.request("C08", mask=4000), await fleet.request("C10", mask=5000)]
+    # both requests are in before the next round (a round between the two submissions, on a
+    # loaded machine, would send the van out with the first alone)
+    async with fleet.service.dispatcher.lock:
+        rids = [await fleet.request("C08", mask=4000), await fleet.request("C10", mask=5000)]
     await fleet.advance(6)
     m = await fleet.mission_for(rids[0], MissionState.UNDERWAY)
     assert (await fleet.mission_for(rids[1])).id == m.id
