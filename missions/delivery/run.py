@@ -55,7 +55,8 @@ class DroneDeliveryRun(DroneRun):
         """The vehicle's warning and error texts during the flight (its words)."""
         self._vehicle_states: list[str] = []
         """The failsafes the bridge saw it take (mode switches, critical state)."""
-        self._airborne: list[tuple[float, float]] = []
+        self._airborne_first: tuple[float, float] | None = None
+        self._airborne_last: tuple[float, float] | None = None
         """(world time, battery) of the first and the latest report in the air: what the
         vehicle's battery said over the flight, under like load at both ends (PX4's estimate
         reads higher under throttle: its load-drop compensation), against the energy model."""
@@ -113,7 +114,7 @@ class DroneDeliveryRun(DroneRun):
                 extra=load,
             )
             if slot is not None and safety.deconfliction:
-                await self._keep_slot(slot, self._options()[0])
+                await self._keep_slot(slot, self._base_option())
             await ctl.start_mission()
         except VehicleError as exc:
             self.refused = exc.message
@@ -134,42 +135,39 @@ class DroneDeliveryRun(DroneRun):
     def _pad_location(self) -> LatLon:
         return self.ctx.world.pad(self.dp.pad_id).location
 
-    def _highest_alt(self) -> float:
-        """The highest altitude this flight may take: its top deconfliction layer, or its own
-        when it may not move (the fence keeps out of every zone below that:
-        :func:`fleet.airspace.world_geofence`)."""
+    def _altitudes(self) -> list[float]:
+        """The altitudes this flight may take: its own, then the deconfliction layers above it
+        (only its own once a layer is fixed, or without deconfliction)."""
         safety = self.ctx.settings.safety
         cruise = _cruise_alt(self.dp.plan) or self.cfg.cruise_alt_m
         if self.mission.result.get("layer_fixed") or not safety.deconfliction:
-            return cruise
+            return [cruise]
         return layers(
             cruise,
             self.ctx.world.max_altitude_m - CEILING_MARGIN_M,
             max(safety.separation_v_m, 1.0),
             MAX_LAYERS,
-        )[-1]
+        )
+
+    def _highest_alt(self) -> float:
+        """The highest altitude this flight may take (the fence keeps out of every zone below
+        that: :func:`fleet.airspace.world_geofence`)."""
+        return self._altitudes()[-1]
+
+    def _base_option(self) -> Option:
+        """The flight as planned, at its own altitude."""
+        return Option(None, tuple(trajectory(self.ctx.world, self.dp.plan, self._pad_location())))
 
     def _options(self) -> list[Option]:
         """The flight at its planned altitude, then on the layers above (deconfliction)."""
-        world = self.ctx.world
-        safety = self.ctx.settings.safety
-        base = self.dp.plan
-        cruise = _cruise_alt(base) or self.cfg.cruise_alt_m
         home = self._pad_location()
-        out = [Option(None, tuple(trajectory(world, base, home)))]
-        if self.mission.result.get("layer_fixed"):
-            return out
-        for alt in layers(
-            cruise,
-            world.max_altitude_m - CEILING_MARGIN_M,
-            max(safety.separation_v_m, 1.0),
-            MAX_LAYERS,
-        )[1:]:
+        out = [self._base_option()]
+        for alt in self._altitudes()[1:]:
             try:
                 dp = self._plan_at(alt)
             except PlanningError:
                 continue
-            out.append(Option(alt, tuple(trajectory(world, dp.plan, home))))
+            out.append(Option(alt, tuple(trajectory(self.ctx.world, dp.plan, home))))
         return out
 
     def _plan_at(self, alt: float) -> DeliveryPlan:
@@ -281,10 +279,8 @@ class DroneDeliveryRun(DroneRun):
             if st.battery_fraction is not None:
                 last_battery[0] = st.battery_fraction
                 if st.landed == LandedState.IN_AIR:
-                    reading = (clock.time(), st.battery_fraction)
-                    self._airborne[1:] = [reading]
-                    if len(self._airborne) == 1:
-                        self._airborne.insert(0, reading)
+                    self._airborne_last = (clock.time(), st.battery_fraction)
+                    self._airborne_first = self._airborne_first or self._airborne_last
             await self._vehicle_said(said, heard, took_off)
             progress = st.mission
             if progress.state == MissionRunState.UNKNOWN:
@@ -509,9 +505,9 @@ class DroneDeliveryRun(DroneRun):
     def _battery_airborne(self) -> dict[str, float] | None:
         """What the battery said from the first to the latest report in the air, and what the
         energy model predicts for that time (the plan's energy spread over its duration)."""
-        if len(self._airborne) < 2:
+        if self._airborne_first is None or self._airborne_last is None:
             return None
-        (t0, b0), (t1, b1) = self._airborne[0], self._airborne[-1]
+        (t0, b0), (t1, b1) = self._airborne_first, self._airborne_last
         seconds = t1 - t0
         rate = self.dp.energy_fraction / max(self.dp.duration_s, 1.0)
         return {

@@ -114,6 +114,19 @@ async def post_request(http: httpx.AsyncClient, body: dict[str, Any]) -> dict[st
     return result
 
 
+async def post_urgent_medicine(http: httpx.AsyncClient, community: Community) -> dict[str, Any]:
+    """An urgent-medical request of 4 units of medicine for ``community`` (the flight
+    scenarios' request: one drone sortie)."""
+    return await post_request(
+        http,
+        {
+            "community_id": community.id,
+            "priority": "urgent_medical",
+            "items": [{"sku_id": "medicine", "quantity": 4}],
+        },
+    )
+
+
 async def wait_request(
     http: httpx.AsyncClient,
     request_id: str,
@@ -367,14 +380,7 @@ async def refused_by_vehicle(
     the request goes back to the queue with its stock still reserved, and the drone rests."""
     await add_stock(http, "medicine", 50)
     [drone] = await wait_ready(http, 1, ready_timeout, check)
-    req = await post_request(
-        http,
-        {
-            "community_id": community.id,
-            "priority": "urgent_medical",
-            "items": [{"sku_id": "medicine", "quantity": 4}],
-        },
-    )
+    req = await post_urgent_medicine(http, community)
 
     async def failed() -> dict[str, Any] | None:
         r = (await http.get(f"/v1/requests/{req['id']}")).json()
@@ -757,14 +763,7 @@ async def urgent_delivery_cruising(
     http = svc.http
     await add_stock(http, "medicine", 50)
     await wait_ready(http, len(drones.ports), drones.ready_timeout, drones.check)
-    req = await post_request(
-        http,
-        {
-            "community_id": community.id,
-            "priority": "urgent_medical",
-            "items": [{"sku_id": "medicine", "quantity": 4}],
-        },
-    )
+    req = await post_urgent_medicine(http, community)
 
     async def cruising() -> dict[str, Any] | None:
         r = (await http.get(f"/v1/requests/{req['id']}")).json()
@@ -791,14 +790,7 @@ async def battery_sag_recall(
     http = svc.http
     await add_stock(http, "medicine", 50)
     await wait_ready(http, len(drones.ports), drones.ready_timeout, drones.check)
-    req = await post_request(
-        http,
-        {
-            "community_id": community.id,
-            "priority": "urgent_medical",
-            "items": [{"sku_id": "medicine", "quantity": 4}],
-        },
-    )
+    req = await post_urgent_medicine(http, community)
     m = await _one_mission(http, req["id"], 1200 / drones.speed + 60, drones.check)
     assert m["state"] == "failed", m["reason"]
     assert "recalled: battery" in m["reason"], m["reason"]
