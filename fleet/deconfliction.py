@@ -10,16 +10,17 @@ take-off may slip that long after the reserved start: upload, arming).
 
 Two segments **conflict** when their time windows overlap, their altitude bands are less than
 ``separation_v_m`` apart, and the horizontal distance between their lines is less than
-``separation_h_m``, except in the terminal area of the pads, laid out for simultaneous use
-(:func:`_pad_columns`, :func:`_terminal_exempt`): there a take-off or landing column over one
-pad is kept apart from the flights of the other pads by the pad spacing, as long as they do not
-come closer to it than their own pad is. A new flight is given the earliest start at or
-after the time asked for, on the first altitude layer (of those it offers, in its order of
-preference) at which it conflicts with no reservation; a layer that lets it leave at once wins
-over a later start
-(:meth:`AirspaceBook.reserve`). The allowed starts are found exactly: for each pair of
-conflicting segments the forbidden starts are one interval, and the earliest start is the first
-point outside their union.
+``separation_h_m`` (each band and line first widened by how far a drone may stray from its
+plan: ``vertical_error_m``, ``horizontal_error_m``, so that the separation holds between where
+the drones actually are, not only between their plans), except in the terminal area of the
+pads, laid out for simultaneous use (:func:`_pad_columns`, :func:`_terminal_exempt`): there a
+take-off or landing column over one pad is kept apart from the flights of the other pads by the
+pad spacing, as long as they do not come closer to it than their own pad is. A new flight is
+given the earliest start at or after the time asked for, on the first altitude layer (of those
+it offers, in its order of preference) at which it conflicts with no reservation; a layer that
+lets it leave at once wins over a later start (:meth:`AirspaceBook.reserve`). The allowed
+starts are found exactly: for each pair of conflicting segments the forbidden starts are one
+interval, and the earliest start is the first point outside their union.
 
 Reservations are released as flights progress (:meth:`AirspaceBook.progress`: the legs a drone
 has passed; a drone running late shifts what it still has to fly) and when they end
@@ -53,6 +54,20 @@ class Separation:
     margin_s: float = 10.0
     slack: float = 0.1
     start_slack_s: float = 15.0
+    horizontal_error_m: float = 0.0
+    """How far a drone may stray sideways from its planned line (track keeping)."""
+    vertical_error_m: float = 0.0
+    """How far a drone may stray from its planned altitude (altitude keeping)."""
+
+    @property
+    def horizontal_apart_m(self) -> float:
+        """The distance two planned lines must keep: the separation plus both drones' errors."""
+        return self.horizontal_m + 2.0 * self.horizontal_error_m
+
+    @property
+    def vertical_apart_m(self) -> float:
+        """The gap two planned altitude bands must keep (also the step between layers)."""
+        return self.vertical_m + 2.0 * self.vertical_error_m
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,11 +325,11 @@ class AirspaceBook:
                 continue
             for r in res.segments:
                 for c in option.segments:
-                    if max(r.lo_m - c.hi_m, c.lo_m - r.hi_m) >= s.vertical_m:
+                    if max(r.lo_m - c.hi_m, c.lo_m - r.hi_m) >= s.vertical_apart_m:
                         continue
                     if _pad_columns(r, c) or _terminal_exempt(r, c):
                         continue
-                    if _seg_distance(r.a, r.b, c.a, c.b) >= s.horizontal_m:
+                    if _seg_distance(r.a, r.b, c.a, c.b) >= s.horizontal_apart_m:
                         continue
                     # candidate window [S + c.t0*(1-k) - m, S + slack_s + c.t1*(1+k) + m]
                     # overlaps [r.t0, r.t1] for S in (lo, hi)

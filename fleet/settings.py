@@ -252,6 +252,13 @@ class SafetySettings(_Section):
     """Strategic deconfliction: horizontal separation between two drones' reserved paths..."""
     separation_v_m: float = Field(15.0, ge=0)
     """...unless their altitude bands are at least this far apart."""
+    track_error_m: float = Field(2.0, ge=0)
+    """How far a drone may stray sideways from its planned line; two reserved lines are kept
+    ``separation_h_m`` plus twice this apart, so the separation holds between the drones."""
+    altitude_error_m: float = Field(1.0, ge=0)
+    """How far a drone may stray from its planned altitude (two layers 15 m apart were seen
+    14.98 m apart in flight); reserved bands, and the layers offered, are kept
+    ``separation_v_m`` plus twice this apart."""
     reservation_margin_s: float = Field(10.0, ge=0)
     """Time margin added before and after every reserved segment."""
     reservation_slack: float = Field(0.1, ge=0, le=0.9)

@@ -23,6 +23,8 @@ def separation(safety: SafetySettings) -> Separation:
         margin_s=safety.reservation_margin_s,
         slack=safety.reservation_slack,
         start_slack_s=safety.start_slack_s,
+        horizontal_error_m=safety.track_error_m,
+        vertical_error_m=safety.altitude_error_m,
     )
 
 

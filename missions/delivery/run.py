@@ -145,7 +145,7 @@ class DroneDeliveryRun(DroneRun):
         return layers(
             cruise,
             self.ctx.world.max_altitude_m - CEILING_MARGIN_M,
-            max(safety.separation_v_m, 1.0),
+            max(self.ctx.airspace.separation.vertical_apart_m, 1.0),
             MAX_LAYERS,
         )
 

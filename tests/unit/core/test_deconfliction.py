@@ -57,6 +57,29 @@ def test_another_layer_wins_over_a_later_start() -> None:
     assert slot2 is not None and slot2.start > 0
 
 
+def test_the_drones_errors_widen_the_separation_between_their_plans() -> None:
+    """A drone 15 m above another's plan may fly 14.98 m above it: with 1 m of altitude
+    error and 2 m of track error each, plans keep 17 m and 34 m apart."""
+    sep = Separation(
+        horizontal_m=30,
+        vertical_m=15,
+        margin_s=10,
+        slack=0.0,
+        start_slack_s=0,
+        horizontal_error_m=2,
+        vertical_error_m=1,
+    )
+    assert (sep.horizontal_apart_m, sep.vertical_apart_m) == (34, 17)
+    book = AirspaceBook(sep)
+    book.reserve("east", "d1", [Option(None, (leg((-500, 0), (500, 0), 40, 0, 200),))], 0.0)
+    assert book.conflicts(crossing(55), 0.0) == ["east"]
+    assert book.conflicts(crossing(57), 0.0) == []
+    near = Option(None, (leg((-500, 32), (500, 32), 40, 0, 200),))
+    far = Option(None, (leg((-500, 34), (500, 34), 40, 0, 200),))
+    assert book.conflicts(near, 0.0) == ["east"]
+    assert book.conflicts(far, 0.0) == []
+
+
 def test_parallel_paths_farther_than_the_separation_do_not_conflict() -> None:
     book = AirspaceBook(SEP)
     book.reserve("a", "d1", [Option(None, (leg((0, 0), (1000, 0), 40, 0, 200),))], 0.0)
