@@ -15,9 +15,12 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import problems
+from api import auth, problems
+from api.audit import AuditTrail
 from api.metrics import ServiceMetrics
+from api.openapi import describe_security
 from api.routes import (
+    accounts,
     broadcasts,
     clips,
     decisions,
@@ -30,6 +33,7 @@ from api.routes import (
 )
 from api.routes import shuttle as shuttle_routes
 from api.runtime import open_runtime
+from fleet.accounts import Accounts
 from fleet.clock import Clock
 from fleet.settings import Settings
 
@@ -45,11 +49,19 @@ missions, live vehicles, stock. Errors are RFC 9457 problems naming the field an
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the HTTP app; the runtime starts with the app's lifespan."""
     settings = settings or Settings.load()
+    secret = auth.token_secret(settings)  # refuses a missing or default one outside development
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(settings, clock) as runtime:
             app.state.runtime = runtime
+            app.state.auth = auth.Authenticator(
+                secret,
+                Accounts(runtime.store, {c.id for c in runtime.world.communities}),
+                settings.auth.access_token_ttl_s,
+                settings.auth.refresh_token_ttl_s,
+                settings.auth.principal_cache_s,
+            )
             yield
 
     app = FastAPI(
@@ -61,6 +73,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()  # the app's own registry: apps in one process never mix
     problems.install(app)
+    app.add_middleware(AuditTrail)  # outermost: it sees every answer, a 500 problem included
+    app.include_router(auth.router)
+    app.include_router(accounts.router)
     for module in (requests, missions, vehicles, inventory, decisions, broadcasts, clips):
         app.include_router(module.router)
     app.include_router(shuttle_routes.router)
@@ -73,4 +88,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def root() -> RedirectResponse:
         return RedirectResponse("/dashboard/")
 
+    describe_security(app)
     return app

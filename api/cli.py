@@ -17,6 +17,8 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
+from api.cli_common import ConfigOpt, load_settings
+from api.cli_users import demo_banner, seed_demo_accounts, users_app
 from fleet.clock import Clock, make_clock
 from fleet.errors import StreetfleetError
 from fleet.logging import configure as configure_logging
@@ -30,10 +32,8 @@ app = typer.Typer(
 )
 world_app = typer.Typer(help="World files.", no_args_is_help=True)
 app.add_typer(world_app, name="world")
+app.add_typer(users_app, name="users")
 
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file (or STREETFLEET_CONFIG)")
-]
 
 DEFAULT_BATTERY_SWAP_S = 120.0
 """World seconds a sim ground crew takes to put a full battery into a landed drone."""
@@ -52,13 +52,7 @@ DEMO_STOCK: dict[str, int] = {
 
 
 def _settings(config: Path | None, **overrides: Any) -> Settings:
-    try:
-        settings = Settings.load(config, **overrides)
-    except StreetfleetError as exc:
-        typer.echo(f"streetfleet: {exc.message}", err=True)
-        raise typer.Exit(2) from exc
-    configure_logging(settings.logging.level, settings.logging.json_output)
-    return settings
+    return load_settings(config, **overrides)
 
 
 def _run(coro: Any) -> None:
@@ -109,7 +103,17 @@ def serve(
     if host or port:
         overrides["service"] = {k: v for k, v in (("host", host), ("port", port)) if v}
     settings = _settings(config, **overrides)
-    _run(_serve(settings))
+
+    async def main() -> None:
+        banner = ""
+        if settings.service.environment == "development" and settings.auth.demo_accounts:
+            url = f"http://{settings.service.host}:{settings.service.port}"
+            banner = f"\nstreetfleet (development mode) at {url}\n" + demo_banner(
+                url, await seed_demo_accounts(settings)
+            )
+        await _serve(settings, banner=banner)
+
+    _run(main())
 
 
 @asynccontextmanager
@@ -215,7 +219,7 @@ def demo(
     first = 14540
     settings = _settings(
         config,
-        service={"port": port},
+        service={"port": port, "environment": "development"},
         clock={"mode": "accelerated", "speed": speed},
         mavlink={
             "links": [f"mavlink+udpin://127.0.0.1:{first + i}" for i in range(drones + speakers)]
@@ -243,10 +247,10 @@ def demo(
         f"  {drones + speakers} simulated drones ({speakers} with a loudspeaker) and {vans} "
         f"vans at {speed}x speed, "
         f"world {settings.world.path}\n"
-        f"  request a delivery:\n"
-        f"    curl -s {url}/v1/sites?kind=community | python3 -m json.tool | head\n"
-        f"    curl -s -X POST {url}/v1/requests -H 'content-type: application/json' "
-        f"-d '{example}'\n"
+        f"  request a delivery (signed in, see below):\n"
+        f'    curl -s -H "$AUTH" {url}/v1/sites?kind=community | python3 -m json.tool | head\n'
+        f'    curl -s -X POST {url}/v1/requests -H "$AUTH" '
+        f"-H 'content-type: application/json' -d '{example}'\n"
         f"  follow it: GET {url}/v1/requests/<id>  and  GET {url}/v1/vehicles\n"
         + (
             f"  vans run a shuttle plan: GET {url}/v1/shuttle-plans and "
@@ -256,19 +260,19 @@ def demo(
         )
         + (
             f"  broadcast over a community ({speakers} drone(s) carry a loudspeaker):\n"
-            f"    curl -s -X POST {url}/v1/broadcasts -H 'content-type: application/json' "
-            f"-d '{broadcast}'\n"
+            f'    curl -s -X POST {url}/v1/broadcasts -H "$AUTH" '
+            f"-H 'content-type: application/json' -d '{broadcast}'\n"
             f"    then GET {url}/v1/requests/<id>/report and /report.png\n"
             if speakers
             else ""
         )
-        + "  Ctrl-C stops.\n"
     )
 
     async def main() -> None:
         from fleet.mqtt_broker import EmbeddedBroker
 
         await _seed_demo_stock(settings)
+        accounts = await seed_demo_accounts(settings) if settings.auth.demo_accounts else []
         if vans:
             await _seed_demo_plan(settings, vans, clock)
         async with contextlib.AsyncExitStack() as stack:
@@ -293,7 +297,9 @@ def demo(
                     speakers,
                 )
             )
-            await _serve(run_settings, clock, banner)
+            await _serve(
+                run_settings, clock, banner + demo_banner(url, accounts) + "  Ctrl-C stops.\n"
+            )
 
     _run(main())
 
@@ -381,3 +387,7 @@ def world_check(path: Path) -> None:
 def main() -> None:
     with contextlib.suppress(KeyboardInterrupt):
         app(prog_name="streetfleet")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,10 +1,11 @@
-"""Route dependencies: the runtime and the acting user, as ``Annotated`` types."""
+"""Route dependencies: the runtime as an ``Annotated`` type (the caller is
+:mod:`api.auth`'s role dependencies)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from api.runtime import Runtime
 
@@ -14,10 +15,4 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def get_actor(x_actor: Annotated[str | None, Header(max_length=100)] = None) -> str:
-    """Who acts: the ``X-Actor`` header until accounts arrive (recorded in the audit log)."""
-    return x_actor or "api"
-
-
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-ActorDep = Annotated[str, Depends(get_actor)]

@@ -59,7 +59,11 @@ def install(app: FastAPI) -> None:
         if exc.http_status >= 500:
             log.warning("api.error", path=request.url.path, error=exc.to_dict())
         fields = {k: v for k, v in exc.fields.items() if _jsonable(v)}
-        return problem(exc.http_status, exc.code, type(exc).__name__, exc.message, **fields)
+        # RFC 6750 §3: a 401 names the scheme to authenticate with
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return problem(
+            exc.http_status, exc.code, type(exc).__name__, exc.message, headers=headers, **fields
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

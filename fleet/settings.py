@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -46,6 +46,28 @@ class ServiceSettings(_Section):
     port: int = Field(8000, ge=0, le=65535)
     public_url: str | None = None
     """URL vehicles and users reach the service at (clips for speakers); default from host/port."""
+    environment: Literal["production", "development"] = "production"
+    """``development`` (what ``streetfleet demo`` runs) creates a demo account per role and
+    allows a generated token secret; ``production`` refuses to start without a real one."""
+
+
+class AuthSettings(_Section):
+    """Accounts and tokens (``docs/api.md#accounts-and-roles``)."""
+
+    secret: SecretStr | None = None
+    """Key that signs access and refresh tokens (HS256): at least 32 characters, from a secret
+    store (``STREETFLEET_AUTH__SECRET``). Unset: refused outside development mode; in
+    development mode one is generated at start (tokens do not survive a restart)."""
+    access_token_ttl_s: float = Field(900.0, ge=30, le=86_400)
+    """Lifetime of an access token (short: a disabled account loses access within it)."""
+    refresh_token_ttl_s: float = Field(43_200.0, ge=60, le=30 * 86_400)
+    """Lifetime of a refresh token (a shift); each refresh checks the account again."""
+    demo_accounts: bool = True
+    """In development mode, create (or reset) one account per role at start and print their
+    credentials, with fresh random passwords."""
+    principal_cache_s: float = Field(5.0, ge=0, le=300)
+    """Seconds an account read from the store serves requests before it is read again (a
+    disabled account or revoked key stops working within this)."""
 
 
 class DatabaseSettings(_Section):
@@ -422,6 +444,7 @@ class Settings(BaseSettings):
     )
 
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     world: WorldSettings = Field(default_factory=WorldSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)

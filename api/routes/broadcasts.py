@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.deps import ActorDep, RuntimeDep
+from api.auth import AnyoneDep, Forbidden, RequesterDep
+from api.deps import RuntimeDep
 from api.problems import problem
 from api.schemas import (
     BroadcastClipOut,
@@ -22,6 +23,7 @@ from api.schemas import (
     CoverageOut,
     RecurringIn,
 )
+from api.scope import communities, may_ask_for, request_visible
 from api.views import request_out
 from fleet.errors import ConfigError
 from fleet.store.repository import RequestRecord
@@ -110,15 +112,20 @@ def broadcast_out(
 async def submit_broadcast(
     body: BroadcastRequestIn,
     rt: RuntimeDep,
-    actor: ActorDep,
+    who: RequesterDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
 ) -> Any:
     """Request a broadcast. The text is spoken at once (listen to it at ``clip.url``), the area
-    is checked to be coverable, and the request is stored before the answer."""
+    is checked to be coverable, and the request is stored before the answer. Community staff
+    broadcast over one of their communities (``area.community_id``; 403 otherwise)."""
+    if who.scoped:
+        if body.community_id is None:
+            raise Forbidden("community staff broadcast over a community: give area.community_id")
+        may_ask_for(who, body.community_id)
     new = broadcast_from_dict(_plain(body, idempotency_key))
     try:
-        sub = await rt.broadcasts.submit(new, actor, body.community_id)
+        sub = await rt.broadcasts.submit(new, who.username, body.community_id)
     except ConfigError as exc:
         return problem(
             503,
@@ -145,13 +152,18 @@ async def submit_broadcast(
 @router.get("/v1/broadcasts", response_model=list[BroadcastOut])
 async def list_broadcasts(
     rt: RuntimeDep,
+    who: AnyoneDep,
     state: Annotated[list[RequestState] | None, Query()] = None,
     community_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[BroadcastOut]:
-    """Broadcast requests, oldest first, filtered by state and community."""
+    """Broadcast requests, oldest first, filtered by state and community (community staff:
+    their communities')."""
+    if community_id is not None:
+        may_ask_for(who, community_id)
     records = await rt.store.list_requests(
+        communities=communities(who),
         states=[str(s) for s in state] if state else None,
         community_id=community_id,
         kind=RequestKind.BROADCAST,
@@ -165,9 +177,9 @@ async def list_broadcasts(
 
 
 @router.get("/v1/broadcasts/{request_id}", response_model=BroadcastOut)
-async def get_broadcast(request_id: str, rt: RuntimeDep) -> BroadcastOut:
+async def get_broadcast(request_id: str, rt: RuntimeDep, who: AnyoneDep) -> BroadcastOut:
     """A broadcast request with its clip, its occurrences, missions and full history."""
-    rec = await rt.broadcasts.get(request_id)
+    rec = request_visible(who, await rt.broadcasts.get(request_id))
     tasks = list(await rt.store.request_tasks(request_id))
     events = list(await rt.store.events(request_id=request_id))
     return broadcast_out(rt, rec, tasks, events)
@@ -181,6 +193,7 @@ async def get_broadcast(request_id: str, rt: RuntimeDep) -> BroadcastOut:
 async def broadcast_report(
     request_id: str,
     rt: RuntimeDep,
+    who: AnyoneDep,
     occurrence: Annotated[
         str | None, Query(description="Occurrence (ISO 8601 UTC); default: the latest flown")
     ] = None,
@@ -190,8 +203,8 @@ async def broadcast_report(
     recorded: the share of the area that heard the message the requested number of times, hear
     counts, start and end, and any playback outside the polygon. While the drones still fly it
     shows the records received so far (``state`` ``in_progress``)."""
+    rec = request_visible(who, await rt.broadcasts.get(request_id))
     proof = await rt.broadcasts.proof(request_id, occurrence)
-    rec = await rt.broadcasts.get(request_id)
     data = proof.report.to_dict(cells=cells)
     first = proof.missions[0].plan
     png = f"/v1/requests/{request_id}/report.png?" + urlencode({"occurrence": proof.occurrence})
@@ -218,9 +231,11 @@ async def broadcast_report(
 async def broadcast_report_png(
     request_id: str,
     rt: RuntimeDep,
+    who: AnyoneDep,
     occurrence: Annotated[str | None, Query()] = None,
 ) -> Response:
     """A map of the proof: cells coloured by hear count (red none, orange fewer than asked,
     greens enough), the area's outline, the flight track and where the speaker sounded."""
+    request_visible(who, await rt.broadcasts.get(request_id))
     data = await rt.broadcasts.proof_png(request_id, occurrence)
     return Response(data, media_type=PNG, headers={"Cache-Control": "no-cache"})

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, status
 from fastapi.responses import FileResponse
 
-from api.deps import ActorDep, RuntimeDep
+from api.auth import AnyoneDep, RequesterDep
+from api.deps import RuntimeDep
 from api.problems import problem
 from api.schemas import ClipOut, SpeechIn
 from fleet.errors import ConfigError
@@ -56,7 +57,7 @@ def clip_out(rt: Any, clip: Clip) -> ClipOut:
 async def upload_clip(
     request: Request,
     rt: RuntimeDep,
-    actor: ActorDep,
+    who: RequesterDep,
     content_type: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Upload a recorded message: the body is a PCM WAV file (8/16-bit, mono or stereo,
@@ -78,11 +79,12 @@ async def upload_clip(
                 413, "too-large", "TooLarge", f"a clip is at most {MAX_CLIP_BYTES} bytes"
             )
         chunks.append(chunk)
-    clip = await rt.broadcasts.clips.put(b"".join(chunks), {"kind": "upload", "uploaded_by": actor})
+    meta = {"kind": "upload", "uploaded_by": who.username}
+    clip = await rt.broadcasts.clips.put(b"".join(chunks), meta)
     await rt.store.audit(
         AuditLog(
             at=rt.clock.now(),
-            actor=actor,
+            actor=who.username,
             action="clip.upload",
             object_type="clip",
             object_id=clip.sha256,
@@ -98,7 +100,7 @@ async def upload_clip(
     response_model=ClipOut,
     responses={503: {"description": "Text to speech is unavailable (espeak-ng missing)"}},
 )
-async def speak(body: SpeechIn, rt: RuntimeDep) -> Any:
+async def speak(body: SpeechIn, rt: RuntimeDep, who: RequesterDep) -> Any:
     """Render a text with espeak-ng (the same clip a broadcast of this text will play), to
     listen to it before requesting the broadcast."""
     try:
@@ -136,6 +138,6 @@ async def clip_file(sha256: str, rt: RuntimeDep) -> FileResponse:
 
 
 @router.get("/{sha256}", response_model=ClipOut)
-async def clip_info(sha256: str, rt: RuntimeDep) -> ClipOut:
+async def clip_info(sha256: str, rt: RuntimeDep, who: AnyoneDep) -> ClipOut:
     """A clip's duration, format and origin."""
     return clip_out(rt, await rt.broadcasts.clips.get(sha256))

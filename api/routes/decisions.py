@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.auth import ReaderDep
 from api.deps import RuntimeDep
 from api.schemas import AllocationRoundOut, EventOut
 from api.views import event_out
@@ -23,6 +24,7 @@ router = APIRouter(prefix="/v1", tags=["decisions"])
 @router.get("/decisions", response_model=list[EventOut])
 async def list_decisions(
     rt: RuntimeDep,
+    who: ReaderDep,
     request_id: str | None = None,
     mission_id: str | None = None,
     vehicle_id: str | None = None,
@@ -44,7 +46,7 @@ async def list_decisions(
 
 
 @router.get("/allocations/latest", response_model=AllocationRoundOut)
-async def latest_allocation(rt: RuntimeDep) -> AllocationRoundOut:
+async def latest_allocation(rt: RuntimeDep, who: ReaderDep) -> AllocationRoundOut:
     """The last allocation round: per (warehouse, SKU) the rule applied, the stock in play,
     each community's share and shortfall with the reason, Jain's index per pool and for the
     round. Empty (``at`` null) before the first round after a start."""

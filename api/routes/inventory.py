@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import ActorDep, RuntimeDep
+from api.auth import AnyoneDep, OperatorDep, ReaderDep
+from api.deps import RuntimeDep
 from api.schemas import (
     AdjustmentIn,
     Ident,
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["inventory"])
 
 
 @router.get("/skus", response_model=list[SkuOut])
-async def list_skus(rt: RuntimeDep) -> list[SkuOut]:
+async def list_skus(rt: RuntimeDep, who: AnyoneDep) -> list[SkuOut]:
     return [SkuOut.model_validate(s, from_attributes=True) for s in await rt.store.skus()]
 
 
@@ -36,7 +37,7 @@ async def list_skus(rt: RuntimeDep) -> list[SkuOut]:
     responses={201: {"description": "Created"}, 422: {"description": "Invalid SKU"}},
 )
 async def put_sku(
-    sku_id: Ident, body: SkuIn, rt: RuntimeDep, actor: ActorDep, response: Response
+    sku_id: Ident, body: SkuIn, rt: RuntimeDep, who: OperatorDep, response: Response
 ) -> SkuOut:
     """Create a SKU (201) or replace its description (200). Stock is counted in its ``unit``;
     a change of packing or mass applies to loads planned from now on."""
@@ -46,7 +47,7 @@ async def put_sku(
     await rt.store.audit(
         AuditLog(
             at=rt.clock.now(),
-            actor=actor,
+            actor=who.username,
             action="sku.update" if sku_id in existing else "sku.create",
             object_type="sku",
             object_id=sku_id,
@@ -62,7 +63,7 @@ async def put_sku(
 
 
 @router.get("/sites", response_model=list[SiteOut])
-async def list_sites(rt: RuntimeDep, kind: str | None = None) -> list[SiteOut]:
+async def list_sites(rt: RuntimeDep, who: AnyoneDep, kind: str | None = None) -> list[SiteOut]:
     """Warehouses, communities and pads of the world."""
     return [SiteOut.model_validate(s, from_attributes=True) for s in await rt.store.sites(kind)]
 
@@ -73,7 +74,7 @@ def _warehouse(rt: RuntimeDep, warehouse_id: str) -> None:
 
 
 @router.get("/warehouses/{warehouse_id}/stock", response_model=list[StockOut])
-async def get_stock(warehouse_id: str, rt: RuntimeDep) -> list[StockOut]:
+async def get_stock(warehouse_id: str, rt: RuntimeDep, who: AnyoneDep) -> list[StockOut]:
     _warehouse(rt, warehouse_id)
     return [
         StockOut(
@@ -93,7 +94,7 @@ async def get_stock(warehouse_id: str, rt: RuntimeDep) -> list[StockOut]:
     status_code=status.HTTP_201_CREATED,
 )
 async def receive_stock(
-    warehouse_id: str, body: StockReceiptIn, rt: RuntimeDep, actor: ActorDep
+    warehouse_id: str, body: StockReceiptIn, rt: RuntimeDep, who: OperatorDep
 ) -> MovementOut:
     """Record goods received at a warehouse (a ``receive`` line in the ledger)."""
     _warehouse(rt, warehouse_id)
@@ -105,7 +106,7 @@ async def receive_stock(
         body.sku_id,
         body.quantity,
         at=rt.clock.now(),
-        actor=actor,
+        actor=who.username,
         note=body.note,
     )
     rt.missions.dispatcher.kick()
@@ -119,7 +120,7 @@ async def receive_stock(
     responses={409: {"description": "The correction would make stock negative"}},
 )
 async def adjust_stock(
-    warehouse_id: str, body: AdjustmentIn, rt: RuntimeDep, actor: ActorDep
+    warehouse_id: str, body: AdjustmentIn, rt: RuntimeDep, who: OperatorDep
 ) -> MovementOut:
     """Correct a count (an ``adjust`` line, signed quantity, reason required). Taking off more
     than is available first releases allocations not yet on a vehicle (least urgent requests
@@ -129,7 +130,7 @@ async def adjust_stock(
     if body.sku_id not in {s.id for s in await rt.store.skus()}:
         raise ValidationError(f"unknown SKU {body.sku_id!r}", field="sku_id")
     mv = await rt.missions.adjust_stock(
-        warehouse_id, body.sku_id, body.quantity, actor, body.reason
+        warehouse_id, body.sku_id, body.quantity, who.username, body.reason
     )
     return MovementOut.model_validate(mv, from_attributes=True)
 
@@ -138,6 +139,7 @@ async def adjust_stock(
 async def get_ledger(
     warehouse_id: str,
     rt: RuntimeDep,
+    who: ReaderDep,
     sku_id: str | None = None,
     request_id: str | None = None,
     after_id: Annotated[int, Query(ge=0)] = 0,

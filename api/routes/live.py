@@ -12,12 +12,16 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from api.auth import ANY, Allow, AnyoneDep
 from api.deps import RuntimeDep
+from api.runtime import Runtime
+from fleet.accounts import Principal
+from fleet.errors import NotFound
 from fleet.events import FleetEvent, VehicleEvent
 from fleet.world import World
 from missions.journal import MissionEventPublished
@@ -104,7 +108,7 @@ def world_geojson(world: World) -> dict[str, Any]:
 
 
 @router.get("/world")
-async def get_world(rt: RuntimeDep) -> dict[str, Any]:
+async def get_world(rt: RuntimeDep, who: AnyoneDep) -> dict[str, Any]:
     """The operating area: communities, warehouses, pads, no-fly zones and roads (GeoJSON)."""
     return world_geojson(rt.world)
 
@@ -114,9 +118,52 @@ def _event_json(event: FleetEvent) -> dict[str, Any]:
     return {"type": kind, **dataclasses.asdict(event)}
 
 
+class Scope:
+    """Which events a member of community staff sees: mission events of their communities'
+    requests and of missions that carry their work; no vehicle events. Lookups are cached for
+    the life of the stream."""
+
+    def __init__(self, rt: Runtime, who: Principal) -> None:
+        self.rt, self.who = rt, who
+        self._requests: dict[str, bool] = {}
+        self._missions: dict[str, bool] = {}
+
+    async def visible(self, event: FleetEvent) -> bool:
+        if not self.who.scoped:
+            return True
+        if not isinstance(event, MissionEventPublished):
+            return False
+        if event.request_id is not None:
+            seen = self._requests.get(event.request_id)
+            if seen is None:
+                try:
+                    rec = await self.rt.store.get_request(event.request_id)
+                    seen = self.who.may_act_for(rec.request.community_id)
+                except NotFound:
+                    seen = False
+                self._requests[event.request_id] = seen
+            if seen:
+                return True
+        if event.mission_id is not None:
+            seen = self._missions.get(event.mission_id)
+            if seen is None:
+                tasks = await self.rt.store.mission_tasks(event.mission_id)
+                seen = any(self.who.may_act_for(t.community_id) for t in tasks)
+                self._missions[event.mission_id] = seen
+            return seen
+        return False
+
+
 @router.get("/events/stream", response_class=StreamingResponse)
-async def stream_events(request: Request, rt: RuntimeDep) -> StreamingResponse:
-    """Server-Sent Events: mission and vehicle events as they happen."""
+async def stream_events(
+    request: Request,
+    rt: RuntimeDep,
+    who: Annotated[Principal, Depends(Allow(*ANY, query_token=True))],
+) -> StreamingResponse:
+    """Server-Sent Events: mission and vehicle events as they happen. Browsers' EventSource
+    cannot send headers: it may pass the access token as ``?access_token=``. Community staff
+    see the mission events of their communities' work only."""
+    scope = Scope(rt, who)
     sub = rt.bus.subscribe(
         lambda e: isinstance(e, MissionEventPublished | VehicleEvent), maxsize=1000
     )
@@ -131,6 +178,8 @@ async def stream_events(request: Request, rt: RuntimeDep) -> StreamingResponse:
                         event = await sub.get()
                 except TimeoutError:
                     yield ": keep-alive\n\n"
+                    continue
+                if not await scope.visible(event):
                     continue
                 if sub.dropped != dropped:
                     yield f"event: dropped\ndata: {sub.dropped - dropped}\n\n"

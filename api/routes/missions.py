@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import ActorDep, RuntimeDep
+from api.auth import AnyoneDep, OperatorDep
+from api.deps import RuntimeDep
 from api.schemas import CancelIn, MissionOut
+from api.scope import communities, mission_visible
 from api.views import mission_out
 from missions.states import MissionState
 
@@ -17,6 +19,7 @@ router = APIRouter(prefix="/v1/missions", tags=["missions"])
 @router.get("", response_model=list[MissionOut])
 async def list_missions(
     rt: RuntimeDep,
+    who: AnyoneDep,
     state: Annotated[list[MissionState] | None, Query()] = None,
     vehicle_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -27,24 +30,26 @@ async def list_missions(
         vehicle_id=vehicle_id,
         limit=limit,
         offset=offset,
+        communities=communities(who),
     )
     return [mission_out(m, await rt.store.mission_tasks(m.id)) for m in missions]
 
 
 @router.get("/{mission_id}", response_model=MissionOut)
-async def get_mission(mission_id: str, rt: RuntimeDep) -> MissionOut:
-    """A mission with its plan, its outcome and every event with its reason."""
+async def get_mission(mission_id: str, rt: RuntimeDep, who: AnyoneDep) -> MissionOut:
+    """A mission with its plan, its outcome and every event with its reason (community staff:
+    the missions that carry their communities' work)."""
     m = await rt.store.get_mission(mission_id)
-    return mission_out(
-        m, await rt.store.mission_tasks(mission_id), await rt.store.events(mission_id=mission_id)
-    )
+    tasks = await rt.store.mission_tasks(mission_id)
+    mission_visible(who, mission_id, tasks)
+    return mission_out(m, tasks, await rt.store.events(mission_id=mission_id))
 
 
 @router.post("/{mission_id}/cancel", response_model=MissionOut)
 async def cancel_mission(
-    mission_id: str, body: CancelIn, rt: RuntimeDep, actor: ActorDep
+    mission_id: str, body: CancelIn, rt: RuntimeDep, who: OperatorDep
 ) -> MissionOut:
     """Cancel a mission: before take-off it stops; in flight the vehicle returns home and the
     mission ends ``cancelled`` once it has landed."""
-    m = await rt.missions.cancel_mission(mission_id, actor, body.reason)
+    m = await rt.missions.cancel_mission(mission_id, who.username, body.reason)
     return mission_out(m, await rt.store.mission_tasks(mission_id))

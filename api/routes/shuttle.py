@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import ActorDep, RuntimeDep
+from api.auth import OperatorDep, ReaderDep
+from api.deps import RuntimeDep
 from api.schemas import (
     ShiftOut,
     ShuttleLoadOut,
@@ -84,24 +85,24 @@ def _out(svc: ShuttleService, row: ShuttlePlan) -> ShuttlePlanOut:
     },
 )
 async def create_plan(
-    body: ShuttlePlanIn, rt: RuntimeDep, actor: ActorDep, response: Response
+    body: ShuttlePlanIn, rt: RuntimeDep, who: OperatorDep, response: Response
 ) -> ShuttlePlanOut:
     """Define a shuttle plan; its vans run trips during its shift hours from now on."""
     svc = _service(rt)
-    row = await svc.create(_draft(body, rt.settings.shuttle.timezone), actor)
+    row = await svc.create(_draft(body, rt.settings.shuttle.timezone), who.username)
     response.headers["Location"] = f"/v1/shuttle-plans/{row.id}"
     return _out(svc, row)
 
 
 @router.get("", response_model=list[ShuttlePlanOut])
-async def list_plans(rt: RuntimeDep) -> list[ShuttlePlanOut]:
+async def list_plans(rt: RuntimeDep, who: ReaderDep) -> list[ShuttlePlanOut]:
     """Every shuttle plan (deleted ones excluded), oldest first."""
     svc = _service(rt)
     return [_out(svc, row) for row in await svc.plans()]
 
 
 @router.get("/{plan_id}", response_model=ShuttlePlanOut)
-async def get_plan(plan_id: str, rt: RuntimeDep) -> ShuttlePlanOut:
+async def get_plan(plan_id: str, rt: RuntimeDep, who: ReaderDep) -> ShuttlePlanOut:
     svc = _service(rt)
     return _out(svc, await svc.get(plan_id))
 
@@ -112,23 +113,23 @@ async def get_plan(plan_id: str, rt: RuntimeDep) -> ShuttlePlanOut:
     responses={409: {"description": "Overlapping hours for a van, or the version changed"}},
 )
 async def replace_plan(
-    plan_id: str, body: ShuttlePlanReplaceIn, rt: RuntimeDep, actor: ActorDep
+    plan_id: str, body: ShuttlePlanReplaceIn, rt: RuntimeDep, who: OperatorDep
 ) -> ShuttlePlanOut:
     """Replace a plan. Trips under way finish as planned; new trips follow the new plan."""
     svc = _service(rt)
     row = await svc.replace(
         plan_id,
         _draft(body, rt.settings.shuttle.timezone),
-        actor,
+        who.username,
         expected_version=body.version,
     )
     return _out(svc, row)
 
 
 @router.delete("/{plan_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_plan(plan_id: str, rt: RuntimeDep, actor: ActorDep) -> Response:
+async def delete_plan(plan_id: str, rt: RuntimeDep, who: OperatorDep) -> Response:
     """Stop and remove a plan. Trips under way finish; its past trips stay traceable."""
-    await _service(rt).delete(plan_id, actor)
+    await _service(rt).delete(plan_id, who.username)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -140,6 +141,7 @@ def _ts(x: float | None) -> datetime | None:
 async def list_trips(
     plan_id: str,
     rt: RuntimeDep,
+    who: ReaderDep,
     day: Annotated[date | None, Query(description="Only the shift starting on this day")] = None,
 ) -> ShuttleTripsOut:
     """Trips done, under way and planned (``forecast``), with boxes per community."""

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.auth import AnyoneDep
 from api.deps import RuntimeDep
 from api.schemas import EventOut, VehicleOut
 from api.views import event_out, vehicle_out
@@ -18,13 +19,13 @@ VEHICLE_EVENT_KIND = "vehicle"
 
 
 @router.get("", response_model=list[VehicleOut])
-async def list_vehicles(rt: RuntimeDep) -> list[VehicleOut]:
+async def list_vehicles(rt: RuntimeDep, who: AnyoneDep) -> list[VehicleOut]:
     """Every vehicle the links have discovered, with its live status."""
     return [vehicle_out(rt, e) for e in sorted(rt.registry, key=lambda e: e.info.id)]
 
 
 @router.get("/{vehicle_id}", response_model=VehicleOut)
-async def get_vehicle(vehicle_id: str, rt: RuntimeDep) -> VehicleOut:
+async def get_vehicle(vehicle_id: str, rt: RuntimeDep, who: AnyoneDep) -> VehicleOut:
     return vehicle_out(rt, rt.registry.get(vehicle_id))
 
 
@@ -32,6 +33,7 @@ async def get_vehicle(vehicle_id: str, rt: RuntimeDep) -> VehicleOut:
 async def vehicle_events(
     vehicle_id: str,
     rt: RuntimeDep,
+    who: AnyoneDep,
     after_id: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[EventOut]:

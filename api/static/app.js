@@ -1,7 +1,56 @@
 // streetfleet dashboard: the world as SVG, live vehicles, requests and the event feed.
 // Talks only to the public API (GET /v1/world, /v1/vehicles, /v1/requests, /v1/skus,
 // POST /v1/requests) and the SSE feed /v1/events/stream. No external resources.
+// Signs in with the OAuth2 password grant (POST /v1/auth/token); the tokens live in this
+// tab's sessionStorage, the access token is renewed with the refresh token, and a 401 asks
+// for the password again.
 "use strict";
+
+const session = {
+  get access() { return sessionStorage.getItem("sf.access"); },
+  get refresh() { return sessionStorage.getItem("sf.refresh"); },
+  save(t) { sessionStorage.setItem("sf.access", t.access_token); sessionStorage.setItem("sf.refresh", t.refresh_token); },
+  clear() { sessionStorage.removeItem("sf.access"); sessionStorage.removeItem("sf.refresh"); },
+};
+
+async function token(form) {
+  const r = await fetch("/v1/auth/token", {method: "POST", body: new URLSearchParams(form)});
+  if (!r.ok) return null;
+  const t = await r.json();
+  session.save(t);
+  return t;
+}
+
+let signingIn = null;  // one login dialog at a time, however many calls got a 401
+function signIn() {
+  if (signingIn) return signingIn;
+  const dialog = document.getElementById("login"), form = document.getElementById("login-form");
+  const out = document.getElementById("login-result");
+  signingIn = new Promise(resolve => {
+    form.onsubmit = async ev => {
+      ev.preventDefault();
+      const t = await token({grant_type: "password", username: form.username.value, password: form.password.value});
+      if (!t) { out.textContent = "Wrong user name or password, or the account is disabled."; return; }
+      out.textContent = ""; form.password.value = "";
+      dialog.close(); signingIn = null; resolve();
+    };
+    dialog.showModal();
+  });
+  return signingIn;
+}
+
+// fetch with the access token: renews it once with the refresh token, else asks to sign in
+async function api(url, opts = {}) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (!session.access) await signIn();
+    const headers = {...(opts.headers || {}), Authorization: `Bearer ${session.access}`};
+    const r = await fetch(url, {...opts, headers});
+    if (r.status !== 401) return r;
+    const renewed = session.refresh && await token({grant_type: "refresh_token", refresh_token: session.refresh});
+    if (!renewed) { session.clear(); }
+  }
+  throw new Error(`${url}: not signed in`);
+}
 
 const svg = document.getElementById("map");
 const NS = "http://www.w3.org/2000/svg";
@@ -17,7 +66,7 @@ function el(tag, attrs, parent) {
 function text(s) { return document.createTextNode(s); }
 
 async function getJSON(url) {
-  const r = await fetch(url);
+  const r = await api(url);
   if (!r.ok) throw new Error(`${url}: ${r.status}`);
   return r.json();
 }
@@ -116,8 +165,18 @@ async function refresh(vehicleLayer) {
 
 function listenEvents() {
   const list = document.getElementById("events");
-  const source = new EventSource("/v1/events/stream");
-  source.onmessage = msg => {
+  let source = null;
+  const open = () => {
+    // EventSource sends no headers: the token goes in the query (the service accepts it there)
+    source = new EventSource(`/v1/events/stream?access_token=${encodeURIComponent(session.access)}`);
+    source.onmessage = onMessage;
+    source.onerror = async () => {  // an expired token closes the stream: renew and reopen
+      if (source.readyState !== EventSource.CLOSED) return;
+      await api("/v1/auth/me");
+      open();
+    };
+  };
+  const onMessage = msg => {
     const e = JSON.parse(msg.data);
     if (e.type === "vehicle_event" && e.kind === "mode_changed") return;
     const li = document.createElement("li");
@@ -127,10 +186,13 @@ function listenEvents() {
     list.prepend(li);
     while (list.children.length > 200) list.removeChild(list.lastChild);
   };
+  open();
 }
 
-async function setupForm() {
-  const [sites, skus] = await Promise.all([getJSON("/v1/sites?kind=community"), getJSON("/v1/skus")]);
+async function setupForm(me) {
+  let [sites, skus] = await Promise.all([getJSON("/v1/sites?kind=community"), getJSON("/v1/skus")]);
+  if (me.role === "community_staff") sites = sites.filter(s => me.communities.includes(s.id));
+  if (me.role === "viewer") document.getElementById("request-form").closest("section").hidden = true;
   const form = document.getElementById("request-form");
   form.community_id.replaceChildren(...sites.map(s => new Option(`${s.id} ${s.name}`, s.id)));
   form.sku_id.replaceChildren(...skus.map(s => new Option(`${s.name} (${s.unit})`, s.id)));
@@ -139,15 +201,20 @@ async function setupForm() {
     const out = document.getElementById("form-result");
     const body = {community_id: form.community_id.value, priority: form.priority.value,
                   items: [{sku_id: form.sku_id.value, quantity: Number(form.quantity.value)}]};
-    const r = await fetch("/v1/requests", {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(body)});
+    const r = await api("/v1/requests", {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(body)});
     const data = await r.json();
     out.textContent = r.ok ? `request ${data.id.slice(0, 8)} ${data.state}` : `${data.detail}`;
   });
 }
 
 (async () => {
+  const me = await getJSON("/v1/auth/me");
+  document.getElementById("who").textContent = `${me.username} (${me.role.replace("_", " ")})`;
+  const out = document.getElementById("sign-out");
+  out.hidden = false;
+  out.onclick = () => { session.clear(); location.reload(); };
   const layer = drawWorld(await getJSON("/v1/world"));
-  await setupForm();
+  await setupForm(me);
   listenEvents();
   await refresh(layer);
   setInterval(() => refresh(layer), 1000);

@@ -39,6 +39,8 @@ from fleet.ledger import MovementKind, effect, quantity_problem
 from fleet.store.db import DatabaseUrl, migrate
 from fleet.store.retry import is_transient
 from fleet.store.tables import (
+    Account,
+    ApiKey,
     AuditLog,
     Mission,
     MissionEvent,
@@ -653,13 +655,18 @@ class Store:
         kind: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        communities: Iterable[str] | None = None,
     ) -> list[RequestRecord]:
+        """Requests oldest first; ``communities`` limits them to those communities (a caller's
+        scope), ``community_id`` to one."""
         async with self._sessions() as s:
             q = select(Request)
             if states is not None:
                 q = q.where(col(Request.state).in_(list(states)))
             if community_id:
                 q = q.where(Request.community_id == community_id)
+            if communities is not None:
+                q = q.where(col(Request.community_id).in_(list(communities)))
             if kind:
                 q = q.where(Request.kind == kind)
             reqs = (
@@ -772,13 +779,21 @@ class Store:
         vehicle_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        communities: Iterable[str] | None = None,
     ) -> Sequence[Mission]:
+        """Missions oldest first; ``communities`` limits them to those with a task for one of
+        those communities (a caller's scope)."""
         async with self._sessions() as s:
             q = select(Mission)
             if states is not None:
                 q = q.where(col(Mission.state).in_(list(states)))
             if vehicle_id:
                 q = q.where(Mission.vehicle_id == vehicle_id)
+            if communities is not None:
+                serving = select(Task.mission_id).where(
+                    col(Task.community_id).in_(list(communities))
+                )
+                q = q.where(col(Mission.id).in_(serving))
             return (
                 await s.exec(q.order_by(col(Mission.created_at)).offset(offset).limit(limit))
             ).all()
@@ -910,7 +925,99 @@ class Store:
         async with self.transaction() as s:
             s.add(entry)
 
-    async def audit_log(self, *, limit: int = 100, after_id: int = 0) -> Sequence[AuditLog]:
+    async def audit_log(
+        self,
+        *,
+        limit: int = 100,
+        after_id: int = 0,
+        actor: str | None = None,
+        object_type: str | None = None,
+        object_id: str | None = None,
+    ) -> Sequence[AuditLog]:
+        """Audit lines oldest first after ``after_id``, optionally of one actor or object."""
         async with self._sessions() as s:
             q = select(AuditLog).where(col(AuditLog.id) > after_id)
+            if actor is not None:
+                q = q.where(AuditLog.actor == actor)
+            if object_type is not None:
+                q = q.where(AuditLog.object_type == object_type)
+            if object_id is not None:
+                q = q.where(AuditLog.object_id == object_id)
             return (await s.exec(q.order_by(col(AuditLog.id)).limit(limit))).all()
+
+    # --- accounts and API keys -------------------------------------------------------------
+
+    async def add_account(self, account: Account, audit: AuditLog | None = None) -> Account:
+        """Store a new account (409 when the username is taken), with its audit line."""
+        async with self._sessions() as s:
+            taken = await s.exec(select(Account.id).where(Account.username == account.username))
+            if taken.first() is not None:
+                raise Conflict(f"username {account.username!r} is taken", field="username")
+        async with self.transaction() as s:
+            s.add(account)
+            if audit is not None:
+                audit.object_id = account.id
+                s.add(audit)
+        return account
+
+    async def account(self, *, username: str | None = None, id: str | None = None) -> Account:
+        """The account by username or id (``NotFound`` otherwise)."""
+        async with self._sessions() as s:
+            q = select(Account)
+            q = q.where(Account.username == username) if username else q.where(Account.id == id)
+            found = (await s.exec(q)).first()
+        if found is None:
+            raise NotFound("account", username or id)
+        return found
+
+    async def accounts(self) -> Sequence[Account]:
+        async with self._sessions() as s:
+            return (await s.exec(select(Account).order_by(col(Account.username)))).all()
+
+    async def update_account(
+        self, username: str, changes: dict[str, Any], audit: AuditLog | None = None
+    ) -> Account:
+        """Apply ``changes`` (column: value) to the account, with its audit line."""
+        async with self.transaction() as s:
+            found = (await s.exec(select(Account).where(Account.username == username))).first()
+            if found is None:
+                raise NotFound("account", username)
+            for key, value in changes.items():
+                setattr(found, key, value)
+            s.add(found)
+            if audit is not None:
+                audit.object_id = found.id
+                s.add(audit)
+        return found
+
+    async def add_api_key(self, key: ApiKey, audit: AuditLog | None = None) -> ApiKey:
+        async with self.transaction() as s:
+            s.add(key)
+            if audit is not None:
+                s.add(audit)
+        return key
+
+    async def api_key(self, key_id: str) -> tuple[ApiKey, Account] | None:
+        """The key and its account (None when there is no such key)."""
+        async with self._sessions() as s:
+            q = select(ApiKey, Account).join(Account, col(Account.id) == col(ApiKey.account_id))
+            row = (await s.exec(q.where(ApiKey.id == key_id))).first()
+        return None if row is None else (row[0], row[1])
+
+    async def api_keys(self, account_id: str) -> Sequence[ApiKey]:
+        async with self._sessions() as s:
+            q = select(ApiKey).where(ApiKey.account_id == account_id)
+            return (await s.exec(q.order_by(col(ApiKey.created_at)))).all()
+
+    async def revoke_api_key(
+        self, key_id: str, at: datetime, audit: AuditLog | None = None
+    ) -> None:
+        async with self.transaction() as s:
+            key = await s.get(ApiKey, key_id)
+            if key is None:
+                raise NotFound("api key", key_id)
+            if key.revoked_at is None:
+                key.revoked_at = at
+                s.add(key)
+            if audit is not None:
+                s.add(audit)

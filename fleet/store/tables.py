@@ -274,6 +274,40 @@ class AuditLog(SQLModel, table=True):
     object_type: str = Field(max_length=32)
     object_id: str = Field(max_length=64)
     detail: dict[str, Any] = _json(default_factory=dict)
+    outcome: str = Field(default="", max_length=200)
+    """How it ended: ``ok``, or the refusal (``403 forbidden``, ``409 conflict: ...``)."""
+
+
+class Account(SQLModel, table=True):
+    """A person or an integration that uses the API (``fleet.accounts``)."""
+
+    __tablename__ = "account"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    username: str = Field(max_length=64, unique=True, index=True)
+    password_hash: str | None = Field(default=None, max_length=255)
+    """argon2id (None: the account signs in with API keys only)."""
+    role: str = Field(max_length=24)
+    communities: list[str] = _json(default_factory=list)
+    """The communities a ``community_staff`` account acts for."""
+    disabled: bool = False
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=100)
+    updated_at: datetime = _ts()
+
+
+class ApiKey(SQLModel, table=True):
+    """A key an integration presents instead of a token; only its SHA-256 is kept."""
+
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=16)
+    """The key's public part (``sf_<id>_<secret>``)."""
+    account_id: str = Field(foreign_key="account.id", index=True, max_length=36)
+    name: str = Field(max_length=100)
+    secret_sha256: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(default=None)
 
 
 class ShuttlePlan(SQLModel, table=True):

@@ -451,8 +451,12 @@ async def fly_broadcast(
 
     ``flights`` > 1: the area is longer than the drone's flight time, and the one speaker drone
     flies it in that many sorties, one after the other (``while_first_flies`` runs once the
-    first is underway: e.g. to drain its battery so that a swap is needed in between)."""
-    http = svc.http
+    first is underway: e.g. to drain its battery so that a swap is needed in between).
+
+    The staff member is a ``community_staff`` account of that community: it asks, follows the
+    broadcast and its missions, and reads the proof with its own token."""
+    staff = f"staff-{community_id.lower()}-7"
+    http = await svc.client(staff, "community_staff", [community_id])
     broker = svc.runtime.mqtt_url
     assert broker is not None and broker.startswith("mqtt://127.0.0.1:")
     assert drones.position_feed is not None
@@ -496,9 +500,8 @@ async def fly_broadcast(
                 },
                 "repeats": 2,
                 "priority": "vulnerable",
-                "requested_by": f"staff {community_id}-7",
+                "requested_by": staff,
             },
-            headers={"X-Actor": f"staff {community_id}-7"},
         )
         assert r.status_code == 201, r.text
         req = r.json()

@@ -50,8 +50,8 @@ async def svc(tmp_path: Path) -> Any:
 
 
 async def test_create_read_list(svc: RunningService) -> None:
-    http = svc.http
-    r = await http.post("/v1/shuttle-plans", json=body(), headers={"X-Actor": "ops-li"})
+    http = await svc.client("ops-li", "operator")
+    r = await http.post("/v1/shuttle-plans", json=body())
     assert r.status_code == 201, r.text
     plan = r.json()
     assert r.headers["location"] == f"/v1/shuttle-plans/{plan['id']}"
