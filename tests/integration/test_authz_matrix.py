@@ -26,8 +26,6 @@ from api.openapi import operations
 from fleet.accounts import ALL_ROLES, Role
 from tests.service import RunningService, running_service, service_settings
 
-pytestmark = pytest.mark.integration
-
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
 PUBLIC = {
