@@ -2,8 +2,9 @@
 
 :func:`describe_security` wraps FastAPI's generator: each operation whose route declares roles
 (:class:`api.auth.Allow`) gets ``x-roles`` (the roles, in the document) and its 401 and 403
-problem answers; every operation gets the problem answers any route can give (404 for an
-unknown id, 422 for a bad body, 500). The role matrix test and ``docs/api.md`` read the same
+problem answers; every operation gets the problem answers any route can give (400 for a body that
+does not parse, 404 for an unknown id, 409 for a change the object's state refuses, 422 for a
+bad body, 500, and 503 when the database is unavailable). The role matrix test and ``docs/api.md`` read the same
 declarations.
 """
 
@@ -82,6 +83,11 @@ def describe_security(app: FastAPI) -> None:
                     op["x-roles"] = sorted(str(r) for r in roles)
                     answers.setdefault("401", _problem("No valid token or API key"))
                     answers.setdefault("403", _problem("The caller's role may not do this"))
+                if "requestBody" in op:
+                    answers.setdefault("400", _problem("The body could not be parsed"))
+                if method in {"POST", "PUT", "PATCH", "DELETE"}:
+                    answers.setdefault("409", _problem("Not allowed in the object's current state"))
+                answers.setdefault("503", _problem("The database is unavailable or busy"))
                 if "{" in o.path:
                     answers.setdefault("404", _problem("No such object (or not the caller's)"))
                 answers.setdefault("500", _problem("Internal error (the cause is in the log)"))

@@ -10,6 +10,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -18,6 +21,12 @@ from pydantic import (
 
 from missions.broadcast.voices import DEFAULT_RATE_WPM, MAX_RATE_WPM, MIN_RATE_WPM, Language, Voice
 from missions.states import Priority
+
+MAX_OFFSET = 1_000_000_000
+"""Largest ``offset`` a list takes (beyond it a list is empty anyway; bigger numbers would
+overflow the database's integers)."""
+MAX_ID = 2**63 - 1
+"""Largest ``after_id`` (the database's 64-bit integer ids)."""
 
 Ident = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -33,7 +42,7 @@ class ItemIn(_In):
     """One SKU line of a delivery."""
 
     sku_id: Ident = Field(description="SKU id, see GET /v1/skus")
-    quantity: int = Field(gt=0, le=1_000_000, description="Units asked for")
+    quantity: StrictInt = Field(gt=0, le=1_000_000, description="Units asked for")
 
 
 class DeliveryRequestIn(_In):
@@ -163,7 +172,7 @@ class StockReceiptIn(_In):
     """Goods arriving at a warehouse."""
 
     sku_id: Ident
-    quantity: int = Field(gt=0, le=10_000_000)
+    quantity: StrictInt = Field(gt=0, le=10_000_000)
     note: str = Field("", max_length=500)
 
 
@@ -217,7 +226,7 @@ class BroadcastAreaIn(_In):
     """Where the message must be heard: a community, or a polygon drawn on the map."""
 
     community_id: Ident | None = Field(None, description="The whole of this community")
-    vertices: list[tuple[float, float]] | None = Field(
+    vertices: list[tuple[StrictFloat, StrictFloat]] | None = Field(
         None,
         min_length=3,
         max_length=201,
@@ -240,7 +249,7 @@ class BroadcastMessageIn(_In):
         None, description="cmn (Mandarin), yue (Cantonese), en, en-us; required with text"
     )
     voice: Voice = Voice.FEMALE
-    rate_wpm: int = Field(DEFAULT_RATE_WPM, ge=MIN_RATE_WPM, le=MAX_RATE_WPM)
+    rate_wpm: StrictInt = Field(DEFAULT_RATE_WPM, ge=MIN_RATE_WPM, le=MAX_RATE_WPM)
 
     @model_validator(mode="after")
     def _one_kind(self) -> BroadcastMessageIn:
@@ -269,7 +278,7 @@ class RecurringIn(_In):
 
     kind: Literal["recurring"]
     times_of_day: list[time] = Field(min_length=1, max_length=24, description="HH:MM, local")
-    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+    weekdays: list[Annotated[StrictInt, Field(ge=0, le=6)]] = Field(
         default_factory=lambda: list(range(7)), min_length=1, description="0 = Monday"
     )
     start_date: date
@@ -288,9 +297,9 @@ class BroadcastRequestIn(_In):
 
     area: BroadcastAreaIn
     message: BroadcastMessageIn
-    volume: int = Field(100, ge=1, le=100, description="Percent of the speaker's full output")
-    repeats: int = Field(2, ge=1, le=10, description="Times every point must hear it all")
-    period_s: float | None = Field(
+    volume: StrictInt = Field(100, ge=1, le=100, description="Percent of the speaker's full output")
+    repeats: StrictInt = Field(2, ge=1, le=10, description="Times every point must hear it all")
+    period_s: StrictFloat | None = Field(
         None, ge=1, le=600, description="Start-to-start period of the loop (default: clip + 2 s)"
     )
     schedule: Annotated[NowIn | AtTimesIn | RecurringIn, Field(discriminator="kind")] = Field(
@@ -351,7 +360,7 @@ class SpeechIn(_In):
     text: str = Field(min_length=1, max_length=1000)
     language: Language
     voice: Voice = Voice.FEMALE
-    rate_wpm: int = Field(DEFAULT_RATE_WPM, ge=MIN_RATE_WPM, le=MAX_RATE_WPM)
+    rate_wpm: StrictInt = Field(DEFAULT_RATE_WPM, ge=MIN_RATE_WPM, le=MAX_RATE_WPM)
 
 
 class CoverageOut(BaseModel):
@@ -411,13 +420,13 @@ class ShuttlePlanIn(_In):
     )
     valid_from: date | None = Field(None, description="First local day the shift runs")
     valid_until: date | None = Field(None, description="Last local day a shift starts")
-    enabled: bool = Field(True, description="False suspends it without deleting it")
+    enabled: StrictBool = Field(True, description="False suspends it without deleting it")
 
 
 class ShuttlePlanReplaceIn(ShuttlePlanIn):
     """A full replacement; ``version`` (optional) must match the stored one."""
 
-    version: int | None = Field(None, ge=1, description="Version read; 409 if it changed")
+    version: StrictInt | None = Field(None, ge=1, description="Version read; 409 if it changed")
 
 
 class ShiftOut(BaseModel):
@@ -496,7 +505,7 @@ class AdjustmentIn(_In):
     """A count correction at a warehouse (an ``adjust`` line in the ledger)."""
 
     sku_id: Ident
-    quantity: int = Field(
+    quantity: StrictInt = Field(
         ge=-10_000_000,
         le=10_000_000,
         description="Signed units: negative takes stock off (damage, expiry, a short count)",
@@ -516,11 +525,11 @@ class SkuIn(_In):
 
     name: str = Field(min_length=1, max_length=200)
     unit: str = Field("piece", min_length=1, max_length=32, description="piece, bottle, pair...")
-    units_per_box: int = Field(gt=0, le=1_000_000)
-    box_kg: float = Field(gt=0, le=1000, description="Mass of a full box")
-    box_volume_l: float = Field(gt=0, le=10_000)
-    unit_kg: float = Field(gt=0, le=1000, description="Mass of one unit with its packaging")
-    drone_eligible: bool = Field(True, description="May fly (no bulk liquids, no hazmat)")
+    units_per_box: StrictInt = Field(gt=0, le=1_000_000)
+    box_kg: StrictFloat = Field(gt=0, le=1000, description="Mass of a full box")
+    box_volume_l: StrictFloat = Field(gt=0, le=10_000)
+    unit_kg: StrictFloat = Field(gt=0, le=1000, description="Mass of one unit with its packaging")
+    drone_eligible: StrictBool = Field(True, description="May fly (no bulk liquids, no hazmat)")
 
     @field_validator("unit_kg")
     @classmethod

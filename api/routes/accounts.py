@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AdminDep, authenticator
 from api.deps import RuntimeDep
+from api.schemas import MAX_ID
 from fleet.accounts import MIN_PASSWORD, Accounts, Role, generate_password
 from fleet.store.tables import Account, ApiKey, AuditLog
 
@@ -196,7 +197,7 @@ async def revoke_api_key(key_id: str, request: Request, rt: RuntimeDep, who: Adm
 async def audit_log(
     rt: RuntimeDep,
     who: AdminDep,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     actor: Annotated[str | None, Query(max_length=100)] = None,
     object_type: Annotated[str | None, Query(max_length=32)] = None,

@@ -17,6 +17,7 @@ from api.auth import AnyoneDep, Forbidden, RequesterDep
 from api.deps import RuntimeDep
 from api.problems import problem
 from api.schemas import (
+    MAX_OFFSET,
     BroadcastClipOut,
     BroadcastOut,
     BroadcastRequestIn,
@@ -118,11 +119,14 @@ async def submit_broadcast(
 ) -> Any:
     """Request a broadcast. The text is spoken at once (listen to it at ``clip.url``), the area
     is checked to be coverable, and the request is stored before the answer. Community staff
-    broadcast over one of their communities (``area.community_id``; 403 otherwise)."""
+    broadcast over one of their whole communities (``area.community_id``; a drawn area, which
+    may reach over others, is for operators; 403 otherwise)."""
     if who.scoped:
-        if body.community_id is None:
+        if body.area.community_id is None:
             raise Forbidden("community staff broadcast over a community: give area.community_id")
-        may_ask_for(who, body.community_id)
+        may_ask_for(who, body.area.community_id)
+        if body.community_id is not None:
+            may_ask_for(who, body.community_id)
     new = broadcast_from_dict(_plain(body, idempotency_key))
     try:
         sub = await rt.broadcasts.submit(new, who.username, body.community_id)
@@ -156,7 +160,7 @@ async def list_broadcasts(
     state: Annotated[list[RequestState] | None, Query()] = None,
     community_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[BroadcastOut]:
     """Broadcast requests, oldest first, filtered by state and community (community staff:
     their communities')."""

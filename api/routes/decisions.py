@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import ReaderDep
 from api.deps import RuntimeDep
-from api.schemas import AllocationRoundOut, EventOut
+from api.schemas import MAX_ID, AllocationRoundOut, EventOut
 from api.views import event_out
 from missions.journal import EventKind
 
@@ -28,7 +28,7 @@ async def list_decisions(
     request_id: str | None = None,
     mission_id: str | None = None,
     vehicle_id: str | None = None,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[EventOut]:
     """Decisions, oldest first, filtered by request, mission or vehicle; page with

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from api.auth import AnyoneDep, OperatorDep, ReaderDep
 from api.deps import RuntimeDep
 from api.schemas import (
+    MAX_ID,
     AdjustmentIn,
     Ident,
     MovementOut,
@@ -142,7 +143,7 @@ async def get_ledger(
     who: ReaderDep,
     sku_id: str | None = None,
     request_id: str | None = None,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[MovementOut]:
     """Stock movements, oldest first; page with ``after_id``."""

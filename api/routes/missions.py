@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import AnyoneDep, OperatorDep
 from api.deps import RuntimeDep
-from api.schemas import CancelIn, MissionOut
+from api.schemas import MAX_OFFSET, CancelIn, MissionOut
 from api.scope import communities, mission_visible
 from api.views import mission_out
 from missions.states import MissionState
@@ -23,7 +23,7 @@ async def list_missions(
     state: Annotated[list[MissionState] | None, Query()] = None,
     vehicle_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[MissionOut]:
     missions = await rt.store.list_missions(
         states=[str(s) for s in state] if state else None,

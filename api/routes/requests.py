@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from api.auth import AnyoneDep, OperatorDep, RequesterDep
 from api.deps import RuntimeDep
-from api.schemas import CancelIn, DeliveryRequestIn, PriorityIn, RequestOut
+from api.schemas import MAX_OFFSET, CancelIn, DeliveryRequestIn, PriorityIn, RequestOut
 from api.scope import communities, may_ask_for, request_visible
 from api.views import request_out
 from fleet.store.tables import Task
@@ -61,7 +61,7 @@ async def list_requests(
     state: Annotated[list[RequestState] | None, Query()] = None,
     community_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[RequestOut]:
     """Requests, oldest first, filtered by state and community (community staff see their
     communities' only; filtering by another community is a 403)."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import AnyoneDep
 from api.deps import RuntimeDep
-from api.schemas import EventOut, VehicleOut
+from api.schemas import MAX_ID, EventOut, VehicleOut
 from api.views import event_out, vehicle_out
 from fleet.errors import NotFound
 
@@ -34,7 +34,7 @@ async def vehicle_events(
     vehicle_id: str,
     rt: RuntimeDep,
     who: AnyoneDep,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[EventOut]:
     """What the vehicle reported, oldest first: its texts and events in its own words, mode,

@@ -164,6 +164,12 @@ async def test_community_staff_act_only_for_their_communities(svc: RunningServic
         },
     )
     assert r.status_code == 403, r.text
+    drawn = {"vertices": [[22.5, 114.0], [22.5, 114.1], [22.6, 114.1]]}
+    r = await staff.post(
+        "/v1/broadcasts",
+        json={"area": drawn, "message": {"text": "hello", "language": "en"}, "community_id": "C01"},
+    )
+    assert r.status_code == 403 and "area.community_id" in r.json()["detail"], r.text
 
     # lists hold their communities' work only
     listed = (await staff.get("/v1/requests")).json()
