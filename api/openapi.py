@@ -4,8 +4,8 @@
 (:class:`api.auth.Allow`) gets ``x-roles`` (the roles, in the document) and its 401 and 403
 problem answers; every operation gets the problem answers any route can give (400 for a body that
 does not parse, 404 for an unknown id, 409 for a change the object's state refuses, 422 for a
-bad body, 500, and 503 when the database is unavailable). The role matrix test and ``docs/api.md`` read the same
-declarations.
+bad body, 500, and 503 when the database is unavailable). The role matrix test and
+``docs/api.md`` read the same declarations.
 """
 
 from __future__ import annotations
