@@ -518,6 +518,8 @@ async def simulate(
             for planner in dispatcher.planners:
                 label = f"planner {type(planner).__name__}"
                 planner.dispatch = phases.wrap(planner.dispatch, label)  # type: ignore[method-assign]
+                if hasattr(planner, "prepare"):  # starts its work before earlier planners run
+                    planner.prepare = phases.wrap(planner.prepare, label)
             routed = phases.wrap_sync(van_planner.plan_vans, "van routing")
             stack.enter_context(_patched(van_planner, "plan_vans", routed))
             assigned = phases.wrap_sync(drone_planner.assign_drones, "drone assignment")

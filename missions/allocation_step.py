@@ -49,7 +49,8 @@ import structlog
 from fleet.errors import Conflict, InsufficientStock
 from fleet.geo import distance_m
 from fleet.ledger import MovementKind
-from fleet.store.repository import LineChange, RequestRecord, Session
+from fleet.store.repository import LineChange, Session
+from fleet.store.rows import Record
 from fleet.store.tables import MissionEvent, Stock
 from missions.allocation import (
     community_weight,
@@ -59,7 +60,7 @@ from missions.bookkeeping import DELIVERY_OPEN
 from missions.context import MissionContext
 from missions.decision_log import decision_event
 from missions.journal import EventKind
-from missions.open_work import assigned_units
+from missions.open_work import assigned_now, assigned_units
 from missions.pools import CommunityOutcome, PoolLine, PoolOutcome, share_pool
 from missions.routing.decisions import Decision, DecisionKind
 from missions.states import Priority, RequestKind
@@ -146,14 +147,19 @@ class AllocationStep:
         self._recorded: dict[tuple[str, str], tuple[int, int]] = {}
         self._pool_recorded: dict[tuple[str, str], tuple[Any, ...]] = {}
 
-    async def run(self) -> AllocationRound:
-        """Allocate every pool once; returns (and keeps) the round."""
+    async def run(self, records: Sequence[Record] | None = None) -> AllocationRound:
+        """Allocate every pool once; returns (and keeps) the round.
+
+        ``records``: the open delivery requests (the dispatch round passes the rows it read
+        once for the whole round; read here when None). The shares committed are written back
+        into them (``allocated``, the chosen warehouse), so the round's later steps see them."""
         ctx = self.ctx
         now = ctx.clock.now()
-        records = await ctx.store.list_requests(
-            states=list(DELIVERY_OPEN), kind=RequestKind.DELIVERY, limit=1_000_000
-        )
-        assigned = assigned_units(await ctx.store.tasks_of_requests(r.request.id for r in records))
+        if records is None:
+            records = await ctx.store.open_request_rows(
+                kind=RequestKind.DELIVERY, states=list(DELIVERY_OPEN)
+            )
+        assigned = await assigned_now(ctx.store, [r.request.id for r in records])
         stock = {(st.warehouse_id, st.sku_id): st for st in await ctx.store.stock()}
         skus = {sku.id: sku for sku in await ctx.store.skus()}
         self._serving.clear()
@@ -201,7 +207,7 @@ class AllocationStep:
             await ctx.store.tasks_of_requests((r.request.id for r in records), session=s)
         )
 
-        def last_first(rec: RequestRecord) -> tuple[int, float, float]:
+        def last_first(rec: Record) -> tuple[int, float, float]:
             r = rec.request
             return (
                 -Priority(r.priority).rank,
@@ -266,7 +272,7 @@ class AllocationStep:
 
     async def _warehouse_for(
         self,
-        rec: RequestRecord,
+        rec: Record,
         stock: dict[tuple[str, str], Stock],
         skus: Mapping[str, Any],
         assigned: Mapping[tuple[str, str], int],
@@ -298,7 +304,7 @@ class AllocationStep:
             await self._move(rec, current, choice)
         return choice
 
-    def _flyable(self, rec: RequestRecord, skus: Mapping[str, Any]) -> bool:
+    def _flyable(self, rec: Record, skus: Mapping[str, Any]) -> bool:
         """Whether the request's load may fly and fits a drone."""
         kg = 0.0
         for item in rec.items:
@@ -309,7 +315,7 @@ class AllocationStep:
         return kg <= self.ctx.settings.drone_missions.payload_kg + 1e-9
 
     def _pick_warehouse(
-        self, rec: RequestRecord, stock: dict[tuple[str, str], Stock], serving: set[str]
+        self, rec: Record, stock: dict[tuple[str, str], Stock], serving: set[str]
     ) -> str | None:
         world = self.ctx.world
         gate = world.community(rec.request.community_id).gate
@@ -332,7 +338,7 @@ class AllocationStep:
         )
         return ranked[0].id if ranked else None
 
-    async def _move(self, rec: RequestRecord, old: str, new: str) -> None:
+    async def _move(self, rec: Record, old: str, new: str) -> None:
         """Release what ``rec`` holds at ``old`` (nothing of it is on a vehicle) so that it is
         allocated at ``new`` this round."""
         ctx = self.ctx

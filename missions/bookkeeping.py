@@ -22,7 +22,8 @@ from datetime import datetime
 from typing import Any
 
 from fleet.ledger import MovementKind
-from fleet.store.repository import RequestRecord, Session
+from fleet.store.repository import Session
+from fleet.store.rows import Record
 from fleet.store.tables import MissionEvent
 from missions.context import MissionContext
 from missions.journal import EventKind
@@ -223,9 +224,7 @@ async def cancel_request(
     return [*events, ev]
 
 
-def due_for_closing(
-    rec: RequestRecord, assigned: dict[tuple[str, str], int], now: datetime
-) -> bool:
+def due_for_closing(rec: Record, assigned: dict[tuple[str, str], int], now: datetime) -> bool:
     """Whether an open delivery request closes now: its deadline passed and none of its
     allocated units is still waiting for, or on, a vehicle."""
     req = rec.request
@@ -238,9 +237,7 @@ def due_for_closing(
     )
 
 
-async def close_at_deadline(
-    ctx: MissionContext, s: Session, rec: RequestRecord
-) -> list[MissionEvent]:
+async def close_at_deadline(ctx: MissionContext, s: Session, rec: Record) -> list[MissionEvent]:
     """Close a request whose deadline passed (see :func:`due_for_closing`):
     ``partially_delivered`` when something was delivered, else ``failed``, the shortfall
     per SKU in its reason and in the event's data."""

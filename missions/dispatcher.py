@@ -30,14 +30,14 @@ import bisect
 import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import structlog
 
 from fleet.errors import Conflict
-from fleet.store.repository import RequestRecord
+from fleet.store.rows import Record, RowRecord
 from fleet.store.tables import MissionEvent
 from missions.allocation_step import AllocationStep
 from missions.bookkeeping import (
@@ -65,14 +65,32 @@ class RequestPlanner(Protocol):
     request_kind: str
     """The ``RequestKind`` value it plans."""
 
-    async def dispatch(self, pending: list[RequestRecord]) -> int:
+    async def dispatch(self, pending: list[Any]) -> int:
         """Plan what can be planned now; return how many missions were planned. Requests that
         must wait get a recorded reason.
 
         ``pending`` is in queue order (:func:`queue_key`). Delivery planners receive every open
-        delivery request (``approved``, ``scheduled``, ``in_progress``) and plan only their
-        unassigned allocated lines (:func:`missions.open_work.unassigned_lines`); other
-        planners receive the ``approved`` requests of their kind."""
+        delivery request (``approved``, ``scheduled``, ``in_progress``) as the round's plain
+        rows (:class:`~fleet.store.rows.RowRecord`, shared by the round's steps) and plan only
+        their unassigned allocated lines (:func:`missions.open_work.unassigned_lines`); other
+        planners receive the ``approved`` requests of their kind as
+        :class:`~fleet.store.repository.RequestRecord`."""
+        ...
+
+
+@runtime_checkable
+class PreparingPlanner(Protocol):
+    """A planner that starts slow work of its own before the planners registered ahead of it
+    run (see :meth:`Dispatcher.dispatch_once`)."""
+
+    async def prepare(self, pending: list[Any]) -> None:
+        """Start work for this round that does not depend on what the earlier planners commit
+        (``pending`` as :meth:`RequestPlanner.dispatch` will receive it); its
+        :meth:`~RequestPlanner.dispatch` later in the round finishes it."""
+        ...
+
+    def discard(self) -> None:
+        """The round ended without calling its ``dispatch``: drop what ``prepare`` started."""
         ...
 
 
@@ -81,7 +99,7 @@ Carrier = Callable[..., Awaitable[bool]]
 can take delivery work for that community from that warehouse now."""
 ServeCheck = Callable[[str, str, bool], Awaitable[bool]]
 """``await check(warehouse_id, community_id, flyable)``: whether a vehicle can take that work."""
-ModeRule = Callable[[RequestRecord, "Lines", "bool | None"], Awaitable[ModeChoice]]
+ModeRule = Callable[[Record, "Lines", "bool | None"], Awaitable[ModeChoice]]
 """``await rule(rec, lines, drones_available)``: how a delivery load travels."""
 
 
@@ -89,6 +107,8 @@ MIN_REAL_INTERVAL_S = 0.25
 """Real seconds at least between two unprompted dispatch rounds."""
 REST_AFTER_REFUSAL_S = 120.0
 """World seconds a vehicle that refused a mission is not offered another."""
+
+T = TypeVar("T")
 
 
 ROUND_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -160,6 +180,8 @@ class Dispatcher:
         """Durations of the completed rounds (monitoring)."""
         self._unsaved: list[MissionEvent] | None = None
         """Inside a round: decisions recorded and not yet stored (see :meth:`flush_records`)."""
+        self._facts: dict[Hashable, Any] | None = None
+        """Inside a round: facts remembered for the round (see :meth:`round_fact`)."""
 
     def rest(self, vehicle_id: str, reason: str) -> None:
         """Offer ``vehicle_id`` no work for :data:`REST_AFTER_REFUSAL_S` (it refused a mission
@@ -213,9 +235,11 @@ class Dispatcher:
         async with self.lock:
             started = time.perf_counter()
             self._unsaved = []
+            self._facts = {}
             try:
                 planned = await self._round()
             finally:
+                self._facts = None
                 try:
                     await self.flush_records()
                 finally:
@@ -226,55 +250,122 @@ class Dispatcher:
 
     async def _round(self) -> int:
         planned = 0
+        # Every open delivery request, read once for the whole round as plain rows: closing,
+        # the allocation step and every delivery planner look at each of them, and at 5,000
+        # open requests reading them as ORM objects, once per step, was the largest part of a
+        # round run on the event loop (docs/benchmarks.md, dispatch). The allocation step
+        # updates these rows in memory as it commits; what planners must not plan twice
+        # (tasks, delivered units) they read afresh (missions.open_work).
+        open_rows = await self.ctx.store.open_request_rows(
+            kind=RequestKind.DELIVERY, states=list(DELIVERY_OPEN)
+        )
         try:
-            await self.close_due()
+            await self.close_due(open_rows)
         except Exception:
             log.exception("dispatcher.closing_failed")
         try:
-            await self.allocation.run()
+            await self.allocation.run(open_rows)
         except Exception:
             log.exception("dispatcher.allocation_failed")
         await self.flush_records()
-        listed: dict[str, list[RequestRecord]] = {}
+        listed: dict[str, list[Any]] = {}
         for planner in self.planners:
-            kind = planner.request_kind
-            pending = listed.get(kind)
-            if pending is None:
-                # read once per kind in a round: every delivery planner receives the same
-                # open requests (each plans only what is still unassigned, read afresh from
-                # the tasks), and at 5,000 open requests each read costs a noticeable share
-                # of the round
-                states = (
-                    list(DELIVERY_OPEN) if kind == RequestKind.DELIVERY else [RequestState.APPROVED]
-                )
-                pending = await self.ctx.store.list_requests(
-                    states=states, kind=kind, limit=1_000_000
-                )
-                pending.sort(key=queue_key)
-                listed[kind] = pending
-            if not pending and kind != RequestKind.DELIVERY:
-                continue
-            planned += await planner.dispatch(list(pending))
-            await self.flush_records()
+            await self._listed(planner.request_kind, listed, open_rows)
+        # planners that can start slow, independent work (the van planner's routing, in a
+        # worker thread) do so now, so that it runs while the planners ahead of them commit
+        preparing = [p for p in self.planners if isinstance(p, PreparingPlanner)]
+        for p in preparing:
+            pending = listed[p.request_kind]
+            if pending or p.request_kind == RequestKind.DELIVERY:
+                await p.prepare(list(pending))
+        try:
+            for planner in self.planners:
+                pending = listed[planner.request_kind]
+                if not pending and planner.request_kind != RequestKind.DELIVERY:
+                    continue
+                if isinstance(planner, PreparingPlanner):
+                    preparing.remove(planner)
+                planned += await planner.dispatch(list(pending))
+                await self.flush_records()
+        finally:
+            for p in preparing:
+                p.discard()
         return planned
+
+    async def _listed(
+        self, kind: str, listed: dict[str, list[Any]], open_rows: list[RowRecord]
+    ) -> None:
+        """The pending requests of ``kind`` for the planners, in queue order (once per kind
+        in a round: every delivery planner receives the same open requests, each plans only
+        what is still unassigned, read afresh from the tasks)."""
+        if kind in listed:
+            return
+        pending: list[Any]
+        if kind == RequestKind.DELIVERY:
+            pending = sorted(open_rows, key=queue_key)
+        else:
+            pending = await self.ctx.store.list_requests(
+                states=[RequestState.APPROVED], kind=kind, limit=1_000_000
+            )
+            pending.sort(key=queue_key)
+        listed[kind] = pending
+
+    def round_fact(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, remembered under ``key`` until the end of the round (outside a round,
+        computed every time).
+
+        For facts the mode choice asks for every request of a round (whether drones are
+        online at a warehouse, whether vans serve a community): scanning the registry and the
+        pads once per request was a large part of a round at 5,000 open requests
+        (``docs/benchmarks.md``). A round sees the fleet as it was at its first question; a
+        vehicle that changes meanwhile counts from the next round (at most a few seconds)."""
+        facts = self._facts
+        if facts is None:
+            return compute()
+        if key in facts:
+            return facts[key]  # type: ignore[no-any-return]
+        value = facts[key] = compute()
+        return value
+
+    async def round_fact_async(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        """:meth:`round_fact` for a coroutine's answer."""
+        facts = self._facts
+        if facts is None:
+            return await compute()
+        if key in facts:
+            return facts[key]  # type: ignore[no-any-return]
+        value = await compute()
+        if self._facts is facts:
+            facts[key] = value
+        return value
 
     # --- closing at the deadline -----------------------------------------------------------
 
-    async def close_due(self) -> int:
+    async def close_due(self, records: list[RowRecord] | None = None) -> int:
         """Close the approved delivery requests whose deadline passed with nothing left to
-        deliver (see ``missions.bookkeeping``); returns how many closed."""
+        deliver (see ``missions.bookkeeping``); returns how many closed. ``records``: the
+        round's open delivery requests (read when None); the closed ones are removed from it."""
         now = self.ctx.clock.now()
+        candidates: list[Record] = (
+            list(records)
+            if records is not None
+            else list(
+                await self.ctx.store.list_requests(
+                    states=[RequestState.APPROVED], kind=RequestKind.DELIVERY, limit=1_000_000
+                )
+            )
+        )
         due = [
             r
-            for r in await self.ctx.store.list_requests(
-                states=[RequestState.APPROVED], kind=RequestKind.DELIVERY, limit=1_000_000
-            )
-            if r.request.deadline is not None and r.request.deadline <= now
+            for r in candidates
+            if r.request.state == RequestState.APPROVED
+            and r.request.deadline is not None
+            and r.request.deadline <= now
         ]
         if not due:
             return 0
         assigned = assigned_units(await self.ctx.store.tasks_of_requests(r.request.id for r in due))
-        closed = 0
+        closed_ids: set[str] = set()
         for rec in due:
             if not due_for_closing(rec, assigned, now):
                 waiting = sum(
@@ -296,8 +387,10 @@ class Dispatcher:
                 continue  # moved on meanwhile (a vehicle delivered, an operator cancelled)
             self.ctx.journal.published(*events)
             self._waiting.pop(rec.request.id, None)
-            closed += 1
-        return closed
+            closed_ids.add(rec.request.id)
+        if records is not None and closed_ids:
+            records[:] = [r for r in records if r.request.id not in closed_ids]
+        return len(closed_ids)
 
     # --- carriers and the mode choice (installed by the mission kinds) ----------------------
 
@@ -329,7 +422,7 @@ class Dispatcher:
         return False
 
     async def mode_for(
-        self, rec: RequestRecord, lines: Lines, *, drones_available: bool | None = None
+        self, rec: Record, lines: Lines, *, drones_available: bool | None = None
     ) -> ModeChoice:
         """How ``lines`` of ``rec`` travel: the one mode choice every delivery planner follows
         (the rule a mission kind installed as :attr:`mode_rule`; without one, by van)."""
@@ -341,7 +434,7 @@ class Dispatcher:
 
     async def record_wait(
         self,
-        rec: RequestRecord,
+        rec: Record,
         reason: str,
         *,
         key: str | None = None,
@@ -397,7 +490,7 @@ class Dispatcher:
         self._waiting.pop(request_id, None)
 
 
-def queue_key(rec: RequestRecord) -> tuple[int, float, float]:
+def queue_key(rec: Record) -> tuple[int, float, float]:
     """Queue order: priority class, then deadline, then arrival."""
     r = rec.request
     deadline = r.deadline.timestamp() if r.deadline else float("inf")
@@ -409,6 +502,7 @@ __all__ = [
     "Carrier",
     "Dispatcher",
     "ModeRule",
+    "PreparingPlanner",
     "RequestPlanner",
     "RoundTimings",
     "ServeCheck",

@@ -17,9 +17,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlmodel import col, select
-
-from fleet.store.repository import RequestRecord, Session, Store
+from fleet.store.repository import Session, Store
+from fleet.store.rows import ItemRow, Record
 from fleet.store.tables import RequestItem, Sku, Task
 from missions.states import TaskState
 
@@ -39,18 +38,41 @@ def assigned_units(tasks: Iterable[Task]) -> dict[tuple[str, str], int]:
     return dict(out)
 
 
-def unassigned_units(rec: RequestRecord, assigned: Mapping[tuple[str, str], int]) -> dict[str, int]:
+async def assigned_now(
+    store: Store, request_ids: Iterable[str], *, session: Session | None = None
+) -> dict[tuple[str, str], int]:
+    """:func:`assigned_units` of the tasks of ``request_ids``, read as plain rows (only the
+    ``assigned`` tasks, their request and load): what a dispatch round counts for every open
+    request, without an ORM ``Task`` per task."""
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for request_id, load in await store.task_loads(
+        request_ids, states=(TaskState.ASSIGNED,), session=session
+    ):
+        for line in load:
+            out[(request_id, str(line["sku_id"]))] += int(line["quantity"])
+    return dict(out)
+
+
+def unassigned_units(rec: Record, assigned: Mapping[tuple[str, str], int]) -> dict[str, int]:
     """Units per SKU of ``rec`` that are allocated but neither delivered nor on a vehicle's
     work (``allocated - delivered - assigned``, lines with nothing left omitted)."""
+    return _unassigned(rec.request.id, rec.items, assigned)
+
+
+def _unassigned(
+    request_id: str,
+    items: Iterable[RequestItem | ItemRow],
+    assigned: Mapping[tuple[str, str], int],
+) -> dict[str, int]:
     out = {}
-    for item in rec.items:
-        left = item.allocated - item.delivered - assigned.get((rec.request.id, item.sku_id), 0)
+    for item in items:
+        left = item.allocated - item.delivered - assigned.get((request_id, item.sku_id), 0)
         if left > 0:
             out[item.sku_id] = left
     return out
 
 
-def carried_units(rec: RequestRecord, assigned: Mapping[tuple[str, str], int]) -> dict[str, int]:
+def carried_units(rec: Record, assigned: Mapping[tuple[str, str], int]) -> dict[str, int]:
     """Units per SKU of ``rec`` that vehicles carry or delivered (``delivered + assigned``)."""
     return {
         item.sku_id: item.delivered + assigned.get((rec.request.id, item.sku_id), 0)
@@ -60,7 +82,7 @@ def carried_units(rec: RequestRecord, assigned: Mapping[tuple[str, str], int]) -
 
 async def unassigned_lines(
     store: Store,
-    records: Sequence[RequestRecord],
+    records: Sequence[Record],
     skus: Mapping[str, Sku],
     *,
     session: Session | None = None,
@@ -72,42 +94,19 @@ async def unassigned_lines(
     ``records`` (read earlier in the round): a run that commits in between moves units from a
     task to the lines (a delivery booked, loaded goods requeued), so in this order a planner
     may see less than is left (planned next round) but never plans units a vehicle carries,
-    delivered or no longer holds in stock."""
+    delivered or no longer holds in stock. Both reads are plain rows (``Store.task_loads``,
+    ``Store.item_rows``): a round makes them for every open request."""
     ids = [r.request.id for r in records]
-    tasks = await store.tasks_of_requests(ids, session=session)
-    assigned = assigned_units(tasks)
-    now = await _items_now(store, ids, session)
+    assigned = await assigned_now(store, ids, session=session)
+    now = await store.item_rows(ids, session=session)
     out: dict[str, Lines] = {}
     for rec in records:
-        items = now.get(rec.request.id)
-        if items is not None:
-            rec = RequestRecord(rec.request, items)
-        units = unassigned_units(rec, assigned)
-        lines = [(skus[i.sku_id], units[i.sku_id]) for i in rec.items if i.sku_id in units]
+        rid = rec.request.id
+        items: Sequence[RequestItem | ItemRow] = now.get(rid) or rec.items
+        units = _unassigned(rid, items, assigned)
+        lines = [(skus[i.sku_id], units[i.sku_id]) for i in items if i.sku_id in units]
         if lines:
-            out[rec.request.id] = lines
-    return out
-
-
-async def _items_now(
-    store: Store, request_ids: Sequence[str], session: Session | None
-) -> dict[str, list[RequestItem]]:
-    """The request lines of ``request_ids`` as the record holds them now."""
-    if not request_ids:
-        return {}
-    q = (
-        select(RequestItem)
-        .where(col(RequestItem.request_id).in_(list(request_ids)))
-        .order_by(col(RequestItem.id))
-    )
-    if session is not None:
-        rows = (await session.exec(q)).all()
-    else:
-        async with store.transaction() as s:
-            rows = (await s.exec(q)).all()
-    out: dict[str, list[RequestItem]] = {}
-    for row in rows:
-        out.setdefault(row.request_id, []).append(row)
+            out[rid] = lines
     return out
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fleet.store.repository import RequestRecord
+from fleet.store.rows import ItemRow, Record
 from fleet.store.tables import RequestItem
 from missions.allocation import (
     Allocation,
@@ -31,8 +31,8 @@ __all__ = ["CommunityOutcome", "PoolLine", "PoolOutcome", "share_pool"]
 class PoolLine:
     """One request line in a pool: what it asks, carries and holds."""
 
-    rec: RequestRecord
-    item: RequestItem
+    rec: Record
+    item: RequestItem | ItemRow
     carried: int
     """Delivered plus on vehicles' work."""
     held: int

@@ -38,6 +38,7 @@ from fleet.ledger import MOVEMENT_EFFECTS as LEDGER_EFFECTS
 from fleet.ledger import MovementKind, effect, quantity_problem
 from fleet.store.db import DatabaseUrl, migrate
 from fleet.store.retry import is_transient
+from fleet.store.rows import ItemRow, RequestRow, RowRecord
 from fleet.store.tables import (
     Account,
     ApiKey,
@@ -75,7 +76,8 @@ _MOVEMENTS = SQLModel.metadata.tables["stock_movement"]
 _ITEMS = SQLModel.metadata.tables["request_item"]
 _REQUESTS = SQLModel.metadata.tables["request"]
 _EVENTS = SQLModel.metadata.tables["mission_event"]
-"""Tables for the batched writes (Core statements: no ORM object per row)."""
+_TASKS = SQLModel.metadata.tables["task"]
+"""Tables for the batched writes and bulk reads (Core statements: no ORM object per row)."""
 
 _EVENT_COLUMNS = (
     "mission_id",
@@ -686,6 +688,103 @@ class Store:
             for it in items:
                 by_req[it.request_id].append(it)
             return [RequestRecord(r, by_req[r.id]) for r in reqs]
+
+    async def open_request_rows(
+        self, *, kind: str, states: Iterable[str], session: AsyncSession | None = None
+    ) -> list[RowRecord]:
+        """The requests of ``kind`` in ``states`` with their lines, as plain rows
+        (:mod:`fleet.store.rows`), oldest first like :meth:`list_requests`: two Core
+        ``SELECT``s and no ORM object, for the dispatch round's one read of every open request.
+        """
+        t, it = _REQUESTS, _ITEMS
+        wanted = sa.and_(t.c.kind == kind, t.c.state.in_(list(states)))
+        async with self._reading(session) as s:
+            conn = await s.connection()
+            reqs = (
+                await conn.execute(
+                    sa.select(
+                        t.c.id, t.c.kind, t.c.community_id, t.c.warehouse_id, t.c.state,
+                        t.c.priority, t.c.created_at, t.c.approved_at, t.c.deadline, t.c.details,
+                        t.c.version,
+                    )
+                    .where(wanted)
+                    .order_by(t.c.created_at)
+                )
+            ).all()  # fmt: skip
+            if not reqs:
+                return []
+            items = (
+                await conn.execute(
+                    sa.select(
+                        it.c.id, it.c.request_id, it.c.sku_id, it.c.quantity, it.c.allocated,
+                        it.c.loaded, it.c.delivered,
+                    )
+                    .join(t, t.c.id == it.c.request_id)
+                    .where(wanted)
+                    .order_by(it.c.id)
+                )
+            ).all()  # fmt: skip
+        by_req: dict[str, list[ItemRow]] = {r[0]: [] for r in reqs}
+        for i in items:
+            lines = by_req.get(i[1])
+            if lines is not None:  # its request changed state between the two reads
+                lines.append(ItemRow(*i))
+        return [
+            RowRecord(
+                RequestRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9] or {}, r[10]),
+                by_req[r[0]],
+            )
+            for r in reqs
+        ]
+
+    async def item_rows(
+        self, request_ids: Iterable[str], session: AsyncSession | None = None
+    ) -> dict[str, list[ItemRow]]:
+        """The lines of ``request_ids`` as plain rows, per request in line id order (requests
+        without lines absent)."""
+        ids = list(request_ids)
+        if not ids:
+            return {}
+        it = _ITEMS
+        async with self._reading(session) as s:
+            rows = (
+                await (await s.connection()).execute(
+                    sa.select(
+                        it.c.id, it.c.request_id, it.c.sku_id, it.c.quantity, it.c.allocated,
+                        it.c.loaded, it.c.delivered,
+                    )
+                    .where(it.c.request_id.in_(ids))
+                    .order_by(it.c.id)
+                )
+            ).all()  # fmt: skip
+        out: dict[str, list[ItemRow]] = {}
+        for r in rows:
+            out.setdefault(r[1], []).append(ItemRow(*r))
+        return out
+
+    async def task_loads(
+        self,
+        request_ids: Iterable[str],
+        *,
+        states: Iterable[str],
+        session: AsyncSession | None = None,
+    ) -> list[tuple[str, list[dict[str, Any]]]]:
+        """``(request_id, load)`` of the tasks of ``request_ids`` in ``states``: the columns
+        the planners count units from, without an ORM ``Task`` per row (a round counts the
+        tasks of every open request)."""
+        ids = list(request_ids)
+        if not ids:
+            return []
+        t = _TASKS
+        async with self._reading(session) as s:
+            rows = (
+                await (await s.connection()).execute(
+                    sa.select(t.c.request_id, t.c.load).where(
+                        t.c.request_id.in_(ids), t.c.state.in_(list(states))
+                    )
+                )
+            ).all()
+        return [(r[0], r[1] or []) for r in rows]
 
     async def update_request(
         self,

@@ -37,6 +37,11 @@ class DroneFleet:
         --profile``)."""
         self._unreachable: dict[tuple[Any, ...], str | None] = {}
         """:meth:`drone_unreachable` answers, by (world, warehouse, community, kg, spec)."""
+        self._shortest: dict[tuple[Any, ...], float] = {}
+        """The shortest flight from a warehouse's pads to a community's drop point, by
+        (world, warehouse, community, airspace): :meth:`drone_unreachable` is asked for every
+        load mass, and the sortie's energy grows with the distance whatever the mass, so the
+        nearest pad is found once per community instead of once per mass."""
 
     def drone_spec(self, entry: VehicleEntry | None = None) -> DroneSpec:
         """The energy and payload figures of a delivery drone (settings; the vehicle's own
@@ -80,12 +85,18 @@ class DroneFleet:
         pads = world.pads_of(warehouse_id)
         if not pads:
             return f"warehouse {warehouse_id} has no drone pad"
-        drop = world.xy(world.community(community_id).drop_point)
         spec = self.drone_spec()
-        best = math.inf
-        for pad in pads:
-            d = self.flight_distance(world.xy(pad.location), drop)
-            best = min(best, estimate(spec, d, d, kg).energy)
+        key = (world, warehouse_id, community_id, self._airspace())
+        d = self._shortest.get(key)
+        if d is None:
+            drop = world.xy(world.community(community_id).drop_point)
+            d = min(self.flight_distance(world.xy(pad.location), drop) for pad in pads)
+            if len(self._shortest) >= PAD_CACHE_SIZE:
+                self._shortest.clear()
+            self._shortest[key] = d
+        # the energy of a sortie grows with its distance (fleet.energy), so the nearest pad's
+        # is the least of all pads'
+        best = estimate(spec, d, d, kg).energy if not math.isinf(d) else math.inf
         if best <= 1.0 - spec.reserve_fraction:
             return None
         if math.isinf(best):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fleet.store.repository import RequestRecord
+from fleet.store.rows import Record
 from fleet.store.tables import Sku
 from missions.modes import Mode, ModeChoice
 from missions.priorities import class_label
@@ -91,14 +91,22 @@ def mode_rule(ctx: MissionContext, dispatcher: Dispatcher, drones: DroneFleet) -
     """The dispatcher's mode rule: :func:`choose_mode` with the live fleet (vans from the van
     carrier, drones from ``drones``)."""
 
-    async def rule(rec: RequestRecord, lines: Lines, drones_available: bool | None) -> ModeChoice:
+    async def rule(rec: Record, lines: Lines, drones_available: bool | None) -> ModeChoice:
         req = rec.request
         warehouse_id = req.warehouse_id
-        van = await dispatcher.carrier_available(
-            "van", community_id=req.community_id, warehouse_id=warehouse_id
+        community_id = req.community_id
+        # the same for every request of a community in a round: asked once per round
+        # (Dispatcher.round_fact), not once per request
+        van = await dispatcher.round_fact_async(
+            ("mode:van", community_id, warehouse_id),
+            lambda: dispatcher.carrier_available(
+                "van", community_id=community_id, warehouse_id=warehouse_id
+            ),
         )
         if drones_available is None:
-            drones_available = drones.online_at(warehouse_id)
+            drones_available = dispatcher.round_fact(
+                ("mode:drones", warehouse_id), lambda: drones.online_at(warehouse_id)
+            )
         unreachable = (
             drones.drone_unreachable(warehouse_id, req.community_id, load_kg(lines))
             if warehouse_id is not None

@@ -6,7 +6,7 @@ risk in the cost, busy drones counted when they will be back).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,7 +14,8 @@ import structlog
 
 from fleet.errors import Conflict, PlanningError
 from fleet.registry import VehicleEntry
-from fleet.store.repository import RequestRecord
+from fleet.store.repository import Session
+from fleet.store.rows import Record
 from fleet.store.tables import Mission, MissionEvent, Task
 from fleet.vehicle import LandedState, LinkState
 from fleet.world import Pad
@@ -33,7 +34,6 @@ from missions.routing.drones import (
     DroneAssignmentSettings,
     DronePlan,
     DroneTask,
-    Sortie,
     assign_drones,
 )
 from missions.states import MissionKind, MissionState, Priority, RequestKind, TaskState
@@ -45,9 +45,21 @@ log = structlog.get_logger(__name__)
 class _Load:
     """A request's unassigned lines the mode choice sends to drones, as a drone task."""
 
-    rec: RequestRecord
+    rec: Record
     lines: Lines
     task: DroneTask
+
+
+@dataclass(frozen=True, slots=True)
+class _Sortie:
+    """A sortie that starts now, built and not yet stored."""
+
+    rec: Record
+    vehicle_id: str
+    mission: Mission
+    task: Task
+    chosen: Decision
+    late: Decision | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +97,10 @@ class DroneDeliveryPlanner:
         self._mission_of = mission_of
         self.settings = DroneAssignmentSettings()
 
-    async def _wait(self, rec: RequestRecord, reason: str, **kw: Any) -> None:
+    async def _wait(self, rec: Record, reason: str, **kw: Any) -> None:
         await self.dispatcher.record_wait(rec, reason, **kw)
 
-    async def dispatch(self, pending: list[RequestRecord]) -> int:
+    async def dispatch(self, pending: Sequence[Record]) -> int:
         if not pending:
             return 0
         skus = {s.id: s for s in await self.ctx.store.skus()}
@@ -149,7 +161,7 @@ class DroneDeliveryPlanner:
         by_task = {ld.task.id: (ld.rec, ld.lines) for ld in loads}
         by_drone = {c.drone.id: c for c in candidates}
         taken: set[str] = set()
-        planned = 0
+        starting: list[_Sortie] = []
         for sortie in sorted(plan.sorties, key=lambda so: (so.takeoff, so.drone_id)):
             rec, lines = by_task[sortie.task.id]
             cand = by_drone[sortie.drone_id]
@@ -157,8 +169,9 @@ class DroneDeliveryPlanner:
             late = _decision_for(plan, sortie.task.id, DecisionKind.DEADLINE)
             if cand.free and sortie.drone_id not in taken and sortie.takeoff <= now + 1e-6:
                 taken.add(sortie.drone_id)
-                if await self._commit(rec, lines, cand, sortie, decision, late):
-                    planned += 1
+                built = await self._build(rec, lines, cand, decision, late)
+                if built is not None:
+                    starting.append(built)
                 continue
             reason = (
                 f"waits for {sortie.drone_id}, the earliest safe drop: {decision.reason}"
@@ -171,17 +184,52 @@ class DroneDeliveryPlanner:
         for u in plan.unassigned:
             rec, _ = by_task[u.task.id]
             await self._wait(rec, f"no drone can fly it now: {u.reason}", key="unassigned")
+        return await self._commit_all(starting)
+
+    async def _commit_all(self, sorties: list[_Sortie]) -> int:
+        """Commit the sorties that start now and start their missions: all in one
+        transaction, and one by one (each in its own) when that one refuses, so that a request
+        that moved on meanwhile does not hold back the others; returns how many started.
+
+        Why one transaction: the first round of a day starts a sortie on every free drone,
+        and one transaction each (a mission, its task, its events, the request settled) was a
+        large part of the drone planner's time (``docs/benchmarks.md``, dispatch)."""
+        if len(sorties) > 1:
+            events: list[MissionEvent] = []
+            try:
+                async with self.ctx.store.transaction() as s:
+                    for so in sorties:
+                        events += await self._write(s, so)
+            except Conflict as exc:
+                log.info("dispatch.sorties_conflict", error=exc.message, sorties=len(sorties))
+            else:
+                self.ctx.journal.published(*events)
+                for so in sorties:
+                    self._started(so)
+                return len(sorties)
+        planned = 0
+        for so in sorties:
+            try:
+                async with self.ctx.store.transaction() as s:
+                    events = await self._write(s, so)
+            except Conflict as exc:
+                await self._wait(so.rec, f"could not be planned now: {exc.message}")
+                continue
+            self.ctx.journal.published(*events)
+            self._started(so)
+            planned += 1
         return planned
 
-    async def _commit(
+    async def _build(
         self,
-        rec: RequestRecord,
+        rec: Record,
         lines: Lines,
         cand: Candidate,
-        sortie: Sortie,
         decision: Decision | None,
         late: Decision | None,
-    ) -> bool:
+    ) -> _Sortie | None:
+        """The mission and task of a sortie that starts now (None, with a recorded wait, when
+        its flight cannot be planned from the drone's pad)."""
         req = rec.request
         cfg = self.ctx.settings.drone_missions
         community = self.ctx.world.community(req.community_id)
@@ -189,7 +237,7 @@ class DroneDeliveryPlanner:
             dp = plan_delivery(self.ctx.world, cand.pad, community, cfg)
         except PlanningError as exc:
             await self._wait(rec, f"cannot be flown from pad {cand.pad.id}: {exc.message}")
-            return False
+            return None
         vid = cand.entry.info.id
         battery = cand.entry.status.battery_fraction or 0.0
         head = (
@@ -224,52 +272,58 @@ class DroneDeliveryPlanner:
             load=load_json(lines),
             created_at=now,
         )
+        return _Sortie(rec, vid, mission, task, chosen, late)
+
+    async def _write(self, s: Session, so: _Sortie) -> list[MissionEvent]:
+        """Store one sortie in the transaction ``s``: its mission, task and events, and its
+        request settled (``scheduled``); returns the events to publish once it commits."""
+        req = so.rec.request
+        mission, task, vid = so.mission, so.task, so.vehicle_id
         j = self.ctx.journal
         events: list[MissionEvent] = []
-        try:
-            async with self.ctx.store.transaction() as s:
-                s.add(mission)
-                await s.flush()
-                task.mission_id = mission.id
-                s.add(task)
-                await s.flush()
-                chosen = replace(chosen, plan_ref=mission.id)
-                events.append(
-                    decision_event(
-                        self.ctx, chosen, mission_id=mission.id, request_id=req.id, vehicle_id=vid
-                    )
-                )
-                if late is not None:
-                    events.append(
-                        decision_event(self.ctx, late, mission_id=mission.id, request_id=req.id)
-                    )
-                events.append(
-                    j.event(
-                        EventKind.STATE,
-                        "mission planned",
-                        mission_id=mission.id,
-                        vehicle_id=vid,
-                        to_state=MissionState.PLANNED,
-                    )
-                )
-                for ev in events:
-                    s.add(ev)
-                events += await settle_request(
-                    self.ctx,
-                    s,
-                    req.id,
-                    f"scheduled on mission {mission.id} ({vid})",
-                    mission_id=mission.id,
-                    vehicle_id=vid,
-                )
-        except Conflict as exc:
-            await self._wait(rec, f"could not be planned now: {exc.message}")
-            return False
-        j.published(*events)
-        self.dispatcher.planned(req.id)
-        log.info("dispatch.planned", request_id=req.id, mission_id=mission.id, vehicle_id=vid)
+        s.add(mission)
+        await s.flush()
+        task.mission_id = mission.id
+        s.add(task)
+        await s.flush()
+        chosen = replace(so.chosen, plan_ref=mission.id)
+        events.append(
+            decision_event(
+                self.ctx, chosen, mission_id=mission.id, request_id=req.id, vehicle_id=vid
+            )
+        )
+        if so.late is not None:
+            events.append(
+                decision_event(self.ctx, so.late, mission_id=mission.id, request_id=req.id)
+            )
+        events.append(
+            j.event(
+                EventKind.STATE,
+                "mission planned",
+                mission_id=mission.id,
+                vehicle_id=vid,
+                to_state=MissionState.PLANNED,
+            )
+        )
+        for ev in events:
+            s.add(ev)
+        events += await settle_request(
+            self.ctx,
+            s,
+            req.id,
+            f"scheduled on mission {mission.id} ({vid})",
+            mission_id=mission.id,
+            vehicle_id=vid,
+        )
+        return events
+
+    def _started(self, so: _Sortie) -> None:
+        req_id, mission = so.rec.request.id, so.mission
+        self.dispatcher.planned(req_id)
+        log.info(
+            "dispatch.planned", request_id=req_id, mission_id=mission.id, vehicle_id=so.vehicle_id
+        )
         self._start_mission(mission)
-        return True
 
     def _fleet(self) -> dict[str, list[Candidate]]:
         """Delivery drones at warehouse pads, per warehouse, as the assignment sees them."""

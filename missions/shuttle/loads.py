@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fleet.store.repository import RequestRecord
+from fleet.store.rows import Record
 from fleet.store.tables import Sku
 from missions.inventory import SkuSpec
 from missions.states import Priority
@@ -82,7 +82,7 @@ class StopLoad:
         return tuple(dict.fromkeys(ln.request_id for ln in self.lines))
 
 
-def lines_of(rec: RequestRecord, units: dict[str, int], skus: dict[str, Sku]) -> list[Line]:
+def lines_of(rec: Record, units: dict[str, int], skus: dict[str, Sku]) -> list[Line]:
     """The request's ``units`` per SKU as loadable lines (in the request's item order)."""
     r = rec.request
     queued = (r.approved_at or r.created_at).timestamp()

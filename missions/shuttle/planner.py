@@ -35,10 +35,11 @@ reasons already recorded); the routing itself is in :mod:`missions.routing`, the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -47,7 +48,8 @@ from sqlmodel import col, select
 
 from fleet.errors import Conflict, StreetfleetError
 from fleet.registry import VehicleEntry
-from fleet.store.repository import RequestRecord
+from fleet.store.repository import Session
+from fleet.store.rows import Record
 from fleet.store.tables import Mission, MissionEvent, Request, ShuttleTrip, Sku, Task, new_id
 from fleet.van import VanCapabilities, VanControl, VanState
 from fleet.vehicle import LinkState, VehicleKind
@@ -163,6 +165,26 @@ class VanView:
         return f"too large for {', '.join(sites)}" if sites else ""
 
 
+@dataclass(slots=True)
+class _TripBatch:
+    """Trips committed in one transaction (``VanShuttlePlanner._commit_trips``)."""
+
+    session: Session | None = None
+    events: list[MissionEvent] = field(default_factory=list)
+    request_ids: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Routing:
+    """A shift's routing under way: what its commit needs, and PyVRP's answer to come."""
+
+    spec: PlanSpec
+    shift: Shift
+    free: tuple[VanView, ...]
+    by_id: dict[str, StopLoad]
+    solving: asyncio.Future[VanPlan]
+
+
 class VanShuttlePlanner:
     """Plans van trips for delivery requests (a ``RequestPlanner``; see the module docstring)."""
 
@@ -188,6 +210,8 @@ class VanShuttlePlanner:
         """Trips of the latest routing of each shuttle plan that did not become missions."""
         self.on_round: list[Callable[[], Any]] = []
         """Coroutines run at the start of every round (stranded-load recovery)."""
+        self._routings: list[_Routing] | None = None
+        """Routings :meth:`prepare` started for this round's :meth:`dispatch`."""
 
     def invalidate(self) -> None:
         """Plans changed (API): read them again in the next round."""
@@ -196,8 +220,53 @@ class VanShuttlePlanner:
 
     # --- the round ----------------------------------------------------------------------------
 
-    async def dispatch(self, pending: list[RequestRecord]) -> int:
+    async def prepare(self, pending: Sequence[Record]) -> None:
+        """Start this round's van routing before the planners ahead of this one commit (the
+        dispatcher's :class:`~missions.dispatcher.PreparingPlanner` step): the plans are read,
+        the round hooks run and, for every shift with a free van whose work changed, the van
+        problem is built and PyVRP starts in a worker thread; :meth:`dispatch` commits.
+
+        Why: PyVRP takes its whole time budget (``shuttle.routing_time_limit_s``, 1 s) in
+        every round that routes, and waiting for it after the drone planner made it the
+        largest single part of a round (``docs/benchmarks.md``, dispatch). The van work does
+        not depend on what the drone planner commits: the mode choice sends each request's
+        unassigned lines by drone or by van, never both, and the drone planner plans only the
+        lines it sends by drone, so the problem built now is the one built after it."""
+        self.discard()
+        self._routings = await self._start_round(pending)
+
+    def discard(self) -> None:
+        """Drop routings :meth:`prepare` started and :meth:`dispatch` did not commit (the round
+        ended early): their threads finish within the time budget, their answers unread."""
+        for routing in self._routings or ():
+            if not routing.solving.done():
+                routing.solving.cancel()
+        self._routings = None
+
+    async def dispatch(self, pending: Sequence[Record]) -> int:
         """``pending``: every open delivery request, in queue order (the dispatcher's)."""
+        routings = self._routings
+        self._routings = None
+        if routings is None:  # not prepared (called on its own): route now
+            routings = await self._start_round(pending)
+        planned = 0
+        try:
+            while routings:
+                routing = routings.pop(0)
+                try:
+                    planned += await self._commit_shift(routing)
+                except StreetfleetError as exc:
+                    log.warning(
+                        "shuttle.plan_failed", shuttle_plan_id=routing.spec.id, error=str(exc)
+                    )
+        finally:
+            for routing in routings:
+                routing.solving.cancel()
+        return planned
+
+    async def _start_round(self, pending: Sequence[Record]) -> list[_Routing]:
+        """The start of the planner's round: the plans (re-read every few seconds), the round
+        hooks, then each active shift's routing started (see :meth:`_route_shift`)."""
         clock = self.ctx.clock
         if clock.monotonic() - self._plans_read_at > world_floor(clock.speed, PLANS_REFRESH_S, 1.0):
             self._plans = await plan_specs(self.ctx.store)
@@ -208,16 +277,24 @@ class VanShuttlePlanner:
         for hook in self.on_round:
             await hook()
         now = clock.now()
-        planned = 0
-        for spec in self._plans:
-            shift = spec.shift_at(now)
-            if shift is None:
-                continue
-            try:
-                planned += await self._plan_shift(spec, shift, pending)
-            except StreetfleetError as exc:
-                log.warning("shuttle.plan_failed", shuttle_plan_id=spec.id, error=str(exc))
-        return planned
+        routings: list[_Routing] = []
+        try:
+            for spec in self._plans:
+                shift = spec.shift_at(now)
+                if shift is None:
+                    continue
+                try:
+                    routing = await self._route_shift(spec, shift, pending)
+                except StreetfleetError as exc:
+                    log.warning("shuttle.plan_failed", shuttle_plan_id=spec.id, error=str(exc))
+                    continue
+                if routing is not None:
+                    routings.append(routing)
+        except BaseException:
+            for routing in routings:
+                routing.solving.cancel()
+            raise
+        return routings
 
     def vans_of(self, spec: PlanSpec) -> list[VanView]:
         """The plan's vans, sorted out (see the module docstring)."""
@@ -281,7 +358,12 @@ class VanShuttlePlanner:
             out.append(VanView(vid, entry, vs, "free"))
         return out
 
-    async def _plan_shift(self, spec: PlanSpec, shift: Shift, pending: list[RequestRecord]) -> int:
+    async def _route_shift(
+        self, spec: PlanSpec, shift: Shift, pending: Sequence[Record]
+    ) -> _Routing | None:
+        """Sort the shift's vans out and, when a free van has work that changed (or the
+        re-plan interval passed), build the van problem and start PyVRP on it in a worker
+        thread; None when there is nothing to route."""
         clock = self.ctx.clock
         vans = self.vans_of(spec)
         for v in vans:
@@ -290,25 +372,25 @@ class VanShuttlePlanner:
         free = [v for v in vans if v.status == "free"]
         if not free:
             self._free_before[spec.id] = frozenset()
-            return 0
+            return None
         free_ids = frozenset(v.id for v in free)
         newly_free = free_ids != self._free_before.get(spec.id)
         self._free_before[spec.id] = free_ids
         since_work = clock.monotonic() - self._work_at.get(spec.id, -math.inf)
         if not newly_free and since_work < world_floor(clock.speed, WORK_REFRESH_S, 0.5):
-            return 0
+            return None
         self._work_at[spec.id] = clock.monotonic()
         skus = {s.id: s for s in await self.ctx.store.skus()}
         lines = await self._work(spec, skus, pending)
         if not lines:
             self._signature.pop(spec.id, None)
-            return 0
+            return None
         signature = (free_ids, tuple(sorted((x.request_id, x.sku_id, x.units) for x in lines)))
         since_plan = clock.monotonic() - self._planned_at.get(spec.id, -math.inf)
         if self._signature.get(spec.id) == signature and since_plan < world_floor(
             clock.speed, self.cfg.replan_interval_s, 5.0
         ):
-            return 0
+            return None
         self._signature[spec.id] = signature
         self._planned_at[spec.id] = clock.monotonic()
         max_boxes = min(v.max_boxes for v in free)
@@ -322,23 +404,26 @@ class VanShuttlePlanner:
         speed_kmh = min([self.cfg.max_speed_kmh, *speeds])
         problem, by_id = self._problem(spec, shift, stops, vans, speed_kmh)
         settings = self._routing_settings(free)
-        vp = await asyncio.to_thread(
-            plan_vans, problem, settings, previous=self._previous.get(spec.id)
+        solving = asyncio.ensure_future(
+            asyncio.to_thread(plan_vans, problem, settings, previous=self._previous.get(spec.id))
         )
+        return _Routing(spec, shift, tuple(free), by_id, solving)
+
+    async def _commit_shift(self, routing: _Routing) -> int:
+        """Wait for the routing's answer, then commit each free van's first trip as a mission
+        and record why the rest waits."""
+        spec, shift, free, by_id = routing.spec, routing.shift, routing.free, routing.by_id
+        vp = await routing.solving
         self._previous[spec.id] = vp
         planned = 0
         committed: dict[str, tuple[str, RoutedTrip]] = {}
+        firsts: list[tuple[VanView, RoutedTrip]] = []
         for v in free:
             trips = sorted((t for t in vp.trips_of(v.id) if not t.started), key=lambda t: t.number)
-            if not trips:
-                continue
-            try:
-                mission = await self._commit_trip(spec, shift, v, trips[0], by_id, vp)
-            except Conflict as exc:
-                log.info("shuttle.trip_conflict", vehicle_id=v.id, error=exc.message)
-                self._signature.pop(spec.id, None)
-                continue
-            committed[v.id] = (mission.id, trips[0])
+            if trips:
+                firsts.append((v, trips[0]))
+        for v, trip, mission in await self._commit_trips(spec, shift, firsts, by_id, vp):
+            committed[v.id] = (mission.id, trip)
             self.host.spawn(mission)
             planned += 1
         taken = {id(t) for _, t in committed.values()}
@@ -349,7 +434,7 @@ class VanShuttlePlanner:
     # --- work, problem, settings --------------------------------------------------------------
 
     async def _work(
-        self, spec: PlanSpec, skus: dict[str, Sku], pending: list[RequestRecord]
+        self, spec: PlanSpec, skus: dict[str, Sku], pending: Sequence[Record]
     ) -> list[Line]:
         """The plan's van work: unassigned allocated lines (``missions.open_work``) of open
         delivery requests for its communities and warehouse that the mode choice sends by
@@ -467,6 +552,50 @@ class VanShuttlePlanner:
 
     # --- committing a trip --------------------------------------------------------------------
 
+    async def _commit_trips(
+        self,
+        spec: PlanSpec,
+        shift: Shift,
+        firsts: Sequence[tuple[VanView, RoutedTrip]],
+        by_id: dict[str, StopLoad],
+        vp: VanPlan,
+    ) -> list[tuple[VanView, RoutedTrip, Mission]]:
+        """Commit each van's first trip: all in one transaction, and one by one (each in its
+        own) when that one refuses, so that a trip whose request closed meanwhile does not hold
+        back the others.
+
+        Why one transaction: a round that sends 40 vans out committed 40 transactions, each
+        a few statements through the database's thread, right after the routing; together
+        they were a second's worth of a round over 5,000 open requests
+        (``docs/benchmarks.md``, dispatch)."""
+        if len(firsts) > 1:
+            batch = _TripBatch()
+            try:
+                async with self.ctx.store.transaction() as s:
+                    batch.session = s
+                    done = [
+                        (v, t, await self._commit_trip(spec, shift, v, t, by_id, vp, batch))
+                        for v, t in firsts
+                    ]
+            except Conflict as exc:
+                log.info("shuttle.trips_conflict", error=exc.message, trips=len(firsts))
+            else:
+                self._trips_committed(batch.events, batch.request_ids)
+                return done
+        out = []
+        for v, t in firsts:
+            try:
+                out.append((v, t, await self._commit_trip(spec, shift, v, t, by_id, vp)))
+            except Conflict as exc:
+                log.info("shuttle.trip_conflict", vehicle_id=v.id, error=exc.message)
+                self._signature.pop(spec.id, None)
+        return out
+
+    def _trips_committed(self, events: list[MissionEvent], request_ids: set[str]) -> None:
+        self.ctx.journal.published(*events)
+        for rid in request_ids:
+            self._waits.pop(rid, None)
+
     async def _commit_trip(
         self,
         spec: PlanSpec,
@@ -475,7 +604,10 @@ class VanShuttlePlanner:
         routed: RoutedTrip,
         by_id: dict[str, StopLoad],
         vp: VanPlan,
+        batch: _TripBatch | None = None,
     ) -> Mission:
+        """Commit one trip as a mission (in ``batch``'s transaction when given: its events
+        are then published by the caller once that commits)."""
         world, now = self.ctx.world, self.ctx.clock.now()
         mission_id = new_id()
         groups: dict[str, list[StopLoad]] = {}
@@ -562,9 +694,16 @@ class VanShuttlePlanner:
             d.subject_id: d.reason for d in vp.decisions if d.kind == DecisionKind.ASSIGNMENT
         }
         late = {d.subject_id: d.reason for d in vp.decisions if d.kind == DecisionKind.DEADLINE}
+        # the events are stored with Store.insert_events, never session.add: rows built
+        # without the ORM's bookkeeping (Journal.row), a trip records one per request
         j = self.ctx.journal
         events: list[MissionEvent] = []
-        async with self.ctx.store.transaction() as s:
+        async with contextlib.AsyncExitStack() as stack:
+            s = (
+                batch.session
+                if batch is not None and batch.session is not None
+                else await stack.enter_async_context(self.ctx.store.transaction())
+            )
             s.add(mission)
             await s.flush()
             s.add(
@@ -587,7 +726,7 @@ class VanShuttlePlanner:
                 ).all()
             }
             events.append(
-                j.event(
+                j.row(
                     EventKind.STATE,
                     f"trip {number} of {van.id}'s shift planned: {tp.boxes} boxes, "
                     f"{tp.kg:.0f} kg to {len(loads)} communities, back at "
@@ -603,7 +742,7 @@ class VanShuttlePlanner:
                 why = " | ".join(reasons[st.id] for st in parts if st.id in reasons)
                 notes = [late[st.id] for st in parts if st.id in late]
                 events.append(
-                    j.event(
+                    j.row(
                         EventKind.DECISION,
                         f"load {ld.load_id}: {ld.describe()}. {why}"
                         + (f" Deadline: {'; '.join(notes)}" if notes else ""),
@@ -623,7 +762,7 @@ class VanShuttlePlanner:
                         raise Conflict(f"request {rid} is no longer open", request_id=rid)
                     carried = {ln.sku_id: ln.units for ln in ld.lines if ln.request_id == rid}
                     what = ", ".join(f"{q} {k}" for k, q in carried.items())
-                    ev = j.event(
+                    ev = j.row(
                         EventKind.DECISION,
                         f"{what} on {van.id}'s trip {number} (load {ld.load_id}), "
                         f"unloaded at the gate by {hhmm(ld.eta or 0)}",
@@ -635,7 +774,7 @@ class VanShuttlePlanner:
                     )
                     events.append(ev)
                     if req.state == RequestState.APPROVED:
-                        st_ev = j.event(
+                        st_ev = j.row(
                             EventKind.STATE,
                             f"scheduled on mission {mission_id} ({van.id}, trip {number})",
                             mission_id=mission_id,
@@ -652,9 +791,12 @@ class VanShuttlePlanner:
                         events.append(st_ev)
             await s.flush()
             await self.ctx.store.insert_events(events, s)
-        self.ctx.journal.published(*events)
-        for rid in {r for ld in loads for r in ld.request_ids}:
-            self._waits.pop(rid, None)
+        rids_done = {r for ld in loads for r in ld.request_ids}
+        if batch is not None:
+            batch.events += events
+            batch.request_ids |= rids_done
+        else:
+            self._trips_committed(events, rids_done)
         log.info(
             "shuttle.trip_planned",
             mission_id=mission_id,
