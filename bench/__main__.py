@@ -37,6 +37,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
         ["--no-target", "--requests", "200", "--communities", "12", "--vehicles", "8",
          "--backlog", "0.4", "--round-every", "900"],
     ),
+    # the control API under wrk, against bare FastAPI answering the same JSON
+    "api": ("api", [], ["--seconds", "3"]),
 }  # fmt: skip
 """Benchmark name → (module, full-run arguments, quick-run arguments)."""
 

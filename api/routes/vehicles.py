@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from pydantic_core import to_json
 
 from api.auth import AnyoneDep
 from api.deps import RuntimeDep
 from api.schemas import MAX_ID, EventOut, VehicleOut
-from api.views import event_out, vehicle_out
+from api.views import busy_vehicles, event_out, vehicle_dict, vehicle_out
 from fleet.errors import NotFound
 
 router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"])
@@ -19,9 +20,11 @@ VEHICLE_EVENT_KIND = "vehicle"
 
 
 @router.get("", response_model=list[VehicleOut])
-async def list_vehicles(rt: RuntimeDep, who: AnyoneDep) -> list[VehicleOut]:
+async def list_vehicles(rt: RuntimeDep, who: AnyoneDep) -> Response:
     """Every vehicle the links have discovered, with its live status."""
-    return [vehicle_out(rt, e) for e in sorted(rt.registry, key=lambda e: e.info.id)]
+    busy = busy_vehicles(rt)
+    rows = [vehicle_dict(rt, e, busy) for e in sorted(rt.registry, key=lambda e: e.info.id)]
+    return Response(to_json(rows), media_type="application/json")
 
 
 @router.get("/{vehicle_id}", response_model=VehicleOut)
