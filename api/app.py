@@ -23,6 +23,7 @@ from api.routes import (
     accounts,
     broadcasts,
     clips,
+    commands,
     decisions,
     inventory,
     live,
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.add_middleware(AuditTrail)  # outermost: it sees every answer, a 500 problem included
     app.include_router(auth.router)
     app.include_router(accounts.router)
-    for module in (requests, missions, vehicles, inventory, decisions, broadcasts, clips):
+    for module in (requests, missions, vehicles, commands, inventory, decisions, broadcasts, clips):
         app.include_router(module.router)
     app.include_router(shuttle_routes.router)
 

@@ -34,6 +34,7 @@ from missions.broadcast.outcome import settle_all
 from missions.broadcast.service import BroadcastService
 from missions.builtin import KINDS
 from missions.catalogue import default_skus
+from missions.commands import CommandService
 from missions.context import MissionContext
 from missions.journal import Journal
 from missions.service import MissionService
@@ -61,6 +62,8 @@ class Runtime:
     """The broker vans and payloads use (the embedded one when ``mqtt.url`` is unset)."""
     broadcasts: BroadcastService
     """Broadcast requests, clips and proofs of coverage."""
+    commands: CommandService
+    """Operators' commands to vehicles and their records."""
 
     def mavlink_links(self) -> list[MavlinkLink]:
         """The MAVLink UDP endpoints the supervisor opened."""
@@ -140,7 +143,10 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
                 journal=Journal(clock, bus),
                 settings=settings,
             )
-            async with MissionService(ctx, KINDS) as missions:
+            async with (
+                MissionService(ctx, KINDS) as missions,
+                CommandService(ctx, missions) as commands,
+            ):
                 broadcasts = BroadcastService.from_settings(ctx, missions.dispatcher.kick)
                 await settle_all(ctx)  # flights that ended while the service was down
                 yield Runtime(
@@ -154,4 +160,5 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
                     missions=missions,
                     mqtt_url=mqtt_url,
                     broadcasts=broadcasts,
+                    commands=commands,
                 )

@@ -159,6 +159,11 @@ class DroneControl(Protocol):
 
     async def start_mission(self, first_item: int = 0) -> None: ...
 
+    async def resume_mission(self) -> None:
+        """Continue the uploaded mission from its current item after a hold (PX4: Mission
+        mode, which goes on from the current item)."""
+        ...
+
     async def upload_geofence(self, fence: Geofence) -> None: ...
 
     async def download_geofence(self) -> Geofence:

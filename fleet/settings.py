@@ -414,6 +414,14 @@ class ShuttleSettings(_Section):
         return v
 
 
+class CommandSettings(_Section):
+    """Operators' commands to vehicles (``docs/api.md``, "Vehicle commands")."""
+
+    state_timeout_s: float = Field(30.0, gt=0)
+    """World seconds from sending a command until the vehicle must be seen in the commanded
+    state (mode, paused, order gone); later, the command ends ``timed_out``."""
+
+
 class SimSettings(_Section):
     """The simulated fleet started by ``streetfleet demo``."""
 
@@ -456,6 +464,7 @@ class Settings(BaseSettings):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     requests: RequestSettings = Field(default_factory=RequestSettings)
     shuttle: ShuttleSettings = Field(default_factory=ShuttleSettings)
+    commands: CommandSettings = Field(default_factory=CommandSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

@@ -17,6 +17,9 @@ same for a drone sortie, a broadcast flight and a van trip, and lives here once
   ``skip_while_lost`` the status of a vehicle whose link is lost is not judged (a van's last
   state is stale; a drone's telemetry stops anyway but PX4 flies on); with
   ``hold_deadline_while_lost`` the deadline waits while the vehicle is unheard;
+* an operator's **hold** (:meth:`Follower.hold` / :meth:`Follower.release`: a drone held in
+  PX4 Hold, a van paused): the deadline does not run while the vehicle is held (it moves on by
+  the time held);
 * a **stop request** (the run was cancelled, or its vehicle taken out of service): the
   ``stop`` hook runs once (send the drone home, cancel the van's order), then following goes on
   until the vehicle says it is done;
@@ -94,6 +97,19 @@ class Follower:
         self.notes = notes
         self.stop_sent = False
         """Whether the ``stop`` hook has run."""
+        self.held_since: float | None = None
+        """World time (``clock.time()``) an operator held the vehicle, while held."""
+
+    def hold(self) -> None:
+        """The vehicle is held by an operator: its deadline stops running."""
+        if self.held_since is None:
+            self.held_since = self.clock.time()
+
+    def release(self) -> None:
+        """The hold ended: the deadline moves on by the time held."""
+        if self.held_since is not None:
+            self.deadline += max(0.0, self.clock.time() - self.held_since)
+            self.held_since = None
 
     async def follow(
         self,
@@ -116,7 +132,9 @@ class Follower:
         while True:
             remaining = self.deadline - clock.time()
             if remaining <= 0:
-                if not (self.hold_deadline_while_lost and lost_since is not None):
+                if self.held_since is None and not (
+                    self.hold_deadline_while_lost and lost_since is not None
+                ):
                     await overdue()
                     return
                 remaining = self.poll_s

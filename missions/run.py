@@ -24,6 +24,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import structlog
@@ -38,6 +39,7 @@ from fleet.store.retry import retrying
 from fleet.store.tables import Mission, MissionEvent, StockMovement, Task
 from missions.bookkeeping import cancel_request, settle_request
 from missions.context import MissionContext
+from missions.follow import Follower
 from missions.journal import EventKind
 from missions.preflight import secure_drone
 from missions.states import (
@@ -50,6 +52,20 @@ from missions.states import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StopCommand:
+    """How the vehicle is stopped when a cancel comes with its own command (an operator's
+    ``land`` instead of the return a cancel sends; an operator's ``cancel_order``): the run's
+    ``stop`` hook sends it in place of its own, so that the command and the cancel are one."""
+
+    send: Callable[[], Awaitable[None]]
+    """Sends the command; raises the ``VehicleError`` of a refusal."""
+    phase: Phase | None = None
+    """The phase the mission enters once the vehicle took it (None: the run's own)."""
+    doing: str = ""
+    """What the vehicle does now, for the record (``landing where it is``)."""
 
 
 class MissionRun(ABC):
@@ -69,7 +85,12 @@ class MissionRun(ABC):
         """Why the vehicle refused this mission before starting it (set by the run); the
         dispatcher then rests the vehicle for a while instead of offering it the next one."""
         self._cancel_requeue = False
+        self._stop_command: StopCommand | None = None
         self._resuming = MissionState(mission.state) == MissionState.UNDERWAY
+        self.follower: Follower | None = None
+        """The follower of the vehicle once the run follows it (runs set it)."""
+        self.held_by: str | None = None
+        """Who holds the vehicle and why, while an operator holds it (``held by ...``)."""
 
     @property
     def vehicle_id(self) -> str:
@@ -420,11 +441,47 @@ class MissionRun(ABC):
         """Whether the run was asked to stop (the follower's ``stop_requested`` hook)."""
         return self._cancel_requested is not None
 
-    def cancel(self, reason: str, *, requeue: bool = False) -> None:
+    def cancel(
+        self, reason: str, *, requeue: bool = False, stop: StopCommand | None = None
+    ) -> None:
         """Ask the run to stop: before take-off it stops at once, in flight the drone returns.
-        Its requests are cancelled with it, or with ``requeue`` go back to the queue."""
+        Its requests are cancelled with it, or with ``requeue`` go back to the queue. ``stop``
+        replaces the command the run sends its vehicle (an operator's command)."""
         self._cancel_requested = reason
         self._cancel_requeue = requeue
+        self._stop_command = stop
+        if self.follower is not None:
+            self.follower.release()  # a hold ends with the mission
+
+    def withdraw_cancel(self) -> None:
+        """Forget a cancel whose operator's command the vehicle refused: the vehicle goes on
+        with the mission, and so does the run (a later cancel stops it again)."""
+        self._cancel_requested = None
+        self._cancel_requeue = False
+        self._stop_command = None
+        if self.follower is not None:
+            self.follower.stop_sent = False
+
+    def _take_stop_command(self) -> StopCommand | None:
+        """The operator's stop command, once."""
+        stop, self._stop_command = self._stop_command, None
+        return stop
+
+    async def hold_for(self, text: str, **data: Any) -> None:
+        """An operator holds the vehicle (a drone in Hold, a van paused): noted on the record;
+        the mission's deadline stops running until :meth:`end_hold`."""
+        self.held_by = text
+        if self.follower is not None:
+            self.follower.hold()
+        await self.note(EventKind.DECISION, text, held=True, **data)
+
+    async def end_hold(self, text: str, **data: Any) -> None:
+        """The operator's hold ended (the vehicle resumed): noted; the deadline runs again,
+        later by the time held."""
+        self.held_by = None
+        if self.follower is not None:
+            self.follower.release()
+        await self.note(EventKind.DECISION, text, held=False, **data)
 
     async def run(self) -> None:
         try:
@@ -485,8 +542,10 @@ class DroneRun(MissionRun):
             if MissionState(self.mission.state) in MISSION_TERMINAL:
                 self.ctx.airspace.release(self.mission.id)
 
-    def cancel(self, reason: str, *, requeue: bool = False) -> None:
-        super().cancel(reason, requeue=requeue)
+    def cancel(
+        self, reason: str, *, requeue: bool = False, stop: StopCommand | None = None
+    ) -> None:
+        super().cancel(reason, requeue=requeue, stop=stop)
         if MissionState(self.mission.state) != MissionState.UNDERWAY:
             self.ctx.airspace.release(self.mission.id)  # it will not take off
 
@@ -581,13 +640,23 @@ class DroneRun(MissionRun):
         return entry, entry.control
 
     async def _recall_for_cancel(self) -> None:
-        """The mission was cancelled in flight: the drone returns (the follower's ``stop``)."""
+        """The mission was cancelled in flight: the drone returns (the follower's ``stop``), or
+        does what the operator's command that cancelled it says (:class:`StopCommand`)."""
+        stop = self._take_stop_command()
         try:
+            if stop is not None:
+                await stop.send()
+                await self.set_phase(
+                    stop.phase or Phase.RETURN,
+                    f"cancelled: {self._cancel_requested}; {stop.doing or 'returning'}",
+                )
+                return
             _, drone = self._drone()
             await drone.return_to_launch()
             await self.set_phase(Phase.RETURN, f"cancelled: {self._cancel_requested}; returning")
         except StreetfleetError as exc:
-            await self.note(EventKind.VEHICLE, f"return to launch failed: {exc.message}")
+            what = "the operator's command" if stop is not None else "return to launch"
+            await self.note(EventKind.VEHICLE, f"{what} failed: {exc.message}")
 
     async def _send_home(self, why: str) -> None:
         """Command a return to launch because ``why``, noting the outcome."""

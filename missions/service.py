@@ -27,7 +27,7 @@ from missions.journal import EventKind
 from missions.kinds import KindPlugin
 from missions.requests import RequestService
 from missions.routing.decisions import Decision, DecisionKind
-from missions.run import MissionRun
+from missions.run import MissionRun, StopCommand
 from missions.states import (
     MISSION_ACTIVE,
     REQUEST_OPEN,
@@ -389,9 +389,20 @@ class MissionService:
         self.dispatcher.kick()
         return mv
 
-    async def cancel_mission(self, mission_id: str, actor: str, reason: str) -> Mission:
+    def run_of(self, vehicle_id: str) -> MissionRun | None:
+        """The run of the mission a vehicle is running, if any."""
+        for run in self.runs.values():
+            if run.mission.vehicle_id == vehicle_id:
+                return run
+        return None
+
+    async def cancel_mission(
+        self, mission_id: str, actor: str, reason: str, *, stop: StopCommand | None = None
+    ) -> Mission:
         """Cancel a mission: before take-off it stops at once; in flight the drone returns and
-        the mission ends ``cancelled`` when it has landed (the load comes back to stock)."""
+        the mission ends ``cancelled`` when it has landed (the load comes back to stock).
+        ``stop``: an operator's command that stops the vehicle instead of the run's own
+        (``missions.commands``: a ``land``, a ``cancel_order``)."""
         m = await self.ctx.store.get_mission(mission_id)
         if m.state not in MISSION_ACTIVE:
             raise Conflict(f"mission {mission_id} is already {m.state}", mission_id=mission_id)
@@ -399,6 +410,6 @@ class MissionService:
         if run is None:
             raise NotFound("running mission", mission_id)
         why = f"cancelled by {actor}" + (f": {reason}" if reason else "")
-        run.cancel(why)
+        run.cancel(why, stop=stop)
         self.ctx.registry.touch(run.vehicle_id)  # let the run see it now
         return run.mission

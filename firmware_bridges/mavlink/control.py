@@ -10,6 +10,8 @@ Each method returns when the vehicle has confirmed, or raises a
 * ``land``/``hold``/``return_to_launch``/``set_mode``: MAV_CMD_DO_SET_MODE with param1 =
   MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, param2 = PX4 main mode, param3 = sub mode (as QGC does);
 * ``start_mission``: MAV_CMD_MISSION_START (PX4 arms a disarmed vehicle and starts);
+* ``resume_mission``: MAV_CMD_DO_SET_MODE to AUTO.MISSION (PX4 goes on from the current item,
+  as QGC's "Continue mission" after a Hold does; MISSION_START would restart at ``param1``);
 * ``upload_mission``: mission protocol, then the vehicle's verdict (see below);
 * ``upload_geofence``/``upload_rally``: mission protocol with the fence/rally type;
 * ``release_payload``: MAV_CMD_DO_GRIPPER release (PX4: IN_PROGRESS, then ACCEPTED);
@@ -174,6 +176,9 @@ class MavlinkDrone(VehicleSession):
 
     async def return_to_launch(self) -> None:
         await self.set_mode(FlightMode.RTL)
+
+    async def resume_mission(self) -> None:
+        await self.set_mode(FlightMode.MISSION)
 
     async def start_mission(self, first_item: int = 0) -> None:
         last = max(len(self.mission_items) - 1, first_item)

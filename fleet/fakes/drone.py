@@ -70,6 +70,7 @@ MAV_COMMANDS = {
     "hold": "MAV_CMD_DO_SET_MODE",
     "return_to_launch": "MAV_CMD_DO_SET_MODE",
     "start_mission": "MAV_CMD_MISSION_START",
+    "resume_mission": "MAV_CMD_DO_SET_MODE",
     "release_payload": "MAV_CMD_DO_GRIPPER",
 }
 """The MAVLink command each port method sends (named in ``CommandRejected.fields``)."""
@@ -494,6 +495,28 @@ class FakeDrone(FaultControls):
         t.armed = True
         t.mode = FlightMode.MISSION
         t.mission.current = first_item
+        t.mission.state = MissionRunState.ACTIVE
+        self._publish()
+
+    async def resume_mission(self) -> None:
+        await self._command("resume_mission")
+        t = self.truth
+        if self.plan is None or t.mission.state not in (
+            MissionRunState.PAUSED,
+            MissionRunState.ACTIVE,
+            MissionRunState.NOT_STARTED,
+        ):
+            name = MAV_COMMANDS["resume_mission"]
+            raise CommandRejected(
+                f"{self.vehicle_id} refused {name}: TEMPORARILY_REJECTED (no valid mission)",
+                vehicle_id=self.vehicle_id,
+                command=name,
+                result="TEMPORARILY_REJECTED",
+                reason="Switching to Mission is currently not possible: no valid mission",
+            )
+        if not self.flying:
+            return
+        t.mode = FlightMode.MISSION
         t.mission.state = MissionRunState.ACTIVE
         self._publish()
 

@@ -357,3 +357,45 @@ class ShuttleTrip(SQLModel, table=True):
     number: int
     """1, 2, ... within the van's shift."""
     created_at: datetime = _ts()
+
+
+class VehicleCommand(SQLModel, table=True):
+    """An operator's command to one vehicle (``missions.commands``): what was asked, by whom and
+    why, and each step of its life (accepted, sent, acknowledged, then succeeded, failed or
+    timed out), with the vehicle's own words when it refused."""
+
+    __tablename__ = "vehicle_command"
+    __table_args__ = (
+        sa.UniqueConstraint("idempotency_key", "vehicle_id", name="uq_vehicle_command_key"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    vehicle_id: str = Field(max_length=64, index=True)
+    vehicle_kind: str = Field(max_length=16)
+    command: str = Field(max_length=16)
+    """``return``, ``land``, ``hold``, ``resume``, ``pause``, ``cancel_order``."""
+    state: str = Field(max_length=16, index=True)
+    """``accepted``, ``sent``, ``acknowledged``, ``succeeded``, ``failed``, ``timed_out``."""
+    reason: str = Field(max_length=1000)
+    """Why the operator asked (required)."""
+    requested_by: str = Field(max_length=100)
+    """The principal's username."""
+    role: str = Field(default="", max_length=24)
+    idempotency_key: str | None = Field(default=None, max_length=100)
+    """Client-chosen key: a retried POST returns this record instead of a second command."""
+    batch_id: str | None = Field(default=None, max_length=36, index=True)
+    """Set on every record of one fleet-wide command."""
+    mission_id: str | None = Field(default=None, max_length=36, index=True)
+    """The mission the vehicle was running when the command was accepted."""
+    accepted_at: datetime = _ts(index=True)
+    sent_at: datetime | None = _ts(default=None)
+    acknowledged_at: datetime | None = _ts(default=None)
+    ended_at: datetime | None = _ts(default=None)
+    outcome: str = Field(default="", max_length=1000)
+    """How it ended: the state observed, the refusal, or what was missing at the timeout."""
+    vehicle_result: str | None = Field(default=None, max_length=64)
+    """The vehicle's answer code when it refused (MAVLink COMMAND_ACK result name, VDA 5050
+    error type)."""
+    vehicle_words: str | None = Field(default=None, max_length=1000)
+    """What the vehicle said when it refused (PX4's texts or events, the VDA 5050 error
+    description)."""

@@ -320,6 +320,7 @@ class DroneBroadcastRun(DroneRun):
             deadline=started + limit + FLIGHT_MARGIN_S,
             notes=Notes(lost="link lost; the drone continues its mission"),
         )
+        self.follower = follower
 
         async def update(entry: VehicleEntry) -> bool:
             nonlocal took_off, fresh

@@ -257,6 +257,7 @@ class DroneDeliveryRun(DroneRun):
             hold_deadline_while_lost=True,
             notes=Notes(lost=LOST_NOTE),
         )
+        self.follower = follower
 
         def vehicle_event(ev: FleetEvent) -> bool:
             return (
@@ -298,7 +299,7 @@ class DroneDeliveryRun(DroneRun):
                 if progress.state == MissionRunState.COMPLETE:
                     seq = len(self.dp.plan.items)
                 if took_off and not recalled:
-                    await self.set_phase(self._phase_of(seq))
+                    await self.set_phase(Phase.WAIT if self.held_by else self._phase_of(seq))
                     self.ctx.airspace.progress(self.mission.id, seq, clock.time())
                 if not released and took_off and seq > self.dp.gripper_index and not recalled:
                     released = True

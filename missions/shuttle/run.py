@@ -265,6 +265,7 @@ class ShuttleRun(MissionRun):
             skip_while_lost=True,
             notes=Notes(lost="link {link}; the van keeps driving its trip"),
         )
+        self.follower = follower
 
         async def wants_stop() -> bool:
             nonlocal next_service_check
@@ -565,8 +566,9 @@ class ShuttleRun(MissionRun):
     async def _cancel_and_confirm(self) -> bool:
         """Cancel the van's order (the follower's ``stop``); True once the van confirmed it. A
         rejected or unanswered cancel is an operator alert; the mission goes on."""
+        stop = self._take_stop_command()
         try:
-            await self._control().cancel_trip()
+            await (stop.send if stop is not None else self._control().cancel_trip)()
         except StreetfleetError as exc:
             what = "rejected" if isinstance(exc, CommandRejected) else "did not confirm"
             self._cancel_refused = f"it {what} cancelOrder: {exc.message}"

@@ -15,6 +15,7 @@ import itertools
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -901,4 +902,201 @@ async def home_by_its_own_failsafe(
     req = await wait_request(http, request_id, 1800 / drones.speed + 60, drones.check)
     assert req["state"] == "delivered", req["events"]
     assert mission_id in req["missions"] and len(req["missions"]) == 2, req["missions"]
+    return m
+
+
+# --- operators' commands to drones -----------------------------------------------------------
+
+COMMAND_FINAL = frozenset({"succeeded", "failed", "timed_out"})
+"""Command states after which the record no longer changes."""
+OPERATOR = "ops-li"
+"""The operator account the command scenarios act as."""
+HELD_DELIVERY: dict[str, Any] = {"drone_missions": {"max_flight_s": 420.0}}
+"""Settings of :func:`hold_then_resume`: C02 is about 275 s away and back, so a hold longer
+than the rest of these 420 s would end the mission as overdue if holding did not stop its
+deadline."""
+
+
+async def post_command(
+    http: httpx.AsyncClient,
+    vehicle_id: str,
+    command: str,
+    reason: str,
+    *,
+    key: str | None = None,
+    expect: int = 201,
+) -> dict[str, Any]:
+    """``POST /v1/vehicles/{id}/commands``; returns the record (or the problem)."""
+    headers = {"Idempotency-Key": key} if key else {}
+    r = await http.post(
+        f"/v1/vehicles/{vehicle_id}/commands",
+        json={"command": command, "reason": reason},
+        headers=headers,
+    )
+    assert r.status_code == expect, r.text
+    body: dict[str, Any] = r.json()
+    if expect in (200, 201):
+        assert r.headers["Location"] == f"/v1/commands/{body['id']}"
+    return body
+
+
+async def wait_command(
+    http: httpx.AsyncClient, command_id: str, timeout: float, check: Check | None = None
+) -> dict[str, Any]:
+    """Follow a command's record until it is final."""
+
+    async def final() -> dict[str, Any] | None:
+        rec: dict[str, Any] = (await http.get(f"/v1/commands/{command_id}")).json()
+        return rec if rec["state"] in COMMAND_FINAL else None
+
+    result: dict[str, Any] = await eventually(
+        _checked(final, check), timeout=timeout, interval=0.2, message="the command ends"
+    )
+    return result
+
+
+def check_life_cycle(rec: dict[str, Any], state: str = "succeeded") -> None:
+    """A command's record went accepted -> sent -> acknowledged -> ``state``, in order, by
+    the operator."""
+    assert rec["state"] == state, rec
+    assert rec["requested_by"] == OPERATOR and rec["role"] == "operator", rec
+    times = [rec["accepted_at"], rec["sent_at"], rec["acknowledged_at"], rec["ended_at"]]
+    assert all(times), rec
+    assert times == sorted(times), rec
+
+
+async def delivery_in_flight(
+    svc: RunningService, drones: Drones, community: Community, away_m: float = 0.0
+) -> tuple[str, dict[str, Any]]:
+    """One drone flies medicine to ``community``; returns the request id and its mission once
+    the drone cruises towards the drop point, at least ``away_m`` from its pad."""
+    http = svc.http
+    await add_stock(http, "medicine", 50)
+    await wait_ready(http, 1, drones.ready_timeout, drones.check)
+    req = await post_urgent_medicine(http, community)
+
+    async def cruising() -> dict[str, Any] | None:
+        r = (await http.get(f"/v1/requests/{req['id']}")).json()
+        for mission_id in r["missions"]:
+            m: dict[str, Any] = (await http.get(f"/v1/missions/{mission_id}")).json()
+            if m["state"] == "underway" and m["phase"] == "go_to":
+                v = (await http.get(f"/v1/vehicles/{m['vehicle_id']}")).json()
+                pad = svc.runtime.world.pad(m["plan"]["pad_id"])
+                here = LatLon(v["position"]["lat"], v["position"]["lon"])
+                if distance_m(here, pad.location) >= away_m:
+                    return m
+        return None
+
+    mission: dict[str, Any] = await eventually(
+        _checked(cruising, drones.check),
+        timeout=300 / drones.speed + drones.ready_timeout,
+        message="the drone is on its way",
+    )
+    return req["id"], mission
+
+
+def _reasons(mission: dict[str, Any]) -> list[str]:
+    return [e["reason"] for e in mission["events"]]
+
+
+async def hold_then_resume(
+    svc: RunningService, drones: Drones, community: Community
+) -> dict[str, Any]:
+    """An operator holds a drone on its way to ``community`` (PX4 Hold), longer than the
+    mission's deadline (settings :data:`HELD_DELIVERY`), then resumes it: the hold is
+    acknowledged and seen (mode ``hold``), a retried POST with the same Idempotency-Key gives
+    the same record (200), the mission stays ``underway`` past its deadline with "held by" on
+    its record, the resume continues the mission (mode ``mission``) and the delivery completes.
+    Returns the completed mission."""
+    http = svc.http
+    ops = await svc.client(OPERATOR, "operator")
+    speed = drones.speed
+    limit = svc.settings.drone_missions.max_flight_s
+    request_id, mission = await delivery_in_flight(svc, drones, community)
+    drone = mission["vehicle_id"]
+    key = f"hold-{mission['id']}"
+    hold = await post_command(ops, drone, "hold", "crane working at the drop point", key=key)
+    assert hold["mission_id"] == mission["id"], hold
+    again = await post_command(
+        ops, drone, "hold", "crane working at the drop point", key=key, expect=200
+    )
+    assert again["id"] == hold["id"]
+    hold = await wait_command(http, hold["id"], 60 / speed + 30, drones.check)
+    check_life_cycle(hold)
+    assert "hold" in hold["outcome"], hold
+    listed = (await http.get(f"/v1/vehicles/{drone}/commands")).json()
+    assert [c["id"] for c in listed] == [hold["id"]]
+
+    # held past the mission's deadline: still under way, still holding
+    started = (await http.get(f"/v1/missions/{mission['id']}")).json()["started_at"]
+    deadline = datetime.fromisoformat(started).timestamp() + limit
+    await eventually(
+        _checked(lambda: drones.clock.time() > deadline + 20, drones.check),
+        timeout=(limit + 60) / speed + 30,
+        message="the mission's deadline passes while the drone is held",
+    )
+    m = (await http.get(f"/v1/missions/{mission['id']}")).json()
+    assert m["state"] == "underway", m["reason"]
+    assert m["phase"] == "wait", m["phase"]
+    assert any(r == f"held by {OPERATOR}: crane working at the drop point" for r in _reasons(m))
+    v = (await http.get(f"/v1/vehicles/{drone}")).json()
+    assert v["mode"] == "hold" and v["landed"] == "in_air", v
+
+    resume = await post_command(ops, drone, "resume", "crane gone")
+    resume = await wait_command(http, resume["id"], 60 / speed + 30, drones.check)
+    check_life_cycle(resume)
+    assert "mission" in resume["outcome"], resume
+
+    req = await wait_request(http, request_id, 1200 / speed + 60, drones.check)
+    assert req["state"] == "delivered", req["events"]
+    m = await wait_mission(http, mission["id"], 600 / speed + 60, drones.check)
+    assert m["state"] == "completed", m["reason"]
+    reasons = _reasons(m)
+    assert f"resumed by {OPERATOR}: crane gone" in reasons
+    assert f"hold commanded by {OPERATOR}: crane working at the drop point" in reasons
+    assert m["result"]["release_distance_m"] <= 5.0
+    listed = (await http.get(f"/v1/vehicles/{drone}/commands")).json()
+    assert [c["command"] for c in listed] == ["resume", "hold"]  # newest first
+    oldest = (await http.get(f"/v1/vehicles/{drone}/commands", params={"order": "oldest"})).json()
+    assert [c["command"] for c in oldest] == ["hold", "resume"]
+    return m
+
+
+async def stop_in_flight(
+    svc: RunningService, drones: Drones, community: Community, command: str
+) -> dict[str, Any]:
+    """An operator commands ``return`` or ``land`` to a drone on its way to ``community``: the
+    command succeeds (mode ``rtl`` / ``land``) and the mission ends as a cancelled one does
+    (``cancelled`` once the drone is down and disarmed, the load back to stock, the request
+    cancelled), the command on its record. Returns the mission."""
+    assert command in ("return", "land")
+    http = svc.http
+    ops = await svc.client(OPERATOR, "operator")
+    request_id, mission = await delivery_in_flight(svc, drones, community, away_m=80.0)
+    drone = mission["vehicle_id"]
+    rec = await post_command(ops, drone, command, "thunderstorm coming")
+    rec = await wait_command(http, rec["id"], 60 / drones.speed + 30, drones.check)
+    check_life_cycle(rec)
+    mode = {"return": "rtl", "land": "land"}[command]
+    assert rec["outcome"] in (f"mode {mode} reported", "landed"), rec
+    m = await wait_mission(http, mission["id"], 900 / drones.speed + 60, drones.check)
+    assert m["state"] == "cancelled", m["reason"]
+    assert f"cancelled by {OPERATOR}: {command} commanded: thunderstorm coming" in m["reason"]
+    reasons = _reasons(m)
+    assert f"{command} commanded by {OPERATOR}: thunderstorm coming" in reasons
+    phases = [e["data"]["phase"] for e in m["events"] if e["kind"] == "phase"]
+    assert ("return" if command == "return" else "landing") in phases
+    assert not m["result"].get("released")
+    req = (await http.get(f"/v1/requests/{request_id}")).json()
+    assert req["state"] == "cancelled", req["state"]
+    ledger = (await http.get("/v1/warehouses/W1/ledger", params={"request_id": request_id})).json()
+    kinds = [mv["kind"] for mv in ledger]
+    assert "load" in kinds and "return" in kinds and "deliver" not in kinds, kinds
+    pad = svc.runtime.world.pad(m["plan"]["pad_id"])
+    here = m["result"]["landing_position"]
+    away = distance_m(LatLon(here[0], here[1]), pad.location)
+    if command == "return":
+        assert away <= 3.0, away
+    else:
+        assert away > 50.0, away  # it landed where it was, on its way out
     return m
