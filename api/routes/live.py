@@ -1,35 +1,37 @@
-"""``/v1/world`` and ``/v1/events/stream``: the operating area as GeoJSON and a live event feed.
+"""``/v1/world``, ``/v1/events/stream`` and ``/v1/events/ws``: the operating area as GeoJSON
+and the live feed (``api.stream``) as Server-Sent Events and over a WebSocket.
 
-The feed is Server-Sent Events: one ``data:`` line of JSON per mission event (state changes,
-phases, decisions, payload actions) and per vehicle event (discovery, link, status texts,
-failsafes), for the dashboard and for other departments' consumers. A slow client loses the
-oldest events (the bus never blocks) and is told how many with an ``event: dropped`` message.
+The feed carries every recorded mission event (state changes, phases, decisions, payload
+actions) and vehicle event (discovery, link, status texts, failsafes) with its id, resumable,
+and vehicle telemetry at most twice a second per vehicle, for the dashboard and for other
+departments' consumers; each caller sees what its role and communities allow.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from api.auth import ANY, Allow, AnyoneDep
+from api.auth import ANY, Allow, AnyoneDep, Unauthenticated
 from api.deps import RuntimeDep
 from api.runtime import Runtime
+from api.schemas import MAX_ID
+from api.stream import feed
 from fleet.accounts import Principal
-from fleet.errors import NotFound
-from fleet.events import FleetEvent, VehicleEvent
 from fleet.world import World
-from missions.journal import MissionEventPublished
 
 router = APIRouter(prefix="/v1", tags=["live"])
 
 KEEPALIVE_S = 15.0
 """Real seconds between keep-alive comments on an idle stream."""
+TELEMETRY_HZ = 2.0
+"""Telemetry messages per second per vehicle, at most."""
 
 
 def _ring(points: tuple[tuple[float, float], ...]) -> list[list[float]]:
@@ -113,81 +115,108 @@ async def get_world(rt: RuntimeDep, who: AnyoneDep) -> dict[str, Any]:
     return world_geojson(rt.world)
 
 
-def _event_json(event: FleetEvent) -> dict[str, Any]:
-    kind = "mission_event" if isinstance(event, MissionEventPublished) else "vehicle_event"
-    return {"type": kind, **dataclasses.asdict(event)}
+def _after(request_after: int | None, last_event_id: str | None) -> int | None:
+    """Where a feed resumes: ``?after_id=``, else the SSE ``Last-Event-ID`` header."""
+    if request_after is not None:
+        return request_after
+    if last_event_id and last_event_id.strip().isdigit():
+        return int(last_event_id.strip())
+    return None
 
 
-class Scope:
-    """Which events a member of community staff sees: mission events of their communities'
-    requests and of missions that carry their work; no vehicle events. Lookups are cached for
-    the life of the stream."""
-
-    def __init__(self, rt: Runtime, who: Principal) -> None:
-        self.rt, self.who = rt, who
-        self._requests: dict[str, bool] = {}
-        self._missions: dict[str, bool] = {}
-
-    async def visible(self, event: FleetEvent) -> bool:
-        if not self.who.scoped:
-            return True
-        if not isinstance(event, MissionEventPublished):
-            return False
-        if event.request_id is not None:
-            seen = self._requests.get(event.request_id)
-            if seen is None:
-                try:
-                    rec = await self.rt.store.get_request(event.request_id)
-                    seen = self.who.may_act_for(rec.request.community_id)
-                except NotFound:
-                    seen = False
-                self._requests[event.request_id] = seen
-            if seen:
-                return True
-        if event.mission_id is not None:
-            seen = self._missions.get(event.mission_id)
-            if seen is None:
-                tasks = await self.rt.store.mission_tasks(event.mission_id)
-                seen = any(self.who.may_act_for(t.community_id) for t in tasks)
-                self._missions[event.mission_id] = seen
-            return seen
-        return False
-
-
-@router.get("/events/stream", response_class=StreamingResponse)
+@router.get(
+    "/events/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The live feed"}},
+)
 async def stream_events(
     request: Request,
     rt: RuntimeDep,
     who: Annotated[Principal, Depends(Allow(*ANY, query_token=True))],
+    after_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    telemetry: Annotated[bool, Query(description="Send vehicle telemetry (2 Hz)")] = True,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: mission and vehicle events as they happen. Browsers' EventSource
-    cannot send headers: it may pass the access token as ``?access_token=``. Community staff
-    see the mission events of their communities' work only."""
-    scope = Scope(rt, who)
-    sub = rt.bus.subscribe(
-        lambda e: isinstance(e, MissionEventPublished | VehicleEvent), maxsize=1000
+    """Server-Sent Events (``api.stream``): every recorded request, mission and vehicle event
+    with its ``id`` (resume with ``Last-Event-ID`` or ``?after_id=``: nothing is lost or sent
+    twice), and ``event: telemetry`` messages with each vehicle's live status, at most 2 Hz per
+    vehicle. Browsers' EventSource cannot send headers: it may pass the access token as
+    ``?access_token=``. Community staff see their communities' work only."""
+    items = feed(
+        rt,
+        who,
+        _after(after_id, last_event_id),
+        telemetry_hz=TELEMETRY_HZ,
+        telemetry=telemetry,
     )
 
     async def body() -> AsyncIterator[str]:
-        dropped = 0
         try:
             yield ": streetfleet events\n\n"
+            next_item = asyncio.ensure_future(anext(items))
             while not await request.is_disconnected():
-                try:
-                    async with asyncio.timeout(KEEPALIVE_S):
-                        event = await sub.get()
-                except TimeoutError:
+                done, _ = await asyncio.wait({next_item}, timeout=KEEPALIVE_S)
+                if not done:
                     yield ": keep-alive\n\n"
                     continue
-                if not await scope.visible(event):
-                    continue
-                if sub.dropped != dropped:
-                    yield f"event: dropped\ndata: {sub.dropped - dropped}\n\n"
-                    dropped = sub.dropped
-                yield f"data: {json.dumps(_event_json(event), default=str)}\n\n"
+                msg = next_item.result()
+                next_item = asyncio.ensure_future(anext(items))
+                text = json.dumps(msg, default=str)
+                if msg["type"] == "telemetry":
+                    yield f"event: telemetry\ndata: {text}\n\n"
+                else:
+                    yield f"id: {msg['id']}\ndata: {text}\n\n"
+            next_item.cancel()
         finally:
-            sub.close()
+            await items.aclose()
 
     return StreamingResponse(
         body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
     )
+
+
+@router.websocket("/events/ws")
+async def events_websocket(
+    ws: WebSocket,
+    after_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    telemetry: bool = True,
+) -> None:
+    """The same feed as ``/v1/events/stream`` over a WebSocket: one JSON text message each
+    (events carry their ``id``; resume with ``?after_id=``). Authenticate with
+    ``Authorization: Bearer`` or ``X-API-Key`` on the upgrade request, or ``?access_token=``
+    (browsers cannot set headers on a WebSocket); without valid credentials the socket is
+    closed with code 1008 (policy violation) and the reason."""
+    auth = ws.app.state.auth
+    token = (
+        ws.headers.get("x-api-key")
+        or ws.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        or ws.query_params.get("access_token", "")
+    )
+    try:
+        if not token:
+            raise Unauthenticated("no credentials")
+        who = await auth.from_token(token)
+    except Unauthenticated as exc:
+        await ws.accept()  # accepted first, so that the client reads the code and the reason
+        await ws.close(code=1008, reason=exc.message[:120])
+        return
+    await ws.accept()
+    rt: Runtime = ws.app.state.runtime
+    items = feed(rt, who, after_id, telemetry_hz=TELEMETRY_HZ, telemetry=telemetry)
+
+    async def closed() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                await ws.receive_text()  # the client sends nothing we need; this sees it leave
+
+    watcher = asyncio.create_task(closed())
+    try:
+        async for msg in items:
+            if watcher.done():
+                break
+            await ws.send_text(json.dumps(msg, default=str))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        watcher.cancel()
+        await items.aclose()

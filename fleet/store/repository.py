@@ -996,6 +996,12 @@ class Store:
         async with self.transaction() as s:
             await self.insert_events(rows, s)
 
+    async def last_event_id(self) -> int:
+        """The id of the newest recorded event (0 when there is none)."""
+        async with self._sessions() as s:
+            q = select(sa.func.max(MissionEvent.id))
+            return (await s.exec(q)).one() or 0
+
     async def events(
         self,
         *,
