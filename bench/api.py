@@ -100,7 +100,18 @@ def wrk(
     url: str, headers: dict[str, str], seconds: int, connections: int, body: Any | None, tmp: Path
 ) -> dict[str, float]:
     """Load ``url`` with wrk; requests/s, p50/p99 (ms), non-2xx answers and socket errors."""
-    cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    cmd = [
+        "wrk",
+        "-t",
+        "1",
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     if body is not None:
