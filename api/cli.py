@@ -213,10 +213,17 @@ def demo(
     ] = 1,
     speed: Annotated[float, typer.Option(min=1, max=100, help="Time acceleration")] = 5.0,
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+    first_port: Annotated[
+        int,
+        typer.Option(
+            min=1024, max=65000, help="UDP port of the first drone's link (one per drone after it)"
+        ),
+    ] = 14540,
     config: ConfigOpt = None,
 ) -> None:
     """The service with a simulated fleet on embedded defaults: no external service needed."""
-    first = 14540
+    first = first_port
+    _ports_free(port, [first + i for i in range(drones + speakers)])
     settings = _settings(
         config,
         service={"port": port, "environment": "development"},
@@ -302,6 +309,28 @@ def demo(
             )
 
     _run(main())
+
+
+def _ports_free(http_port: int, udp_ports: list[int]) -> None:
+    """Stop with a clear message, before anything starts, when a port the demo needs is taken
+    (another demo, a PX4 SITL, another service)."""
+    import socket
+
+    taken: list[str] = []
+    for kind, ports in ((socket.SOCK_STREAM, [http_port]), (socket.SOCK_DGRAM, udp_ports)):
+        for p in ports:
+            with socket.socket(socket.AF_INET, kind) as sock:
+                try:
+                    sock.bind(("127.0.0.1", p))
+                except OSError:
+                    taken.append(f"{'TCP' if kind == socket.SOCK_STREAM else 'UDP'} {p}")
+    if taken:
+        typer.echo(
+            f"streetfleet: {', '.join(taken)} already in use on 127.0.0.1 (another demo, a PX4 "
+            "SITL or another service?): stop it, or choose --port / --first-port",
+            err=True,
+        )
+        raise typer.Exit(2)
 
 
 async def _seed_demo_stock(settings: Settings) -> None:
