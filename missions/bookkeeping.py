@@ -18,6 +18,7 @@ A delivery request's state follows its work (``docs/missions.md``):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -281,3 +282,61 @@ async def close_at_deadline(ctx: MissionContext, s: Session, rec: Record) -> lis
         closed_at=ctx.clock.now(),
     )
     return [ev]
+
+
+async def settle_planned(
+    ctx: MissionContext,
+    s: Session,
+    planned: Sequence[tuple[str, str, str | None, str | None]],
+) -> list[MissionEvent]:
+    """:func:`settle_request` for many delivery requests, each just given a task on a planned
+    mission: ``(request_id, reason, mission_id, vehicle_id)``. The same states, events and
+    compare-and-set as one :func:`settle_request` per request, in three reads for them all
+    (their rows locked) and one write per kind of move (``Store.move_requests``); the rare
+    request that would close or go back to ``approved`` takes :func:`settle_request` itself.
+
+    Why: a dispatch round starts a sortie on every free drone, and settling them one by one
+    (four reads and a write each) was most of the drone planner's commit
+    (``docs/benchmarks.md``, dispatch)."""
+    store, j = ctx.store, ctx.journal
+    ids = [p[0] for p in planned]
+    states = await store.request_states(ids, s)
+    items = await store.item_rows(ids, session=s)
+    on_missions = await store.mission_states_of_tasks(
+        ids, task_states=(TaskState.ASSIGNED,), session=s
+    )
+    events: list[MissionEvent] = []
+    rows: list[MissionEvent] = []
+    moves: dict[tuple[str, str], list[tuple[str, str | None]]] = defaultdict(list)
+    for rid, reason, mission_id, vehicle_id in planned:
+        src = states.get(rid)
+        lines = items.get(rid, [])
+        if src is None or all(i.delivered >= i.quantity for i in lines) or rid not in on_missions:
+            # unknown, closing or back to approved: the one-by-one rule (it reads again)
+            events += await settle_request(
+                ctx, s, rid, reason, mission_id=mission_id, vehicle_id=vehicle_id
+            )
+            continue
+        if src not in DELIVERY_OPEN:
+            continue
+        underway = any(m == MissionState.UNDERWAY for m in on_missions[rid])
+        dst: str = RequestState.IN_PROGRESS if underway else RequestState.SCHEDULED
+        if dst == src:
+            continue
+        rows.append(
+            j.row(
+                EventKind.STATE,
+                reason,
+                request_id=rid,
+                mission_id=mission_id,
+                vehicle_id=vehicle_id,
+                from_state=src,
+                to_state=dst,
+            )
+        )
+        moves[(src, dst)].append((rid, None))
+        states[rid] = dst
+    for (src, dst), changed in moves.items():
+        await store.move_requests(changed, from_state=src, to_state=dst, session=s)
+    await store.insert_events(rows, s)
+    return events + rows

@@ -36,6 +36,7 @@ from fleet.errors import (
 )
 from fleet.ledger import MOVEMENT_EFFECTS as LEDGER_EFFECTS
 from fleet.ledger import MovementKind, effect, quantity_problem
+from fleet.store.bulk import BulkStatement
 from fleet.store.db import DatabaseUrl, migrate
 from fleet.store.retry import is_transient
 from fleet.store.rows import ItemRow, RequestRow, RowRecord
@@ -77,6 +78,7 @@ _ITEMS = SQLModel.metadata.tables["request_item"]
 _REQUESTS = SQLModel.metadata.tables["request"]
 _EVENTS = SQLModel.metadata.tables["mission_event"]
 _TASKS = SQLModel.metadata.tables["task"]
+_MISSIONS = SQLModel.metadata.tables["mission"]
 """Tables for the batched writes and bulk reads (Core statements: no ORM object per row)."""
 
 _EVENT_COLUMNS = (
@@ -90,6 +92,60 @@ _EVENT_COLUMNS = (
     "reason",
     "data",
 )
+
+_INSERT_EVENTS = BulkStatement(sa.insert(_EVENTS), _EVENT_COLUMNS)
+_LEDGER_COLUMNS = (
+    "at",
+    "warehouse_id",
+    "sku_id",
+    "kind",
+    "quantity",
+    "on_hand_after",
+    "reserved_after",
+    "request_id",
+    "mission_id",
+    "actor",
+    "note",
+)
+_INSERT_LEDGER = BulkStatement(sa.insert(_MOVEMENTS), _LEDGER_COLUMNS)
+_SET_WAREHOUSES = BulkStatement(
+    sa.update(_REQUESTS)
+    .where(_REQUESTS.c.id == sa.bindparam("rid"))
+    .values(
+        warehouse_id=sa.bindparam("wh"),
+        details=sa.bindparam("det", type_=sa.JSON),
+        version=_REQUESTS.c.version + 1,
+    ),
+    ("rid", "wh", "det"),
+)
+_ADD_ALLOCATED = BulkStatement(
+    sa.update(_ITEMS)
+    .where(
+        _ITEMS.c.id == sa.bindparam("item"),
+        _ITEMS.c.sku_id == sa.bindparam("sku"),
+        _ITEMS.c.allocated + sa.bindparam("d", type_=sa.Integer) >= 0,
+        _ITEMS.c.allocated + sa.bindparam("d", type_=sa.Integer) <= _ITEMS.c.quantity,
+    )
+    .values(allocated=_ITEMS.c.allocated + sa.bindparam("d", type_=sa.Integer)),
+    ("item", "sku", "d"),
+)
+_MOVE_REQUESTS = BulkStatement(
+    sa.update(_REQUESTS)
+    .where(_REQUESTS.c.id == sa.bindparam("rid"), _REQUESTS.c.state == sa.bindparam("src"))
+    .values(
+        state=sa.bindparam("dst"),
+        warehouse_id=sa.func.coalesce(
+            sa.bindparam("wh", type_=sa.String), _REQUESTS.c.warehouse_id
+        ),
+        version=_REQUESTS.c.version + 1,
+    ),
+    ("rid", "src", "dst", "wh"),
+)
+"""The batched writes' statements (:mod:`fleet.store.bulk`: compiled once, no work per row)."""
+_MISSION_COLUMNS = tuple(c.name for c in _MISSIONS.columns)
+_TASK_COLUMNS = tuple(c.name for c in _TASKS.columns)
+_INSERTS: dict[tuple[str, tuple[str, ...]], BulkStatement] = {}
+"""Plain inserts by (table, columns) (``Store.insert_rows``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,7 +534,7 @@ class Store:
                 )
             )
         ).one()
-        await s.exec(sa.insert(movements), params=ledger)
+        await _INSERT_LEDGER.run(s, ledger)
         ids = list(
             (
                 await s.exec(
@@ -506,22 +562,11 @@ class Store:
     ) -> None:
         """``allocated += delta`` on each changed request line, guarded like ``count_item``;
         ``Conflict`` when any line refused (the caller's transaction then rolls back)."""
-        items = _ITEMS
-        guarded = (
-            sa.update(items)
-            .where(
-                items.c.id == sa.bindparam("item"),
-                items.c.sku_id == sku_id,
-                items.c.allocated + sa.bindparam("d") >= 0,
-                items.c.allocated + sa.bindparam("d") <= items.c.quantity,
-            )
-            .values(allocated=items.c.allocated + sa.bindparam("d"))
-        )
-        rows = [{"item": c.item_id, "d": c.delta} for c in changes]
+        rows = [{"item": c.item_id, "sku": sku_id, "d": c.delta} for c in changes]
         if self.engine.dialect.supports_sane_multi_rowcount:  # SQLite, psycopg
             for start in range(0, len(rows), _CHUNK):
                 chunk = rows[start : start + _CHUNK]
-                if (await s.exec(guarded, params=chunk)).rowcount != len(chunk):
+                if await _ADD_ALLOCATED.run(s, chunk) != len(chunk):
                     raise Conflict(
                         f"a request line of {sku_id} is gone or its allocation left its "
                         "bounds during a reallocation",
@@ -529,7 +574,7 @@ class Store:
                     )
             return
         for c, row in zip(changes, rows, strict=True):
-            if (await s.exec(guarded, params=row)).rowcount != 1:
+            if await _ADD_ALLOCATED.run(s, [row]) != 1:
                 raise Conflict(
                     f"request {c.request_id} line {sku_id}: cannot add allocated {c.delta:+}",
                     request_id=c.request_id,
@@ -543,27 +588,101 @@ class Store:
         bumping each one's version (the allocation step's warehouse choices)."""
         if not choices:
             return
-        t = _REQUESTS
-        await session.exec(
-            sa.update(t)
-            .where(t.c.id == sa.bindparam("rid"))
-            .values(
-                warehouse_id=sa.bindparam("wh"),
-                details=sa.bindparam("det", type_=sa.JSON),
-                version=t.c.version + 1,
-            ),
-            params=[{"rid": r, "wh": w, "det": d} for r, w, d in choices],
-        )
+        await _SET_WAREHOUSES.run(session, [{"rid": r, "wh": w, "det": d} for r, w, d in choices])
 
     async def insert_events(self, events: Sequence[MissionEvent], session: AsyncSession) -> None:
         """Store many events in the caller's transaction in one statement (their ids are
         not read back: use ``session.add`` for an event whose id is needed)."""
         if not events:
             return
-        await session.exec(
-            sa.insert(_EVENTS),
-            params=[{c: getattr(ev, c) for c in _EVENT_COLUMNS} for ev in events],
+        await _INSERT_EVENTS.run(
+            session, [{c: getattr(ev, c) for c in _EVENT_COLUMNS} for ev in events]
         )
+
+    async def insert_rows(
+        self, table: str, rows: Sequence[dict[str, Any]], session: AsyncSession
+    ) -> None:
+        """Insert many rows of ``table`` (keys: column names, the same in every row) in the
+        caller's transaction, in one statement without an ORM object or SQLAlchemy's work per
+        row (:mod:`fleet.store.bulk`): the dispatch round's missions, tasks and trips. Give
+        every column the ORM would fill from its defaults (``Mission.phase``...)."""
+        if not rows:
+            return
+        keys = tuple(rows[0])
+        bulk = _INSERTS.get((table, keys))
+        if bulk is None:
+            bulk = _INSERTS[(table, keys)] = BulkStatement(
+                sa.insert(SQLModel.metadata.tables[table]), keys
+            )
+        await bulk.run(session, rows)
+
+    async def insert_missions(self, missions: Sequence[Mission], session: AsyncSession) -> None:
+        """Store new missions (built, never added to a session) with :meth:`insert_rows`: the
+        objects stay detached, as the dispatch round hands them to their runs."""
+        await self.insert_rows(
+            "mission", [{c: getattr(m, c) for c in _MISSION_COLUMNS} for m in missions], session
+        )
+
+    async def insert_tasks(self, tasks: Sequence[Task], session: AsyncSession) -> None:
+        """Store new tasks (built, never added to a session) with :meth:`insert_rows`."""
+        await self.insert_rows(
+            "task", [{c: getattr(t, c) for c in _TASK_COLUMNS} for t in tasks], session
+        )
+
+    async def mission_states_of_tasks(
+        self, request_ids: Iterable[str], *, task_states: Iterable[str], session: AsyncSession
+    ) -> dict[str, list[str]]:
+        """Per request of ``request_ids``, the states of the missions its tasks in
+        ``task_states`` are on (requests without such a task left out), in one query."""
+        ids = sorted(set(request_ids))
+        if not ids:
+            return {}
+        t, m = _TASKS, _MISSIONS
+        rows = await (await session.connection()).execute(
+            sa.select(t.c.request_id, m.c.state)
+            .join(m, m.c.id == t.c.mission_id)
+            .where(t.c.request_id.in_(ids), t.c.state.in_(list(task_states)))
+        )
+        out: dict[str, list[str]] = {}
+        for rid, state in rows:
+            out.setdefault(rid, []).append(state)
+        return out
+
+    async def request_states(
+        self, request_ids: Iterable[str], session: AsyncSession
+    ) -> dict[str, str]:
+        """The state of each of ``request_ids`` (absent ones left out), their rows locked for
+        the caller's transaction (``FOR UPDATE`` where the database has it)."""
+        ids = sorted(set(request_ids))
+        if not ids:
+            return {}
+        t = _REQUESTS
+        rows = await (await session.connection()).execute(
+            sa.select(t.c.id, t.c.state).where(t.c.id.in_(ids)).with_for_update()
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def move_requests(
+        self,
+        moves: Sequence[tuple[str, str | None]],
+        *,
+        from_state: str,
+        to_state: str,
+        session: AsyncSession,
+    ) -> None:
+        """Move many requests from ``from_state`` to ``to_state`` in the caller's transaction,
+        each ``(request_id, warehouse_id)`` also setting its warehouse (kept when None) and
+        bumping its version: the compare-and-set of :meth:`update_request` for a whole round's
+        trips in one statement. ``Conflict`` (the caller's transaction rolls back) when any of
+        them is no longer in ``from_state``."""
+        if not moves:
+            return
+        rows = [{"rid": r, "wh": w, "src": from_state, "dst": to_state} for r, w in moves]
+        if await _MOVE_REQUESTS.run(session, rows) != len(rows):
+            raise Conflict(
+                f"a request left {from_state} while it was being moved to {to_state}",
+                state=from_state,
+            )
 
     async def ledger(
         self,

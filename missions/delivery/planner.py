@@ -19,7 +19,7 @@ from fleet.store.rows import Record
 from fleet.store.tables import Mission, MissionEvent, Task
 from fleet.vehicle import LandedState, LinkState
 from fleet.world import Pad
-from missions.bookkeeping import settle_request
+from missions.bookkeeping import settle_planned
 from missions.context import MissionContext
 from missions.decision_log import decision_event
 from missions.delivery.fleet import DroneFleet
@@ -191,15 +191,16 @@ class DroneDeliveryPlanner:
         transaction, and one by one (each in its own) when that one refuses, so that a request
         that moved on meanwhile does not hold back the others; returns how many started.
 
-        Why one transaction: the first round of a day starts a sortie on every free drone,
-        and one transaction each (a mission, its task, its events, the request settled) was a
-        large part of the drone planner's time (``docs/benchmarks.md``, dispatch)."""
+        Why one transaction, written as plain rows (``Store.insert_missions``,
+        ``insert_tasks``, ``insert_events``) with the requests settled together
+        (:func:`~missions.bookkeeping.settle_planned`): the first round of a day starts a
+        sortie on every free drone, and one transaction each (a mission, its task, its
+        events, the request read and settled) was a large part of the drone planner's time
+        (``docs/benchmarks.md``, dispatch)."""
         if len(sorties) > 1:
-            events: list[MissionEvent] = []
             try:
                 async with self.ctx.store.transaction() as s:
-                    for so in sorties:
-                        events += await self._write(s, so)
+                    events = await self._write(s, sorties)
             except Conflict as exc:
                 log.info("dispatch.sorties_conflict", error=exc.message, sorties=len(sorties))
             else:
@@ -211,7 +212,7 @@ class DroneDeliveryPlanner:
         for so in sorties:
             try:
                 async with self.ctx.store.transaction() as s:
-                    events = await self._write(s, so)
+                    events = await self._write(s, [so])
             except Conflict as exc:
                 await self._wait(so.rec, f"could not be planned now: {exc.message}")
                 continue
@@ -274,46 +275,55 @@ class DroneDeliveryPlanner:
         )
         return _Sortie(rec, vid, mission, task, chosen, late)
 
-    async def _write(self, s: Session, so: _Sortie) -> list[MissionEvent]:
-        """Store one sortie in the transaction ``s``: its mission, task and events, and its
-        request settled (``scheduled``); returns the events to publish once it commits."""
-        req = so.rec.request
-        mission, task, vid = so.mission, so.task, so.vehicle_id
-        j = self.ctx.journal
+    async def _write(self, s: Session, sorties: Sequence[_Sortie]) -> list[MissionEvent]:
+        """Store sorties in the transaction ``s``: their missions, tasks and events, and their
+        requests settled (``scheduled``); returns the events to publish once it commits."""
+        store, j = self.ctx.store, self.ctx.journal
         events: list[MissionEvent] = []
-        s.add(mission)
-        await s.flush()
-        task.mission_id = mission.id
-        s.add(task)
-        await s.flush()
-        chosen = replace(so.chosen, plan_ref=mission.id)
-        events.append(
-            decision_event(
-                self.ctx, chosen, mission_id=mission.id, request_id=req.id, vehicle_id=vid
-            )
-        )
-        if so.late is not None:
+        for so in sorties:
+            req, mission, vid = so.rec.request, so.mission, so.vehicle_id
+            so.task.mission_id = mission.id
+            chosen = replace(so.chosen, plan_ref=mission.id)
             events.append(
-                decision_event(self.ctx, so.late, mission_id=mission.id, request_id=req.id)
+                decision_event(
+                    self.ctx,
+                    chosen,
+                    mission_id=mission.id,
+                    request_id=req.id,
+                    vehicle_id=vid,
+                    row=True,
+                )
             )
-        events.append(
-            j.event(
-                EventKind.STATE,
-                "mission planned",
-                mission_id=mission.id,
-                vehicle_id=vid,
-                to_state=MissionState.PLANNED,
+            if so.late is not None:
+                events.append(
+                    decision_event(
+                        self.ctx, so.late, mission_id=mission.id, request_id=req.id, row=True
+                    )
+                )
+            events.append(
+                j.row(
+                    EventKind.STATE,
+                    "mission planned",
+                    mission_id=mission.id,
+                    vehicle_id=vid,
+                    to_state=MissionState.PLANNED,
+                )
             )
-        )
-        for ev in events:
-            s.add(ev)
-        events += await settle_request(
+        await store.insert_missions([so.mission for so in sorties], s)
+        await store.insert_tasks([so.task for so in sorties], s)
+        await store.insert_events(events, s)
+        events += await settle_planned(
             self.ctx,
             s,
-            req.id,
-            f"scheduled on mission {mission.id} ({vid})",
-            mission_id=mission.id,
-            vehicle_id=vid,
+            [
+                (
+                    so.rec.request.id,
+                    f"scheduled on mission {so.mission.id} ({so.vehicle_id})",
+                    so.mission.id,
+                    so.vehicle_id,
+                )
+                for so in sorties
+            ],
         )
         return events
 

@@ -35,14 +35,14 @@ reasons already recorded); the routing itself is in :mod:`missions.routing`, the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import sqlalchemy as sa
 import structlog
 from sqlmodel import col, select
 
@@ -50,7 +50,7 @@ from fleet.errors import Conflict, StreetfleetError
 from fleet.registry import VehicleEntry
 from fleet.store.repository import Session
 from fleet.store.rows import Record
-from fleet.store.tables import Mission, MissionEvent, Request, ShuttleTrip, Sku, Task, new_id
+from fleet.store.tables import Mission, MissionEvent, ShuttleTrip, Sku, new_id
 from fleet.van import VanCapabilities, VanControl, VanState
 from fleet.vehicle import LinkState, VehicleKind
 from missions.context import MissionContext
@@ -73,7 +73,7 @@ from missions.routing.vans import plan_vans
 from missions.run import MissionRun
 from missions.shuttle.loads import Line, StopLoad, cut_stops, lines_of
 from missions.shuttle.plans import PlanSpec, Shift
-from missions.shuttle.records import plan_specs, trip_count
+from missions.shuttle.records import plan_specs
 from missions.shuttle.run import ShuttleRun, drivable
 from missions.shuttle.timing import world_floor
 from missions.shuttle.trips import DELIVERY, LoadLine, LoadPlan, TripPlan, load_id_for
@@ -166,12 +166,24 @@ class VanView:
 
 
 @dataclass(slots=True)
-class _TripBatch:
-    """Trips committed in one transaction (``VanShuttlePlanner._commit_trips``)."""
+class _Trip:
+    """A van trip built as a mission with its rows and records, not yet stored
+    (``VanShuttlePlanner._build_trip``)."""
 
-    session: Session | None = None
-    events: list[MissionEvent] = field(default_factory=list)
-    request_ids: set[str] = field(default_factory=set)
+    van: VanView
+    routed: RoutedTrip
+    mission: Mission
+    plan: TripPlan
+    number: int
+    trip_row: dict[str, Any]
+    """Its ``shuttle_trip`` row."""
+    tasks: list[dict[str, Any]]
+    """Its ``task`` rows, one per request and load."""
+    loads: list[LoadPlan]
+    head: MissionEvent
+    """The trip's ``planned`` event."""
+    per_load: list[tuple[MissionEvent, list[tuple[str, MissionEvent]]]]
+    """Each load's decision, with each request's record of what the load carries of it."""
 
 
 @dataclass(slots=True)
@@ -564,39 +576,72 @@ class VanShuttlePlanner:
         own) when that one refuses, so that a trip whose request closed meanwhile does not hold
         back the others.
 
-        Why one transaction: a round that sends 40 vans out committed 40 transactions, each
-        a few statements through the database's thread, right after the routing; together
-        they were a second's worth of a round over 5,000 open requests
-        (``docs/benchmarks.md``, dispatch)."""
-        if len(firsts) > 1:
-            batch = _TripBatch()
+        Why one transaction, written as plain rows (``Store.insert_rows``, one statement per
+        table for all the trips; ``Store.move_requests`` for the requests they schedule): a
+        round that sends 40 vans out committed 40 transactions, then one ORM ``Task`` per
+        request carried (about 1,500 in the first round over 5,000 open requests) with a
+        flush per trip; together they were the largest part of the van planner on the round's
+        path (``docs/benchmarks.md``, dispatch)."""
+        numbers = await self._trip_numbers(spec, shift, [v.id for v, _ in firsts])
+        built = [
+            self._build_trip(spec, shift, v, t, by_id, vp, numbers.get(v.id, 0) + 1)
+            for v, t in firsts
+        ]
+        if len(built) > 1:
             try:
                 async with self.ctx.store.transaction() as s:
-                    batch.session = s
-                    done = [
-                        (v, t, await self._commit_trip(spec, shift, v, t, by_id, vp, batch))
-                        for v, t in firsts
-                    ]
+                    events = await self._write_trips(s, spec, built)
             except Conflict as exc:
-                log.info("shuttle.trips_conflict", error=exc.message, trips=len(firsts))
+                log.info("shuttle.trips_conflict", error=exc.message, trips=len(built))
             else:
-                self._trips_committed(batch.events, batch.request_ids)
-                return done
+                self._trips_committed(events, built)
+                return [(b.van, b.routed, b.mission) for b in built]
         out = []
-        for v, t in firsts:
+        for b in built:
             try:
-                out.append((v, t, await self._commit_trip(spec, shift, v, t, by_id, vp)))
+                async with self.ctx.store.transaction() as s:
+                    events = await self._write_trips(s, spec, [b])
             except Conflict as exc:
-                log.info("shuttle.trip_conflict", vehicle_id=v.id, error=exc.message)
+                log.info("shuttle.trip_conflict", vehicle_id=b.van.id, error=exc.message)
                 self._signature.pop(spec.id, None)
+                continue
+            self._trips_committed(events, [b])
+            out.append((b.van, b.routed, b.mission))
         return out
 
-    def _trips_committed(self, events: list[MissionEvent], request_ids: set[str]) -> None:
-        self.ctx.journal.published(*events)
-        for rid in request_ids:
-            self._waits.pop(rid, None)
+    async def _trip_numbers(
+        self, spec: PlanSpec, shift: Shift, van_ids: list[str]
+    ) -> dict[str, int]:
+        """Trips each of ``van_ids`` has been given in this shift of the plan (one query)."""
+        if not van_ids:
+            return {}
+        async with self.ctx.store.transaction() as s:
+            q = (
+                select(ShuttleTrip.vehicle_id, sa.func.count())
+                .where(
+                    ShuttleTrip.shuttle_plan_id == spec.id,
+                    col(ShuttleTrip.vehicle_id).in_(van_ids),
+                    ShuttleTrip.shift_day == shift.day,
+                )
+                .group_by(col(ShuttleTrip.vehicle_id))
+            )
+            return {vid: int(n) for vid, n in (await s.exec(q)).all()}
 
-    async def _commit_trip(
+    def _trips_committed(self, events: list[MissionEvent], built: Sequence[_Trip]) -> None:
+        self.ctx.journal.published(*events)
+        for b in built:
+            for ld in b.loads:
+                for rid in ld.request_ids:
+                    self._waits.pop(rid, None)
+            log.info(
+                "shuttle.trip_planned",
+                mission_id=b.mission.id,
+                vehicle_id=b.van.id,
+                boxes=b.plan.boxes,
+                communities=len(b.loads),
+            )
+
+    def _build_trip(
         self,
         spec: PlanSpec,
         shift: Shift,
@@ -604,10 +649,10 @@ class VanShuttlePlanner:
         routed: RoutedTrip,
         by_id: dict[str, StopLoad],
         vp: VanPlan,
-        batch: _TripBatch | None = None,
-    ) -> Mission:
-        """Commit one trip as a mission (in ``batch``'s transaction when given: its events
-        are then published by the caller once that commits)."""
+        number: int,
+    ) -> _Trip:
+        """One trip as a mission with its rows and records, not yet stored (number ``number``
+        of the van's shift)."""
         world, now = self.ctx.world, self.ctx.clock.now()
         mission_id = new_id()
         groups: dict[str, list[StopLoad]] = {}
@@ -618,7 +663,7 @@ class VanShuttlePlanner:
                 continue  # the van takes no more loads: the rest waits for its next trip
             groups.setdefault(st.community_id, []).append(st)
             eta[st.community_id] = visit.finish
-        tasks: list[Task] = []
+        tasks: list[dict[str, Any]] = []
         loads: list[LoadPlan] = []
         for community, parts in groups.items():
             load_id = load_id_for(mission_id, community)
@@ -626,28 +671,27 @@ class VanShuttlePlanner:
             for st in parts:
                 for ln in st.lines:
                     merged[(ln.request_id, ln.sku_id)].append(ln)
-            per_request: dict[str, Task] = {}
+            per_request: dict[str, dict[str, Any]] = {}
             lines: list[LoadLine] = []
             for (rid, sku_id), group in merged.items():
                 task = per_request.get(rid)
                 if task is None:
-                    task = Task(
-                        request_id=rid,
-                        mission_id=mission_id,
-                        kind="van_delivery",
-                        community_id=community,
-                        state=TaskState.ASSIGNED,
-                        load=[],
-                        created_at=now,
-                    )
-                    per_request[rid] = task
+                    task = per_request[rid] = {
+                        "id": new_id(),
+                        "request_id": rid,
+                        "mission_id": mission_id,
+                        "kind": "van_delivery",
+                        "community_id": community,
+                        "state": TaskState.ASSIGNED.value,
+                        "load": [],
+                        "created_at": now,
+                    }
                 units = sum(x.units for x in group)
                 boxes = sum(x.boxes for x in group)
-                task.load = [
-                    *task.load,
-                    {"sku_id": sku_id, "quantity": units, "boxes": boxes, "load_id": load_id},
-                ]
-                lines.append(LoadLine(rid, sku_id, units, boxes, task.id))
+                task["load"].append(
+                    {"sku_id": sku_id, "quantity": units, "boxes": boxes, "load_id": load_id}
+                )
+                lines.append(LoadLine(rid, sku_id, units, boxes, task["id"]))
             tasks += per_request.values()
             loads.append(
                 LoadPlan(
@@ -664,7 +708,6 @@ class VanShuttlePlanner:
             )
         dock_node = world.dock_node(spec.warehouse_id)
         dock = dock_node.id
-        number = await trip_count(self.ctx.store, spec.id, van.id, shift.day) + 1
         pose = van.state.map_pose if van.state is not None else None
         off = math.dist((pose[0], pose[1]), dock_node.xy) if pose is not None else 0.0
         tp = TripPlan(
@@ -694,117 +737,114 @@ class VanShuttlePlanner:
             d.subject_id: d.reason for d in vp.decisions if d.kind == DecisionKind.ASSIGNMENT
         }
         late = {d.subject_id: d.reason for d in vp.decisions if d.kind == DecisionKind.DEADLINE}
-        # the events are stored with Store.insert_events, never session.add: rows built
-        # without the ORM's bookkeeping (Journal.row), a trip records one per request
+        # rows built without the ORM's bookkeeping (Journal.row), stored with
+        # Store.insert_events: a trip records one per request it carries
         j = self.ctx.journal
-        events: list[MissionEvent] = []
-        async with contextlib.AsyncExitStack() as stack:
-            s = (
-                batch.session
-                if batch is not None and batch.session is not None
-                else await stack.enter_async_context(self.ctx.store.transaction())
+        head = j.row(
+            EventKind.STATE,
+            f"trip {number} of {van.id}'s shift planned: {tp.boxes} boxes, "
+            f"{tp.kg:.0f} kg to {len(loads)} communities, back at "
+            f"{hhmm(tp.return_at or 0)}",
+            mission_id=mission_id,
+            vehicle_id=van.id,
+            to_state=MissionState.PLANNED,
+            shuttle_plan_id=spec.id,
+        )
+        per_load: list[tuple[MissionEvent, list[tuple[str, MissionEvent]]]] = []
+        for ld in loads:
+            parts = groups[ld.community_id]
+            why = " | ".join(reasons[st.id] for st in parts if st.id in reasons)
+            notes = [late[st.id] for st in parts if st.id in late]
+            load_ev = j.row(
+                EventKind.DECISION,
+                f"load {ld.load_id}: {ld.describe()}. {why}"
+                + (f" Deadline: {'; '.join(notes)}" if notes else ""),
+                mission_id=mission_id,
+                vehicle_id=van.id,
+                load_id=ld.load_id,
+                request_ids=list(ld.request_ids),
+                boxes=ld.boxes,
+                kg=round(ld.kg, 2),
+                eta=ld.eta,
+                deadline=ld.deadline,
             )
-            s.add(mission)
-            await s.flush()
-            s.add(
-                ShuttleTrip(
-                    mission_id=mission_id,
-                    shuttle_plan_id=spec.id,
-                    vehicle_id=van.id,
-                    shift_day=shift.day,
-                    number=number,
-                    created_at=now,
-                )
-            )
-            for task in tasks:
-                s.add(task)
-            rids = sorted({r for ld in loads for r in ld.request_ids})
-            held = {
-                r.id: r
-                for r in (
-                    await s.exec(select(Request).where(col(Request.id).in_(rids)).with_for_update())
-                ).all()
-            }
-            events.append(
-                j.row(
-                    EventKind.STATE,
-                    f"trip {number} of {van.id}'s shift planned: {tp.boxes} boxes, "
-                    f"{tp.kg:.0f} kg to {len(loads)} communities, back at "
-                    f"{hhmm(tp.return_at or 0)}",
-                    mission_id=mission_id,
-                    vehicle_id=van.id,
-                    to_state=MissionState.PLANNED,
-                    shuttle_plan_id=spec.id,
-                )
-            )
-            for ld in loads:
-                parts = groups[ld.community_id]
-                why = " | ".join(reasons[st.id] for st in parts if st.id in reasons)
-                notes = [late[st.id] for st in parts if st.id in late]
-                events.append(
-                    j.row(
-                        EventKind.DECISION,
-                        f"load {ld.load_id}: {ld.describe()}. {why}"
-                        + (f" Deadline: {'; '.join(notes)}" if notes else ""),
-                        mission_id=mission_id,
-                        vehicle_id=van.id,
-                        load_id=ld.load_id,
-                        request_ids=list(ld.request_ids),
-                        boxes=ld.boxes,
-                        kg=round(ld.kg, 2),
-                        eta=ld.eta,
-                        deadline=ld.deadline,
-                    )
-                )
-                for rid in ld.request_ids:
-                    req = held.get(rid)
-                    if req is None or req.state not in OPEN_STATES:
-                        raise Conflict(f"request {rid} is no longer open", request_id=rid)
-                    carried = {ln.sku_id: ln.units for ln in ld.lines if ln.request_id == rid}
-                    what = ", ".join(f"{q} {k}" for k, q in carried.items())
-                    ev = j.row(
-                        EventKind.DECISION,
-                        f"{what} on {van.id}'s trip {number} (load {ld.load_id}), "
-                        f"unloaded at the gate by {hhmm(ld.eta or 0)}",
-                        mission_id=mission_id,
-                        request_id=rid,
-                        vehicle_id=van.id,
-                        load_id=ld.load_id,
-                        units=carried,
-                    )
-                    events.append(ev)
-                    if req.state == RequestState.APPROVED:
-                        st_ev = j.row(
-                            EventKind.STATE,
-                            f"scheduled on mission {mission_id} ({van.id}, trip {number})",
+            carried_evs = []
+            for rid in ld.request_ids:
+                carried = {ln.sku_id: ln.units for ln in ld.lines if ln.request_id == rid}
+                what = ", ".join(f"{q} {k}" for k, q in carried.items())
+                carried_evs.append(
+                    (
+                        rid,
+                        j.row(
+                            EventKind.DECISION,
+                            f"{what} on {van.id}'s trip {number} (load {ld.load_id}), "
+                            f"unloaded at the gate by {hhmm(ld.eta or 0)}",
                             mission_id=mission_id,
                             request_id=rid,
                             vehicle_id=van.id,
-                            from_state=RequestState.APPROVED,
-                            to_state=RequestState.SCHEDULED,
+                            load_id=ld.load_id,
+                            units=carried,
+                        ),
+                    )
+                )
+            per_load.append((load_ev, carried_evs))
+        trip_row = {
+            "mission_id": mission_id,
+            "shuttle_plan_id": spec.id,
+            "vehicle_id": van.id,
+            "shift_day": shift.day,
+            "number": number,
+            "created_at": now,
+        }
+        return _Trip(van, routed, mission, tp, number, trip_row, tasks, loads, head, per_load)
+
+    async def _write_trips(
+        self, s: Session, spec: PlanSpec, built: Sequence[_Trip]
+    ) -> list[MissionEvent]:
+        """Store ``built`` trips in the transaction ``s``: their missions, trip records, tasks
+        and events, and each request they carry checked open (its row locked) and scheduled
+        when it was ``approved``; returns the events to publish once it commits. ``Conflict``
+        when a request is no longer open."""
+        store, j = self.ctx.store, self.ctx.journal
+        rids = {r for b in built for ld in b.loads for r in ld.request_ids}
+        state = await store.request_states(rids, s)
+        events: list[MissionEvent] = []
+        scheduled: list[tuple[str, str | None]] = []
+        for b in built:
+            events.append(b.head)
+            for load_ev, carried_evs in b.per_load:
+                events.append(load_ev)
+                for rid, ev in carried_evs:
+                    st = state.get(rid)
+                    if st is None or st not in OPEN_STATES:
+                        raise Conflict(f"request {rid} is no longer open", request_id=rid)
+                    events.append(ev)
+                    if st == RequestState.APPROVED:
+                        events.append(
+                            j.row(
+                                EventKind.STATE,
+                                f"scheduled on mission {b.mission.id} ({b.van.id}, "
+                                f"trip {b.number})",
+                                mission_id=b.mission.id,
+                                request_id=rid,
+                                vehicle_id=b.van.id,
+                                from_state=RequestState.APPROVED,
+                                to_state=RequestState.SCHEDULED,
+                            )
                         )
-                        # the row is locked above and its state checked: the same change
-                        # as Store.update_request, without reading the row once more
-                        req.state = RequestState.SCHEDULED
-                        req.warehouse_id = spec.warehouse_id
-                        req.version += 1
-                        events.append(st_ev)
-            await s.flush()
-            await self.ctx.store.insert_events(events, s)
-        rids_done = {r for ld in loads for r in ld.request_ids}
-        if batch is not None:
-            batch.events += events
-            batch.request_ids |= rids_done
-        else:
-            self._trips_committed(events, rids_done)
-        log.info(
-            "shuttle.trip_planned",
-            mission_id=mission_id,
-            vehicle_id=van.id,
-            boxes=tp.boxes,
-            communities=len(loads),
+                        state[rid] = RequestState.SCHEDULED
+                        scheduled.append((rid, spec.warehouse_id))
+        await store.insert_missions([b.mission for b in built], s)
+        await store.insert_rows("shuttle_trip", [b.trip_row for b in built], s)
+        await store.insert_rows("task", [t for b in built for t in b.tasks], s)
+        await store.move_requests(
+            scheduled,
+            from_state=RequestState.APPROVED,
+            to_state=RequestState.SCHEDULED,
+            session=s,
         )
-        return mission
+        await store.insert_events(events, s)
+        return events
 
     # --- reasons and charging -----------------------------------------------------------------
 
