@@ -41,6 +41,10 @@ class MissionContext:
     settings: Settings
     airspace: AirspaceBook = field(init=False)
     """Every drone flight's reserved 4D volume (one book per service process)."""
+    out_of_service: set[str] = field(default_factory=set)
+    """Vehicles an operator took out of service (``vehicle.in_service`` false in the record,
+    read at start and kept current by :meth:`MissionService.set_in_service`): the planners
+    offer them no work."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "airspace", AirspaceBook(separation(self.settings.safety)))

@@ -20,6 +20,7 @@ from fleet.events import VehicleEvent, VehicleEventKind
 from fleet.ledger import MovementKind
 from fleet.store.repository import RequestRecord, Session
 from fleet.store.tables import AuditLog, Mission, MissionEvent, StockMovement
+from fleet.vehicle import VehicleKind
 from missions import bookkeeping
 from missions.context import MissionContext
 from missions.dispatcher import Dispatcher
@@ -98,6 +99,9 @@ class MissionService:
 
     async def __aenter__(self) -> Self:
         await self.requests.refresh_catalogue()
+        self.ctx.out_of_service.update(
+            v.id for v in await self.ctx.store.vehicles() if not v.in_service
+        )
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         try:
@@ -395,6 +399,43 @@ class MissionService:
             if run.mission.vehicle_id == vehicle_id:
                 return run
         return None
+
+    async def set_in_service(
+        self, vehicle_id: str, in_service: bool, actor: str, reason: str
+    ) -> bool:
+        """Take a vehicle out of service, or put it back: the planners offer it no work while
+        it is out; a drone flying a mission is called home and the mission's work goes back
+        in the queue for another vehicle (a van's run sees the record and cancels its order,
+        ``missions.shuttle.run``). Recorded as a vehicle event. Returns whether it changed."""
+        vehicle = await self.ctx.store.vehicle(vehicle_id)
+        if vehicle is None:
+            raise NotFound("vehicle", vehicle_id)
+        if vehicle.in_service == in_service:
+            return False
+        await self.ctx.store.set_vehicle_in_service(vehicle_id, in_service)
+        if in_service:
+            self.ctx.out_of_service.discard(vehicle_id)
+        else:
+            self.ctx.out_of_service.add(vehicle_id)
+        what = "back in service" if in_service else "taken out of service"
+        why = f"{what} by {actor}" + (f": {reason}" if reason else "")
+        ev = self.ctx.journal.event(
+            "vehicle",
+            why,
+            vehicle_id=vehicle_id,
+            event="in_service" if in_service else "out_of_service",
+            severity="info" if in_service else "warning",
+            actor=actor,
+        )
+        await self.ctx.store.add_events([ev])
+        self.ctx.journal.published(ev)
+        if not in_service and vehicle.kind == VehicleKind.DRONE:
+            for run in list(self.runs.values()):
+                if run.vehicle_id == vehicle_id:
+                    run.cancel(why, requeue=True)  # home, and its work to another drone
+        self.ctx.registry.touch(vehicle_id)
+        self.dispatcher.kick()
+        return True
 
     async def cancel_mission(
         self, mission_id: str, actor: str, reason: str, *, stop: StopCommand | None = None

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from pydantic_core import to_json
 
-from api.auth import AnyoneDep
+from api.auth import AnyoneDep, OperatorDep
 from api.deps import RuntimeDep
 from api.schemas import MAX_ID, EventOut, VehicleOut
 from api.views import busy_vehicles, event_out, vehicle_dict, vehicle_out
@@ -50,3 +51,34 @@ async def vehicle_events(
         vehicle_id=vehicle_id, kind=VEHICLE_EVENT_KIND, after_id=after_id, limit=limit
     )
     return [event_out(e) for e in rows]
+
+
+class ServiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    in_service: StrictBool = Field(description="False: take it out of service; true: back in")
+    reason: str = Field(min_length=1, max_length=500, description="Why (recorded)")
+
+
+class ServiceOut(BaseModel):
+    vehicle_id: str
+    in_service: bool
+    changed: bool = Field(description="False when it already was so")
+
+
+@router.put(
+    "/{vehicle_id}/service",
+    response_model=ServiceOut,
+    responses={404: {"description": "No such vehicle on record"}},
+)
+async def set_service(
+    vehicle_id: str, body: ServiceIn, rt: RuntimeDep, who: OperatorDep
+) -> ServiceOut:
+    """Take a vehicle out of service, or put it back. Out of service it is offered no work; a
+    drone flying a mission is called home and the mission's work goes back in the queue for
+    another drone; a van on a trip cancels its order and comes back, its undelivered stops
+    planned onto other vans. Recorded as a vehicle event (``out_of_service``)."""
+    changed = await rt.missions.set_in_service(
+        vehicle_id, body.in_service, who.username, body.reason
+    )
+    return ServiceOut(vehicle_id=vehicle_id, in_service=body.in_service, changed=changed)

@@ -269,6 +269,7 @@ class BroadcastPlanner:
                 speaker is None
                 or info.kind != VehicleKind.DRONE
                 or self._busy(info.id)
+                or info.id in self.ctx.out_of_service
                 or st.link != LinkState.ONLINE
                 or st.armed
                 or st.landed != LandedState.ON_GROUND

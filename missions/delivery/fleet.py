@@ -131,6 +131,8 @@ class DroneFleet:
                 continue
             if info.id in speaker_hosts:
                 continue  # its payload bay holds a loudspeaker, not a gripper load
+            if info.id in self.ctx.out_of_service:
+                continue  # an operator took it out of service
             where = st.home or st.position
             if where is None:
                 continue

@@ -966,13 +966,19 @@ def check_life_cycle(rec: dict[str, Any], state: str = "succeeded") -> None:
 
 
 async def delivery_in_flight(
-    svc: RunningService, drones: Drones, community: Community, away_m: float = 0.0
+    svc: RunningService,
+    drones: Drones,
+    community: Community,
+    away_m: float = 0.0,
+    *,
+    vehicles: int = 1,
 ) -> tuple[str, dict[str, Any]]:
-    """One drone flies medicine to ``community``; returns the request id and its mission once
-    the drone cruises towards the drop point, at least ``away_m`` from its pad."""
+    """One drone (of ``vehicles`` ready ones) flies medicine to ``community``; returns the
+    request id and its mission once the drone cruises towards the drop point, at least
+    ``away_m`` from its pad."""
     http = svc.http
     await add_stock(http, "medicine", 50)
-    await wait_ready(http, 1, drones.ready_timeout, drones.check)
+    await wait_ready(http, vehicles, drones.ready_timeout, drones.check)
     req = await post_urgent_medicine(http, community)
 
     async def cruising() -> dict[str, Any] | None:
@@ -1100,3 +1106,43 @@ async def stop_in_flight(
     else:
         assert away > 50.0, away  # it landed where it was, on its way out
     return m
+
+
+async def out_of_service_in_flight(
+    svc: RunningService, drones: Drones, community: Community
+) -> dict[str, Any]:
+    """An operator takes the drone flying a delivery out of service: it is called home, its
+    mission ends ``cancelled`` with its work back in the queue, and another drone delivers the
+    request; the drone out of service gets no work until it is put back. Needs two drones.
+    Returns the request."""
+    http = svc.http
+    ops = await svc.client(OPERATOR, "operator")
+    request_id, mission = await delivery_in_flight(svc, drones, community, away_m=60.0, vehicles=2)
+    first = mission["vehicle_id"]
+    r = await ops.put(
+        f"/v1/vehicles/{first}/service", json={"in_service": False, "reason": "motor noise"}
+    )
+    assert r.status_code == 200 and r.json()["changed"] is True, r.text
+    again = await ops.put(
+        f"/v1/vehicles/{first}/service", json={"in_service": False, "reason": "motor noise"}
+    )
+    assert again.json()["changed"] is False
+    m = await wait_mission(http, mission["id"], 900 / drones.speed + 60, drones.check)
+    assert m["state"] == "cancelled", m["reason"]
+    assert f"taken out of service by {OPERATOR}: motor noise" in m["reason"]
+    req = await wait_request(http, request_id, 1800 / drones.speed + 60, drones.check)
+    assert req["state"] == "delivered", [e["reason"] for e in req["events"]]
+    assert any("its work is back in the queue" in e["reason"] for e in req["events"])
+    [other] = [x for x in req["missions"] if x != mission["id"]]
+    done = await wait_mission(http, other, 900 / drones.speed + 60, drones.check)
+    assert done["vehicle_id"] != first, (first, done["vehicle_id"], mission["vehicle_id"])
+    assert done["state"] == "completed", done["reason"]
+    flown = (await http.get("/v1/missions", params={"vehicle_id": first})).json()
+    assert [x["id"] for x in flown] == [mission["id"]], "no work while out of service"
+    events = (await http.get(f"/v1/vehicles/{first}/events")).json()
+    assert any(e["data"].get("event") == "out_of_service" for e in events)
+    back = await ops.put(
+        f"/v1/vehicles/{first}/service", json={"in_service": True, "reason": "motor replaced"}
+    )
+    assert back.json() == {"vehicle_id": first, "in_service": True, "changed": True}
+    return dict(req)

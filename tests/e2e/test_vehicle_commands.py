@@ -21,6 +21,7 @@ from tests.e2e.scenarios import (
     OPERATOR,
     SPEED,
     hold_then_resume,
+    out_of_service_in_flight,
     post_command,
     stop_in_flight,
     wait_command,
@@ -121,3 +122,23 @@ async def _eventually_not_ready(http: httpx.AsyncClient, vehicle_id: str) -> Non
         return not v["ready_for_mission"]
 
     await eventually(lost, timeout=30, message="the drone knows it has no GPS")
+
+
+async def test_a_drone_taken_out_of_service_in_flight_comes_home_and_another_delivers(
+    tmp_path: Path,
+) -> None:
+    world = load_world(WORLDS / "shatou.geojson")
+    async with (
+        sim_drones(2, world, SPEED) as drones,
+        running_service(drones.settings(tmp_path), drones.clock) as svc,
+    ):
+        viewer = await svc.client("ops-viewer", "viewer")
+        r = await viewer.put(
+            "/v1/vehicles/drone-1/service", json={"in_service": False, "reason": "x"}
+        )
+        assert r.status_code == 403
+        r = await svc.http.put(
+            "/v1/vehicles/drone-9/service", json={"in_service": False, "reason": "x"}
+        )
+        assert r.status_code == 404
+        await out_of_service_in_flight(svc, drones, world.community("C02"))

@@ -1,6 +1,6 @@
 """Operators' commands to real PX4 SITL (SIH quadrotor), opt-in: hold then resume during a
 delivery that then completes, and a return or a land in flight that ends the mission as a
-cancel does.
+cancel does; a drone taken out of service in flight, called home while another delivers.
 
 The bodies are those of the sim suite (:func:`tests.e2e.scenarios.hold_then_resume`,
 :func:`~tests.e2e.scenarios.stop_in_flight`, run on sim drones by
@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 from fleet.worldfile import load_world
-from tests.e2e.scenarios import HELD_DELIVERY, hold_then_resume, stop_in_flight
+from tests.e2e.scenarios import (
+    HELD_DELIVERY,
+    hold_then_resume,
+    out_of_service_in_flight,
+    stop_in_flight,
+)
 from tests.service import WORLDS, running_service
 from tests.sitl.conftest import Fleet
 
@@ -42,3 +47,14 @@ async def test_return_or_land_in_flight_on_px4(
         running_service(drones.settings(tmp_path), drones.clock) as svc,
     ):
         await stop_in_flight(svc, drones, world.community("C04"), command)
+
+
+async def test_a_px4_taken_out_of_service_in_flight_comes_home_and_another_delivers(
+    tmp_path: Path, px4_fleet: Fleet
+) -> None:
+    world = load_world(WORLDS / "shatou.geojson")
+    async with (
+        px4_fleet(2, world) as drones,
+        running_service(drones.settings(tmp_path), drones.clock) as svc,
+    ):
+        await out_of_service_in_flight(svc, drones, world.community("C02"))
