@@ -13,6 +13,7 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -132,26 +133,25 @@ def list_(
             typer.echo(f"{r.username:<24} {r.role:<16} {state:<9} {comms}")
 
 
-@users_app.command("disable")
-def disable(username: str, config: ConfigOpt = None) -> None:
-    """Disable an account: no sign-in, refresh or API key from now on."""
+def _set_disabled(username: str, disabled: bool, config: Path | None) -> None:
     settings = load_settings(config)
     clock = make_clock("wall")
     _with_accounts(
-        settings, lambda a: a.set_disabled(username, True, actor=_actor(), at=clock.now())
+        settings, lambda a: a.set_disabled(username, disabled, actor=_actor(), at=clock.now())
     )
-    typer.echo(f"disabled {username}")
+    typer.echo(f"{'disabled' if disabled else 'enabled'} {username}")
+
+
+@users_app.command("disable")
+def disable(username: str, config: ConfigOpt = None) -> None:
+    """Disable an account: no sign-in, refresh or API key from now on."""
+    _set_disabled(username, True, config)
 
 
 @users_app.command("enable")
 def enable(username: str, config: ConfigOpt = None) -> None:
     """Enable a disabled account again."""
-    settings = load_settings(config)
-    clock = make_clock("wall")
-    _with_accounts(
-        settings, lambda a: a.set_disabled(username, False, actor=_actor(), at=clock.now())
-    )
-    typer.echo(f"enabled {username}")
+    _set_disabled(username, False, config)
 
 
 @users_app.command("password")

@@ -36,7 +36,12 @@ def request_visible(who: Principal, record: RequestRecord) -> RequestRecord:
     return record
 
 
+def serves(who: Principal, tasks: Iterable[Task]) -> bool:
+    """Whether a mission with these tasks carries work the caller may see."""
+    return not who.scoped or any(who.may_act_for(t.community_id) for t in tasks)
+
+
 def mission_visible(who: Principal, mission_id: str, tasks: Iterable[Task]) -> None:
     """A 404 unless the caller may see the mission (staff: one of its tasks is theirs)."""
-    if who.scoped and not any(who.may_act_for(t.community_id) for t in tasks):
+    if not serves(who, tasks):
         raise NotFound("mission", mission_id)

@@ -27,6 +27,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from api.runtime import Runtime
+from api.scope import serves
 from fleet.accounts import Principal
 from fleet.errors import NotFound
 from fleet.events import VehicleEvent
@@ -93,8 +94,7 @@ class Scope:
     async def mission(self, mission_id: str) -> bool:
         seen = self._missions.get(mission_id)
         if seen is None:
-            tasks = await self.rt.store.mission_tasks(mission_id)
-            seen = any(self.who.may_act_for(t.community_id) for t in tasks)
+            seen = serves(self.who, await self.rt.store.mission_tasks(mission_id))
             self._missions[mission_id] = seen
         return seen
 
